@@ -1,0 +1,53 @@
+# Finds every dependency and fails with the variable to set when one is missing.
+# Why each dependency is here: docs/dependencies.md.
+
+macro(mvae_require found name hint)
+  if(NOT ${found})
+    message(FATAL_ERROR
+      "${name} not found. ${hint}\n"
+      "On Debian/Ubuntu: bash launch/setup.sh installs every dependency.")
+  endif()
+endmacro()
+
+find_package(Threads REQUIRED)
+
+# LibTorch: Debian's libtorch-dev (1.13, CPU) or the CUDA LibTorch inside a PyTorch wheel
+# (python3 -c 'import torch;print(torch.utils.cmake_prefix_path)').
+find_package(Torch QUIET)
+mvae_require(Torch_FOUND "LibTorch"
+  "Set Torch_DIR (or CMAKE_PREFIX_PATH) to the folder holding TorchConfig.cmake.")
+
+find_package(MPI QUIET COMPONENTS CXX)
+mvae_require(MPI_CXX_FOUND "MPI (C++)"
+  "Set MPI_CXX_COMPILER to your mpicxx, or MPI_HOME to the MPI install prefix.")
+
+find_package(HDF5 QUIET COMPONENTS C)
+mvae_require(HDF5_FOUND "HDF5 (C library)"
+  "Set HDF5_ROOT to the HDF5 install prefix (it holds include/hdf5.h).")
+
+find_package(Boost 1.65 QUIET COMPONENTS program_options)
+mvae_require(Boost_FOUND "Boost.Program_options"
+  "Set Boost_ROOT (or BOOST_ROOT) to the Boost install prefix.")
+
+# libzip through pkg-config: Debian's libzip-config.cmake needs the zipcmp tools installed.
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(LIBZIP QUIET IMPORTED_TARGET libzip)
+endif()
+mvae_require(LIBZIP_FOUND "libzip"
+  "Set PKG_CONFIG_PATH to the folder holding libzip.pc.")
+
+find_package(nlohmann_json 3.2 QUIET CONFIG)
+mvae_require(nlohmann_json_FOUND "nlohmann-json"
+  "Set nlohmann_json_DIR to the folder holding nlohmann_jsonConfig.cmake.")
+
+find_package(ZLIB REQUIRED)
+
+# NCCL is optional: the GPU communicator is built when CUDA LibTorch and NCCL are both present.
+set(MVAE_HAVE_NCCL OFF)
+set(MVAE_CUDA_ROOT "/usr/local/cuda" CACHE PATH "CUDA toolkit root, searched for nccl.h and libnccl")
+find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${NCCL_ROOT} ${MVAE_CUDA_ROOT} ENV NCCL_ROOT PATH_SUFFIXES include)
+find_library(NCCL_LIBRARY nccl HINTS ${NCCL_ROOT} ${MVAE_CUDA_ROOT} ENV NCCL_ROOT PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
+if(MVAE_WITH_NCCL AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+  set(MVAE_HAVE_NCCL ON)
+endif()

@@ -1,0 +1,32 @@
+// Errors that say where: the file, the place in it, and what was wrong.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace mvae {
+
+// An error in an input file. `where` is free-form: "byte 1234", "row 17", "attribute bars".
+class InputError : public std::runtime_error {
+ public:
+  InputError(std::string file, std::string where, const std::string& problem)
+      : std::runtime_error(file + ": " + (where.empty() ? "" : where + ": ") + problem),
+        file_(std::move(file)),
+        where_(std::move(where)),
+        problem_(problem) {}
+  const std::string& file() const { return file_; }
+  const std::string& where() const { return where_; }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::string file_, where_, problem_;
+};
+
+// A bad option value or combination: names the option.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace mvae

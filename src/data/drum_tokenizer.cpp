@@ -1,0 +1,264 @@
+#include "data/drum_tokenizer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+namespace mvae::data {
+namespace {
+
+// A stretch of the file with one tempo and one meter (Magenta splits on time changes).
+struct Piece {
+  int64_t start_tick = 0, end_tick = 0;  // [start, end)
+  int numerator = 4, denominator = 4;
+};
+
+std::vector<Piece> split_on_time_changes(const midi::MidiFile& file) {
+  struct Change {
+    int64_t tick;
+    bool is_tempo;
+    uint32_t tempo;
+    int num, den;
+  };
+  std::vector<Change> changes;
+  for (const auto& t : file.tempos) changes.push_back({t.tick, true, t.micros_per_quarter, 0, 0});
+  for (const auto& s : file.time_signatures) changes.push_back({s.tick, false, 0, s.numerator, s.denominator});
+  std::stable_sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.tick < b.tick; });
+
+  std::vector<Piece> pieces;
+  Piece current;
+  uint32_t tempo = 500000;
+  for (const auto& ch : changes) {
+    const bool differs = ch.is_tempo ? ch.tempo != tempo : (ch.num != current.numerator || ch.den != current.denominator);
+    if (!differs) continue;  // a repeated tempo or meter does not split
+    if (ch.tick > current.start_tick) {
+      current.end_tick = ch.tick;
+      pieces.push_back(current);
+      current.start_tick = ch.tick;
+    }
+    if (ch.is_tempo) {
+      tempo = ch.tempo;
+    } else {
+      current.numerator = ch.num;
+      current.denominator = ch.den;
+    }
+  }
+  current.end_tick = INT64_MAX;
+  pieces.push_back(current);
+  return pieces;
+}
+
+// All hits of one 16th step: the token and, per class, the loudest hit's velocity and offset.
+struct StepHits {
+  int64_t step = 0;
+  uint16_t token = 0;
+  uint8_t velocity[kNumDrumClasses] = {};
+  float offset[kNumDrumClasses] = {};
+};
+
+// Steps hold their hits; `steps` is sorted by step.
+std::vector<StepHits> quantize_piece(const midi::MidiFile& file, const Piece& piece, const PitchMap& map,
+                                     const TokenizerOptions& options, TokenizeStats& stats) {
+  std::map<int64_t, StepHits> by_step;
+  const int64_t tpq = file.ticks_per_quarter;
+  for (const auto& note : file.notes) {
+    if (note.velocity == 0 || note.tick < piece.start_tick || note.tick >= piece.end_tick) continue;
+    if (!options.any_channel && note.channel != midi::kDrumChannel) continue;
+    ++stats.drum_notes;
+    const int drum_class = map.class_for(note.pitch);
+    if (drum_class < 0) {
+      ++stats.unmapped_notes;
+      continue;
+    }
+    // Nearest 16th, halves up: step = floor(4 * rel / tpq + 1/2), in exact integer arithmetic.
+    const int64_t rel = note.tick - piece.start_tick;
+    const int64_t step = (8 * rel + tpq) / (2 * tpq);
+    const double exact_step = 4.0 * static_cast<double>(rel) / static_cast<double>(tpq);
+    const float offset = static_cast<float>(2.0 * (static_cast<double>(step) - exact_step));
+    StepHits& hits = by_step[step];
+    hits.step = step;
+    hits.token = static_cast<uint16_t>(hits.token | (1u << drum_class));
+    if (note.velocity > hits.velocity[drum_class]) {  // collisions keep the loudest hit
+      hits.velocity[drum_class] = note.velocity;
+      hits.offset[drum_class] = offset;
+    }
+  }
+  std::vector<StepHits> steps;
+  steps.reserve(by_step.size());
+  for (auto& kv : by_step) steps.push_back(kv.second);
+  return steps;
+}
+
+struct Track {
+  int64_t start_step, length;  // length is a multiple of 16
+};
+
+// note_seq's extract_drum_tracks with min_bars=1, gap_bars=1, pad_end=True and
+// max_steps_truncate = max_track_bars * 16.
+std::vector<Track> extract_tracks(const std::vector<StepHits>& steps, int max_track_bars, TokenizeStats& stats) {
+  std::vector<Track> tracks;
+  int64_t search_start = 0;
+  size_t i = 0;
+  for (;;) {
+    while (i < steps.size() && steps[i].step < search_start) ++i;
+    if (i == steps.size()) break;
+    const int64_t first = steps[i].step;
+    const int64_t track_start = first - (first - search_start) % kStepsPerBar;
+    int64_t last_index = -1, gap_start = 0;
+    for (; i < steps.size(); ++i) {
+      const int64_t index = steps[i].step - track_start;
+      if (last_index >= 0 && index - gap_start >= kStepsPerBar) break;  // a bar of silence ends the track
+      last_index = index;
+      gap_start = index + 1;
+    }
+    int64_t length = last_index + 1;
+    length += (kStepsPerBar - length % kStepsPerBar) % kStepsPerBar;  // pad to the bar
+    search_start = track_start + length;
+    if (length - 1 < kStepsPerBar) {  // note_seq: len - 1 < steps_per_bar * min_bars
+      ++stats.tracks_too_short;
+      continue;
+    }
+    const int64_t max_steps = static_cast<int64_t>(max_track_bars) * kStepsPerBar;
+    if (length > max_steps) {
+      length = max_steps;
+      ++stats.tracks_truncated;
+    }
+    ++stats.tracks;
+    tracks.push_back({track_start, length});
+  }
+  return tracks;
+}
+
+DrumWindow make_window(const std::vector<StepHits>& steps, int64_t first_step, int T) {
+  DrumWindow w;
+  w.tokens.assign(T, 0);
+  w.velocities.assign(static_cast<size_t>(T) * kNumDrumClasses, 0);
+  w.offsets.assign(static_cast<size_t>(T) * kNumDrumClasses, 0.0f);
+  auto it = std::lower_bound(steps.begin(), steps.end(), first_step,
+                             [](const StepHits& s, int64_t step) { return s.step < step; });
+  for (; it != steps.end() && it->step < first_step + T; ++it) {
+    const int64_t t = it->step - first_step;
+    w.tokens[t] = it->token;
+    for (int c = 0; c < kNumDrumClasses; ++c) {
+      w.velocities[t * kNumDrumClasses + c] = it->velocity[c];
+      w.offsets[t * kNumDrumClasses + c] = it->offset[c];
+    }
+  }
+  return w;
+}
+
+}  // namespace
+
+void TokenizeStats::add(const TokenizeStats& o) {
+  drum_notes += o.drum_notes;
+  unmapped_notes += o.unmapped_notes;
+  pieces += o.pieces;
+  pieces_bad_meter += o.pieces_bad_meter;
+  tracks += o.tracks;
+  tracks_too_short += o.tracks_too_short;
+  tracks_truncated += o.tracks_truncated;
+  windows_total += o.windows_total;
+  windows_duplicate += o.windows_duplicate;
+  windows_capped += o.windows_capped;
+}
+
+TokenizeResult tokenize_drums(const midi::MidiFile& file, const PitchMap& map, const TokenizerOptions& options) {
+  TokenizeResult result;
+  TokenizeStats& stats = result.stats;
+  const int T = options.window_steps();
+  const int64_t hop = static_cast<int64_t>(options.hop_bars) * kStepsPerBar;
+  std::string bad_meter;
+
+  const std::vector<Piece> pieces = split_on_time_changes(file);
+  for (size_t p = 0; p < pieces.size(); ++p) {
+    const Piece& piece = pieces[p];
+    ++stats.pieces;
+    const int64_t mapped_before = stats.drum_notes - stats.unmapped_notes;
+    std::vector<StepHits> steps = quantize_piece(file, piece, map, options, stats);
+    // steps/bar = 4 * (4 / denominator) * numerator must be 16: 4/4, 2/2, 8/8 pass.
+    if (piece.numerator * kStepsPerBar != kStepsPerBar * piece.denominator) {
+      if (stats.drum_notes - stats.unmapped_notes > mapped_before) {
+        ++stats.pieces_bad_meter;
+        bad_meter = std::to_string(piece.numerator) + "/" + std::to_string(piece.denominator);
+      }
+      continue;
+    }
+    std::set<std::vector<uint16_t>> seen;  // de-duplication per piece, as Magenta does
+    for (const Track& track : extract_tracks(steps, options.max_track_bars, stats)) {
+      for (int64_t end = T; end <= track.length; end += hop) {
+        const int64_t first = track.start_step + end - T;
+        ++stats.windows_total;
+        DrumWindow w = make_window(steps, first, T);
+        if (!seen.insert(w.tokens).second) {
+          ++stats.windows_duplicate;
+          continue;
+        }
+        w.piece = static_cast<int32_t>(p);
+        w.start_bar = static_cast<int32_t>(first / kStepsPerBar);
+        result.windows.push_back(std::move(w));
+      }
+    }
+  }
+
+  const int64_t cap = options.max_windows_per_file;
+  const int64_t n = static_cast<int64_t>(result.windows.size());
+  if (cap > 0 && n > cap) {  // evenly spaced, so the kept windows span the whole performance
+    std::vector<DrumWindow> kept;
+    for (int64_t k = 0; k < cap; ++k) kept.push_back(std::move(result.windows[k * n / cap]));
+    stats.windows_capped = n - cap;
+    result.windows = std::move(kept);
+  }
+
+  if (result.windows.empty()) {
+    const int64_t mapped = stats.drum_notes - stats.unmapped_notes;
+    if (stats.drum_notes == 0) {
+      result.skip_reason = "no_drum_notes";
+      result.skip_detail = options.any_channel ? "no note-on events" : "no note-on events on channel 10";
+    } else if (mapped == 0) {
+      result.skip_reason = "no_drum_notes";
+      result.skip_detail = std::to_string(stats.drum_notes) + " drum notes, none with a pitch in the '" + map.name + "' map";
+    } else if (!bad_meter.empty() && stats.tracks == 0 && stats.tracks_too_short == 0) {
+      result.skip_reason = "meter";
+      result.skip_detail = "time signature " + bad_meter + "; only meters of 16 sixteenth-steps per bar (4/4, 2/2) are used";
+    } else {
+      result.skip_reason = "too_short";
+      result.skip_detail = "no drum track of at least " + std::to_string(options.bars) +
+                           " bars (a bar of silence ends a track)";
+    }
+  }
+  return result;
+}
+
+midi::MidiFile tokens_to_midi(const std::vector<uint16_t>& tokens, const PitchMap& map, double qpm,
+                              const std::vector<uint8_t>* velocities, const std::vector<float>* offsets) {
+  midi::MidiFile out;
+  out.format = 0;
+  out.ticks_per_quarter = 480;
+  const int64_t step_ticks = out.ticks_per_quarter / kStepsPerQuarter;  // 120
+  out.tempos.push_back({0, static_cast<uint32_t>(std::lround(60e6 / qpm))});
+  out.time_signatures.push_back({0, 4, 4});
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    for (int c = 0; c < kNumDrumClasses; ++c) {
+      if (!token_has(tokens[t], c)) continue;
+      const size_t k = t * kNumDrumClasses + c;
+      int velocity = velocities ? (*velocities)[k] : kDefaultOutputVelocity;
+      velocity = std::clamp(velocity, 1, 127);
+      int64_t tick = static_cast<int64_t>(t) * step_ticks;
+      if (offsets) {  // actual = grid - offset / 2 steps, kept inside this step's rounding interval
+        const double shift = -0.5 * std::clamp(static_cast<double>((*offsets)[k]), -1.0, 1.0) * step_ticks;
+        tick += std::clamp<int64_t>(std::llround(shift), -step_ticks / 2, step_ticks / 2 - 1);
+        tick = std::max<int64_t>(tick, 0);
+      }
+      const uint8_t pitch = static_cast<uint8_t>(map.exemplar(c));
+      out.notes.push_back({tick, midi::kDrumChannel, pitch, static_cast<uint8_t>(velocity), 0});
+      out.notes.push_back({tick + step_ticks, midi::kDrumChannel, pitch, 0, 0});
+    }
+  }
+  std::stable_sort(out.notes.begin(), out.notes.end(),
+                   [](const midi::NoteEvent& a, const midi::NoteEvent& b) { return a.tick < b.tick; });
+  out.end_tick = static_cast<int64_t>(tokens.size()) * step_ticks;
+  return out;
+}
+
+}  // namespace mvae::data

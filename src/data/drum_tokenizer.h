@@ -1,0 +1,64 @@
+// MIDI performance -> fixed-length drum windows, following Magenta's DrumsConverter
+// (docs/data_format.md gives every rule with its source), and tokens -> MIDI.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/drum_kit.h"
+#include "midi/midi_file.h"
+
+namespace mvae::data {
+
+struct TokenizerOptions {
+  int bars = 2;                      // window length in bars (T = 16 * bars steps)
+  int hop_bars = 1;                  // window hop in bars
+  int max_track_bars = 100;          // drum tracks are cut to this many bars (Magenta's configs)
+  int64_t max_windows_per_file = 0;  // 0 = unlimited
+  bool any_channel = false;          // also read drum pitches outside channel 10
+  int window_steps() const { return bars * kStepsPerBar; }
+};
+
+// One window: T steps, each a token, plus per step and class the loudest hit's velocity
+// (MIDI 1..127, 0 = no hit) and its microtiming offset (GrooVAE: 2 * (grid - actual) / step,
+// in (-1, 1], positive = early; 0 = no hit).
+struct DrumWindow {
+  std::vector<uint16_t> tokens;     // [T]
+  std::vector<uint8_t> velocities;  // [T, 9]
+  std::vector<float> offsets;       // [T, 9]
+  int32_t piece = 0;                // index of the constant-tempo/meter piece of the file
+  int32_t start_bar = 0;            // bar within that piece where the window starts
+};
+
+struct TokenizeStats {
+  int64_t drum_notes = 0;        // note-ons on the drum channel
+  int64_t unmapped_notes = 0;    // drum note-ons whose pitch the map drops
+  int64_t pieces = 0;            // constant tempo and meter pieces
+  int64_t pieces_bad_meter = 0;  // pieces whose meter is not 16 steps per bar
+  int64_t tracks = 0;            // drum tracks kept
+  int64_t tracks_too_short = 0;  // dropped: one bar or less
+  int64_t tracks_truncated = 0;  // cut at max_track_bars
+  int64_t windows_total = 0;     // before de-duplication
+  int64_t windows_duplicate = 0;
+  int64_t windows_capped = 0;    // dropped by max_windows_per_file
+  void add(const TokenizeStats& o);
+};
+
+struct TokenizeResult {
+  std::vector<DrumWindow> windows;
+  TokenizeStats stats;
+  // Set when the file yields no window: "no_drum_notes", "meter" or "too_short".
+  std::string skip_reason;
+  std::string skip_detail;
+};
+
+TokenizeResult tokenize_drums(const midi::MidiFile& file, const PitchMap& map, const TokenizerOptions& options);
+
+// Decodes T tokens (and optional [T, 9] velocities and offsets) to a MIDI file: one 1-step note
+// per hit on channel 10 with the class's exemplar pitch, at `qpm`, in 4/4.
+midi::MidiFile tokens_to_midi(const std::vector<uint16_t>& tokens, const PitchMap& map, double qpm,
+                              const std::vector<uint8_t>* velocities = nullptr,
+                              const std::vector<float>* offsets = nullptr);
+
+}  // namespace mvae::data

@@ -1,0 +1,30 @@
+// What the data means: a model trained on shards must agree with them on all of this, so it is
+// stored in every shard, in the manifest and in every checkpoint.
+#pragma once
+
+#include <string>
+
+#include "data/drum_kit.h"
+
+namespace mvae::data {
+
+constexpr int kShardFormatVersion = 1;
+constexpr const char* kRepresentationName = "drums_512";  // 9 classes, 512 tokens, + groove arrays
+
+struct DataRepresentation {
+  std::string name = kRepresentationName;
+  int bars = 2;
+  int steps_per_bar = kStepsPerBar;
+  int steps_per_quarter = kStepsPerQuarter;
+  int vocab_size = kVocabSize;
+  int num_classes = kNumDrumClasses;
+  std::string pitch_map_json = PitchMap::general_midi().to_json();
+
+  int window_steps() const { return bars * steps_per_bar; }
+  std::string to_json() const;
+  static DataRepresentation from_json(const std::string& text, const std::string& source);
+  // Empty when equal; otherwise says which field differs, with both values.
+  std::string difference(const DataRepresentation& other) const;
+};
+
+}  // namespace mvae::data

@@ -1,0 +1,79 @@
+// Sharded HDF5 storage of drum windows: one writer call per shard, and a reader over a folder
+// of shards with its manifest. The schema is in docs/data_format.md.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/drum_tokenizer.h"
+#include "data/representation.h"
+
+namespace mvae::data {
+
+// A window with where it came from, as stored in a shard row.
+struct StoredWindow {
+  const DrumWindow* window;
+  int32_t file_id;  // index into the manifest's "files"
+};
+
+// Writes one shard file. `compression` is the deflate level (0 = none). The file is written
+// without timestamps, so the same rows give the same bytes.
+void write_shard(const std::filesystem::path& path, const std::string& split, int shard_index,
+                 const std::vector<StoredWindow>& rows, const DataRepresentation& representation, int compression);
+
+// A source file named by the manifest, with its labels.
+struct FileRecord {
+  std::string path, split, drummer, style, beat_type;
+  int bpm = 0;
+};
+
+struct WindowRecord {
+  std::vector<uint16_t> tokens;     // [T]
+  std::vector<uint8_t> velocities;  // [T, 9]
+  std::vector<float> offsets;       // [T, 9]
+  int32_t file_id = 0, piece = 0, start_bar = 0;
+};
+
+// Opens a shard folder written by `preprocess`: checks the manifest's format version, every
+// shard's size and CRC-32 (when `verify_checksums`), and that each shard's attributes agree
+// with the manifest. Windows of a split are addressed by a global index 0..size(split)-1.
+// Not thread-safe: call it from one thread per process (HDF5 is built without thread safety).
+class ShardSet {
+ public:
+  explicit ShardSet(const std::filesystem::path& folder, bool verify_checksums = true);
+  ~ShardSet();
+  ShardSet(const ShardSet&) = delete;
+  ShardSet& operator=(const ShardSet&) = delete;
+
+  const DataRepresentation& representation() const { return representation_; }
+  const std::vector<FileRecord>& files() const { return files_; }
+  const std::filesystem::path& folder() const { return folder_; }
+  int64_t size(const std::string& split) const;
+  bool has_split(const std::string& split) const { return splits_.count(split) > 0; }
+
+  // Tokens of `indices` into `out` ([indices.size(), T], row-major).
+  void read_tokens(const std::string& split, const std::vector<int64_t>& indices, uint16_t* out);
+  WindowRecord read_window(const std::string& split, int64_t index);
+  // Which file a window came from (cheap: no token read).
+  int32_t file_id(const std::string& split, int64_t index);
+
+ private:
+  struct Shard;
+  struct Split {
+    std::vector<std::unique_ptr<Shard>> shards;
+    std::vector<int64_t> first_row;  // global index of each shard's row 0
+    int64_t rows = 0;
+  };
+  std::pair<Shard*, int64_t> locate(const std::string& split, int64_t index);
+
+  std::filesystem::path folder_;
+  DataRepresentation representation_;
+  std::vector<FileRecord> files_;
+  std::map<std::string, Split> splits_;
+};
+
+}  // namespace mvae::data

@@ -1,0 +1,64 @@
+// Helpers shared by the tests: hand-built MIDI bytes, temporary folders, the dataset path.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace mvae::test {
+
+// Builds SMF bytes chunk by chunk, so each malformed case can be written exactly.
+struct MidiBytes {
+  std::vector<uint8_t> bytes;
+  MidiBytes& raw(std::initializer_list<uint8_t> b) {
+    bytes.insert(bytes.end(), b);
+    return *this;
+  }
+  MidiBytes& u32(uint32_t v) { return raw({uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)}); }
+  MidiBytes& header(uint16_t format, uint16_t ntracks, uint16_t division) {
+    raw({'M', 'T', 'h', 'd'}).u32(6);
+    return raw({uint8_t(format >> 8), uint8_t(format), uint8_t(ntracks >> 8), uint8_t(ntracks), uint8_t(division >> 8),
+                uint8_t(division)});
+  }
+  MidiBytes& track(const std::vector<uint8_t>& body) {
+    raw({'M', 'T', 'r', 'k'}).u32(static_cast<uint32_t>(body.size()));
+    bytes.insert(bytes.end(), body.begin(), body.end());
+    return *this;
+  }
+};
+
+// Track body events: variable-length delta then the event bytes.
+inline void vlq(std::vector<uint8_t>& out, uint32_t v) {
+  uint8_t buf[4];
+  int n = 0;
+  buf[n++] = v & 0x7F;
+  while (v >>= 7) buf[n++] = uint8_t(0x80 | (v & 0x7F));
+  while (n) out.push_back(buf[--n]);
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/mvae-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The Groove MIDI Dataset zip, from MVAE_GROOVE_ZIP (set by .ci/run from ../shared), or "".
+inline std::string groove_zip() {
+  const char* p = std::getenv("MVAE_GROOVE_ZIP");
+  return p && std::filesystem::exists(p) ? p : "";
+}
+
+}  // namespace mvae::test
