@@ -1,0 +1,50 @@
+// Model configuration: sizes, decoder kind and loss hyper-parameters, with Magenta-named presets.
+// No LibTorch here, so programs and tools can read configurations cheaply.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace mvae::model {
+
+enum class DecoderKind { kHierarchical, kFlat };
+
+struct ModelConfig {
+  std::string preset;  // the preset it started from ("" if none)
+  // Sizes.
+  int vocab = 512;
+  int bars = 2;
+  int steps_per_bar = 16;
+  int enc = 512;  // bidirectional LSTM units per direction
+  int enc_layers = 1;
+  int z = 256;
+  DecoderKind decoder = DecoderKind::kFlat;
+  int cond = 1024;  // conductor LSTM units (hierarchical only)
+  int cond_layers = 2;
+  int dec = 256;  // bottom (or flat) decoder LSTM units
+  int dec_layers = 2;
+  // Loss (Magenta's hparams).
+  double free_bits = 48;   // bits of KL per example that are free
+  double max_beta = 0.2;   // KL weight
+  double beta_rate = 0.0;  // beta(step) = max_beta * (1 - beta_rate^step); 0 = constant
+  double sampling_rate = 0;  // inverse-sigmoid scheduled sampling rate k; 0 = teacher forcing
+
+  int steps() const { return bars * steps_per_bar; }
+  bool hierarchical() const { return decoder == DecoderKind::kHierarchical; }
+  // Throws UsageError naming the option (e.g. "--enc must be >= 1").
+  void validate() const;
+  std::string to_json() const;
+  static ModelConfig from_json(const std::string& text, const std::string& source);
+  std::string summary() const;  // one line for logs
+};
+
+// Presets by name: cat-drums_2bar_small, cat-drums_2bar_big, hierdec-drums_4bar,
+// hierdec-drums_16bar, flat-drums_16bar, tiny. Throws UsageError listing them for an unknown name.
+ModelConfig preset(const std::string& name);
+std::vector<std::string> preset_names();
+
+// Magenta's schedules (docs/model.md).
+double beta_at(const ModelConfig& c, long step);
+double sampling_probability_at(const ModelConfig& c, long step);
+
+}  // namespace mvae::model

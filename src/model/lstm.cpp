@@ -1,0 +1,103 @@
+#include "model/lstm.h"
+
+#include "model/lstm_layer.h"
+
+#include <cmath>
+
+namespace mvae::model {
+
+LstmStackImpl::LstmStackImpl(const LstmStackOptions& options) : options_(options) {
+  const int64_t H = options.hidden, D = options.directions, G = 4 * H;
+  TORCH_CHECK(D == 1 || D == 2, "directions must be 1 or 2");
+  // PyTorch's LSTM initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(H));
+  const auto uniform = [bound](std::vector<int64_t> shape) { return torch::empty(shape).uniform_(-bound, bound); };
+  for (int64_t d = 0; d < D; ++d) {
+    const std::string sfx = D == 2 ? (d == 0 ? "_fw" : "_bw") : "";
+    if (options.vocab > 0) {
+      auto w = uniform({options.vocab + 1, G});
+      w[options.vocab].zero_();  // "no token": contributes nothing, and embedding's padding_idx keeps it so
+      token_gates_.push_back(register_parameter("token_gates" + sfx, w));
+    }
+    if (options.dense > 0) dense_w_.push_back(register_parameter("dense_w" + sfx, uniform({G, options.dense})));
+  }
+  for (int64_t l = 0; l < options.layers; ++l) {
+    const std::string n = std::to_string(l);
+    if (l > 0) w_ih_.push_back(register_parameter("w_ih" + n, uniform({D, G, D * H})));
+    w_hh_.push_back(register_parameter("w_hh" + n, uniform({D, G, H})));
+    // Two uniform biases summed, as PyTorch's b_ih + b_hh.
+    bias_.push_back(register_parameter("bias" + n, uniform({D, G}) + uniform({D, G})));
+  }
+}
+
+torch::Tensor LstmStackImpl::dense_gates(const torch::Tensor& dense, int64_t d) {
+  torch::Tensor g = bias_[0][d];  // [4H]
+  if (options_.dense > 0) g = torch::addmm(g, dense, dense_w_[d].t());  // [N, 4H]
+  return g;
+}
+
+torch::Tensor LstmStackImpl::forward(const torch::Tensor& tokens, const torch::Tensor& dense, int64_t steps,
+                                     const LstmState& state, LstmState* final_state) {
+  const int64_t H = options_.hidden, D = options_.directions, L = options_.layers;
+  const int64_t N = tokens.defined() ? tokens.size(0) : (dense.defined() ? dense.size(0) : state.h.size(1));
+  const int64_t T = steps;
+  const auto opts = w_hh_[0].options();
+  torch::Tensor h0 = state.h.defined() ? state.h : torch::zeros({L * D, N, H}, opts);
+  torch::Tensor c0 = state.c.defined() ? state.c : torch::zeros({L * D, N, H}, opts);
+
+  std::vector<torch::Tensor> final_h, final_c;
+  torch::Tensor layer_out;  // [T, N, D*H], natural time order
+  const torch::Tensor tokens_t = tokens.defined() ? tokens.t() : torch::Tensor();  // [T, N]
+  for (int64_t l = 0; l < L; ++l) {
+    std::vector<torch::Tensor> xg;  // per direction [T, N, 4H]
+    for (int64_t d = 0; d < D; ++d) {
+      if (l == 0) {
+        torch::Tensor base = dense_gates(dense, d);  // [4H] or [N, 4H]
+        if (options_.vocab > 0)
+          xg.push_back(torch::embedding(token_gates_[d], tokens_t, /*padding_idx=*/options_.vocab).add_(base));
+        else
+          xg.push_back(base.expand({T, N, 4 * H}));
+      } else {
+        // One matrix product over all steps: [T*N, D*H] x [D*H, 4H].
+        xg.push_back(torch::addmm(bias_[l][d], layer_out.reshape({T * N, D * H}), w_ih_[l - 1][d].t()).view({T, N, 4 * H}));
+      }
+    }
+    const auto out = lstm_layer(xg, h0.narrow(0, l * D, D), c0.narrow(0, l * D, D), w_hh_[l]);
+    layer_out = D == 1 ? out[0] : torch::cat({out[0], out[1]}, -1);  // [T, N, D*H]
+    final_h.push_back(out[D]);
+    final_c.push_back(out[D + 1]);
+  }
+  if (final_state) {
+    final_state->h = torch::cat(final_h, 0);
+    final_state->c = torch::cat(final_c, 0);
+  }
+  return layer_out.transpose(0, 1);  // [N, T, D*H]
+}
+
+torch::Tensor LstmStackImpl::step(const torch::Tensor& token, const torch::Tensor& dense_gates_0, LstmState& state) {
+  TORCH_CHECK(options_.directions == 1, "step() needs a unidirectional stack");
+  const int64_t L = options_.layers;
+  std::vector<torch::Tensor> hs, cs;
+  torch::Tensor x;
+  for (int64_t l = 0; l < L; ++l) {
+    torch::Tensor gates;
+    if (l == 0) {
+      gates = dense_gates_0;
+      if (options_.vocab > 0) gates = gates + torch::embedding(token_gates_[0], token, options_.vocab);
+    } else {
+      gates = torch::addmm(bias_[l][0], x, w_ih_[l - 1][0].t());
+    }
+    gates = torch::addmm(gates, state.h[l], w_hh_[l][0].t());
+    const auto ifgo = gates.chunk(4, -1);
+    const torch::Tensor c = torch::addcmul(torch::sigmoid(ifgo[1]) * state.c[l], torch::sigmoid(ifgo[0]), torch::tanh(ifgo[2]));
+    const torch::Tensor h = torch::sigmoid(ifgo[3]) * torch::tanh(c);
+    hs.push_back(h);
+    cs.push_back(c);
+    x = h;
+  }
+  state.h = torch::stack(hs);
+  state.c = torch::stack(cs);
+  return x;
+}
+
+}  // namespace mvae::model

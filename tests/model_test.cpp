@@ -1,0 +1,229 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/error.h"
+#include "model/lstm_layer.h"
+#include "model/musicvae.h"
+#include "test_util.h"
+
+using namespace mvae::model;
+
+namespace {
+
+ModelConfig small(DecoderKind kind, int bars = 2) {
+  ModelConfig c = preset("tiny");
+  c.decoder = kind;
+  c.bars = bars;
+  c.enc_layers = 2;
+  c.cond_layers = 2;
+  c.dec_layers = 2;
+  return c;
+}
+
+torch::Tensor random_tokens(int64_t B, int64_t T) { return torch::randint(0, 512, {B, T}, torch::kLong); }
+
+}  // namespace
+
+TEST(ModelConfig, PresetsHaveThePaperAndMagentaSizes) {
+  const ModelConfig h = preset("hierdec-drums_16bar");
+  EXPECT_EQ(h.enc, 2048);
+  EXPECT_EQ(h.enc_layers, 2);
+  EXPECT_EQ(h.z, 512);
+  EXPECT_EQ(h.cond, 1024);
+  EXPECT_EQ(h.cond_layers, 2);
+  EXPECT_EQ(h.dec, 1024);
+  EXPECT_EQ(h.dec_layers, 2);
+  EXPECT_EQ(h.steps(), 256);
+  EXPECT_TRUE(h.hierarchical());
+  const ModelConfig s = preset("cat-drums_2bar_small");
+  EXPECT_EQ(s.enc, 512);
+  EXPECT_EQ(s.z, 256);
+  EXPECT_FALSE(s.hierarchical());
+  EXPECT_EQ(s.free_bits, 48);
+  EXPECT_EQ(s.sampling_rate, 1000);
+  EXPECT_THROW(preset("cat-drums_3bar"), mvae::UsageError);
+  const ModelConfig back = ModelConfig::from_json(h.to_json(), "test");
+  EXPECT_EQ(back.to_json(), h.to_json());
+}
+
+TEST(ModelConfig, SchedulesFollowMagenta) {
+  ModelConfig c = preset("cat-drums_2bar_small");
+  EXPECT_NEAR(sampling_probability_at(c, 0), 1.0 - 1000.0 / 1001.0, 1e-12);
+  EXPECT_NEAR(sampling_probability_at(c, 6908), 0.5, 1e-3);  // k ln k
+  EXPECT_GT(sampling_probability_at(c, 12000), 0.99);
+  EXPECT_EQ(sampling_probability_at(preset("hierdec-drums_16bar"), 50000), 0.0);
+  EXPECT_DOUBLE_EQ(beta_at(c, 0), 0.0);  // beta_rate 0: constant max_beta after step 0
+  EXPECT_DOUBLE_EQ(beta_at(c, 10), 0.2);
+  c.beta_rate = 0.99999;
+  EXPECT_NEAR(beta_at(c, 50000), 0.2 * (1 - std::pow(0.99999, 50000)), 1e-12);
+}
+
+TEST(Model, ShapesForEveryPreset) {
+  torch::NoGradGuard no_grad;
+  for (const std::string& name : preset_names()) {
+    ModelConfig c = preset(name);
+    MusicVAE m(c);
+    const auto x = random_tokens(2, c.steps());
+    const Posterior q = m->encode(x);
+    EXPECT_EQ(q.mu.sizes(), (std::vector<int64_t>{2, c.z})) << name;
+    EXPECT_EQ(q.sigma.sizes(), (std::vector<int64_t>{2, c.z})) << name;
+    EXPECT_TRUE((q.sigma > 0).all().item<bool>()) << name;
+    const auto logits = m->decode_teacher_forced(q.mu, x);
+    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, c.steps(), 512})) << name;
+    if (c.steps() <= 64) {  // sampling the 16-bar giants step by step is slow on a CPU
+      const auto tokens = m->sample(q.mu, 1.0, false);
+      EXPECT_EQ(tokens.sizes(), (std::vector<int64_t>{2, c.steps()})) << name;
+      EXPECT_TRUE((tokens >= 0).all().item<bool>() && (tokens < 512).all().item<bool>()) << name;
+    }
+  }
+}
+
+TEST(Model, KlMatchesClosedForm) {
+  // KL(N(mu, sigma^2) || N(0, 1)) = 0.5 (mu^2 + sigma^2 - 1) - log sigma, summed over dimensions.
+  Posterior q{torch::tensor({{1.0f, 0.0f, -2.0f}}), torch::tensor({{1.0f, 2.0f, 0.5f}})};
+  const double expected = 0.5 * (1 + 1 - 1) - 0 + 0.5 * (0 + 4 - 1) - std::log(2.0) + 0.5 * (4 + 0.25 - 1) - std::log(0.5);
+  EXPECT_NEAR(MusicVAEImpl::kl_divergence(q).item<double>(), expected, 1e-5);
+  Posterior prior{torch::zeros({2, 5}), torch::ones({2, 5})};
+  EXPECT_NEAR(MusicVAEImpl::kl_divergence(prior).abs().max().item<double>(), 0.0, 1e-7);
+}
+
+TEST(Model, FreeBitsAndBetaShapeTheLoss) {
+  torch::manual_seed(3);
+  ModelConfig c = small(DecoderKind::kHierarchical);
+  const auto x = random_tokens(1, c.steps());  // one example: the batch means are that example's values
+  for (double free_bits : {0.0, 1.0, 1e6}) {
+    c.free_bits = free_bits;
+    MusicVAE m(c);
+    for (double beta : {0.0, 0.5, 2.0}) {
+      const LossOutput out = m->forward(x, beta);
+      const double kl = out.kl.item<double>(), r = out.r_loss.item<double>();
+      const double expected = r + beta * std::max(0.0, kl - free_bits * std::log(2.0));
+      EXPECT_NEAR(out.loss.item<double>(), expected, 1e-4 * std::abs(expected)) << free_bits << " " << beta;
+      EXPECT_GE(kl, 0.0);
+    }
+  }
+}
+
+TEST(Model, LossIsCrossEntropySummedOverStepsAveragedOverBatch) {
+  torch::manual_seed(4);
+  ModelConfig c = small(DecoderKind::kFlat);
+  MusicVAE m(c);
+  const auto x = random_tokens(3, c.steps());
+  const LossOutput out = m->forward(x, 0.0);
+  const auto log_probs = torch::log_softmax(out.logits, -1);
+  const auto nll = -log_probs.gather(-1, x.unsqueeze(-1)).squeeze(-1);  // [B, T]
+  EXPECT_NEAR(out.r_loss.item<double>(), nll.sum(1).mean().item<double>(), 1e-3);
+  // An untrained model is near uniform: about T * ln(512) nats.
+  EXPECT_NEAR(out.r_loss.item<double>(), c.steps() * std::log(512.0), 0.1 * c.steps() * std::log(512.0));
+}
+
+TEST(Model, BatchedBarsEqualBarByBarDecoding) {
+  torch::manual_seed(5);
+  ModelConfig c = small(DecoderKind::kHierarchical, 4);
+  MusicVAE m(c);
+  const auto x = random_tokens(3, c.steps());
+  const auto z = torch::randn({3, c.z});
+  const auto batched = m->decode_teacher_forced(z, x);
+  const auto per_bar = m->decode_teacher_forced_per_bar(z, x);
+  EXPECT_TRUE(torch::allclose(batched, per_bar, 1e-5, 1e-5));
+  // The step-by-step decoder with teacher forcing computes the same logits too.
+  const auto stepwise = m->decode_stepwise(z, x, 0.0, 1.0, false);
+  EXPECT_TRUE(torch::allclose(batched, stepwise.logits, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::equal(stepwise.tokens, x));
+}
+
+TEST(Model, FusedLstmLayerMatchesAutogradReference) {
+  torch::manual_seed(6);
+  for (int64_t D : {1, 2}) {
+    const int64_t T = 5, N = 3, H = 4;
+    const auto opts = torch::TensorOptions().dtype(torch::kDouble);
+    std::vector<torch::Tensor> xg;
+    for (int64_t d = 0; d < D; ++d) xg.push_back(torch::randn({T, N, 4 * H}, opts).requires_grad_());
+    const auto h0 = torch::randn({D, N, H}, opts).requires_grad_();
+    const auto c0 = torch::randn({D, N, H}, opts).requires_grad_();
+    const auto w = torch::randn({D, 4 * H, H}, opts).requires_grad_();
+    std::vector<torch::Tensor> inputs = xg;
+    inputs.insert(inputs.end(), {h0, c0, w});
+    const auto run = [&](bool fused) {
+      const auto out = fused ? lstm_layer(xg, h0, c0, w) : lstm_layer_reference(xg, h0, c0, w);
+      // A loss that uses every output, with different weights so no gradient is symmetric.
+      torch::Tensor loss = torch::zeros({}, opts);
+      for (size_t k = 0; k < out.size(); ++k) loss = loss + (out[k] * (1.0 + static_cast<double>(k))).sin().sum();
+      return std::make_pair(out, torch::autograd::grad({loss}, inputs));
+    };
+    const auto [out_f, grad_f] = run(true);
+    const auto [out_r, grad_r] = run(false);
+    for (size_t k = 0; k < out_f.size(); ++k) EXPECT_TRUE(torch::allclose(out_f[k], out_r[k], 1e-10, 1e-10)) << k;
+    for (size_t k = 0; k < grad_f.size(); ++k) EXPECT_TRUE(torch::allclose(grad_f[k], grad_r[k], 1e-9, 1e-9)) << "D=" << D << " input " << k;
+  }
+  // The fused float path (CPU kernel) agrees with the reference in float as well.
+  const int64_t T = 7, N = 5, H = 8;
+  std::vector<torch::Tensor> xg = {torch::randn({T, N, 4 * H}).requires_grad_(), torch::randn({T, N, 4 * H}).requires_grad_()};
+  const auto h0 = torch::randn({2, N, H}).requires_grad_(), c0 = torch::randn({2, N, H}).requires_grad_();
+  const auto w = (0.3 * torch::randn({2, 4 * H, H})).requires_grad_();
+  const auto gf = torch::autograd::grad({lstm_layer(xg, h0, c0, w)[1].sum()}, {xg[1], w, h0});
+  const auto gr = torch::autograd::grad({lstm_layer_reference(xg, h0, c0, w)[1].sum()}, {xg[1], w, h0});
+  for (size_t k = 0; k < gf.size(); ++k) EXPECT_TRUE(torch::allclose(gf[k], gr[k], 1e-5, 1e-5)) << k;
+}
+
+TEST(Model, GradientsReachEveryParameter) {
+  torch::manual_seed(7);
+  for (DecoderKind kind : {DecoderKind::kHierarchical, DecoderKind::kFlat}) {
+    ModelConfig c = small(kind);
+    MusicVAE m(c);
+    const auto x = random_tokens(4, c.steps());
+    m->forward(x, 1.0).loss.backward();
+    for (const auto& p : m->named_parameters()) {
+      ASSERT_TRUE(p.value().grad().defined()) << p.key();
+      EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key();
+    }
+  }
+}
+
+TEST(Model, ScheduledSamplingTrainsThroughTheStepwiseDecoder) {
+  torch::manual_seed(8);
+  ModelConfig c = small(DecoderKind::kFlat);
+  MusicVAE m(c);
+  const auto x = random_tokens(4, c.steps());
+  const LossOutput out = m->forward(x, 0.2, /*sampling_probability=*/0.5);
+  out.loss.backward();
+  EXPECT_TRUE(m->named_parameters()["output.weight"].grad().defined());
+  EXPECT_TRUE(std::isfinite(out.loss.item<double>()));
+}
+
+TEST(Model, SaveLoadGivesIdenticalOutputs) {
+  mvae::test::TempDir dir;
+  torch::manual_seed(9);
+  ModelConfig c = small(DecoderKind::kHierarchical);
+  MusicVAE m(c);
+  const std::string path = (dir.path() / "model.pt").string();
+  save_model(path, m, "{\"name\":\"drums_512\"}");
+  LoadedModel loaded = load_model(path, torch::kCPU);
+  EXPECT_EQ(loaded.config.to_json(), c.to_json());
+  EXPECT_EQ(loaded.representation_json, "{\"name\":\"drums_512\"}");
+  const auto x = random_tokens(2, c.steps());
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(m->encode(x).mu, loaded.model->encode(x).mu));
+  const auto z = torch::randn({2, c.z});
+  EXPECT_TRUE(torch::equal(m->decode_teacher_forced(z, x), loaded.model->decode_teacher_forced(z, x)));
+  EXPECT_THROW(load_model((dir.path() / "missing.pt").string(), torch::kCPU), mvae::InputError);
+}
+
+TEST(Model, EncodeAndSampleAreDeterministicWithASeed) {
+  ModelConfig c = small(DecoderKind::kHierarchical);
+  torch::manual_seed(10);
+  MusicVAE m(c);
+  const auto x = random_tokens(3, c.steps());
+  const auto run = [&] {
+    torch::manual_seed(42);
+    const Posterior q = m->encode(x);
+    return std::make_pair(q.mu, m->sample(MusicVAEImpl::reparameterize(q), 1.0, false));
+  };
+  const auto a = run(), b = run();
+  EXPECT_TRUE(torch::equal(a.first, b.first));
+  EXPECT_TRUE(torch::equal(a.second, b.second));
+  // argmax decoding needs no seed.
+  const auto z = torch::randn({3, c.z});
+  EXPECT_TRUE(torch::equal(m->sample(z, 1.0, true), m->sample(z, 1.0, true)));
+}
