@@ -41,7 +41,9 @@ Posterior MusicVAEImpl::encode(const torch::Tensor& tokens) {
   return {mu_(summary), torch::softplus(sigma_(summary))};
 }
 
-torch::Tensor MusicVAEImpl::reparameterize(const Posterior& q) { return q.mu + q.sigma * torch::randn_like(q.sigma); }
+torch::Tensor MusicVAEImpl::reparameterize(const Posterior& q, const torch::Tensor& eps) {
+  return q.mu + q.sigma * (eps.defined() ? eps.to(q.sigma.options()) : torch::randn_like(q.sigma));
+}
 
 torch::Tensor MusicVAEImpl::kl_divergence(const Posterior& q) {
   // 0.5 * sum(mu^2 + sigma^2 - 1) - sum(log sigma)
@@ -137,11 +139,12 @@ torch::Tensor MusicVAEImpl::sample(const torch::Tensor& z, double temperature, b
   return decode_stepwise(z, {}, 0.0, temperature, argmax).tokens;
 }
 
-LossOutput MusicVAEImpl::forward(const torch::Tensor& tokens, double beta, double sampling_probability) {
+LossOutput MusicVAEImpl::forward(const torch::Tensor& tokens, double beta, double sampling_probability,
+                                 const torch::Tensor& eps) {
   const int64_t B = tokens.size(0), T = tokens.size(1), V = config_.vocab;
   TORCH_CHECK(T == config_.steps(), "sequences of ", T, " steps, model expects ", config_.steps());
   const Posterior q = encode(tokens);
-  const torch::Tensor z = reparameterize(q);
+  const torch::Tensor z = reparameterize(q, eps);
   const torch::Tensor logits = sampling_probability > 0 ? decode_stepwise(z, tokens, sampling_probability, 1.0, false).logits
                                                         : decode_teacher_forced(z, tokens);
   const torch::Tensor r_loss =

@@ -35,7 +35,7 @@ class MusicVAEImpl : public torch::nn::Module {
 
   // tokens [B, T] int64 -> q(z | x).
   Posterior encode(const torch::Tensor& tokens);
-  static torch::Tensor reparameterize(const Posterior& q);  // mu + sigma * eps
+  static torch::Tensor reparameterize(const Posterior& q, const torch::Tensor& eps = {});  // mu + sigma * eps
 
   // Teacher forcing: logits [B, T, V] given z [B, Z] and the targets [B, T]. The hierarchical
   // decoder runs all bars of the batch as one LSTM call over B*U sequences.
@@ -52,8 +52,11 @@ class MusicVAEImpl : public torch::nn::Module {
   torch::Tensor sample(const torch::Tensor& z, double temperature, bool argmax);
 
   // One training (or evaluation) pass: encode, sample z, decode (teacher-forced, or scheduled
-  // sampling when sampling_probability > 0), loss. `beta` from beta_at(config, step).
-  LossOutput forward(const torch::Tensor& tokens, double beta, double sampling_probability = 0.0);
+  // sampling when sampling_probability > 0), loss. `beta` from beta_at(config, step). `eps`
+  // [B, Z]: the noise of z = mu + sigma * eps (drawn here when undefined); the trainer passes its
+  // slice of noise drawn for the whole global batch, so results do not depend on the rank count.
+  LossOutput forward(const torch::Tensor& tokens, double beta, double sampling_probability = 0.0,
+                     const torch::Tensor& eps = {});
 
   // Analytic KL(N(mu, sigma^2) || N(0, I)) per example, in nats: [B].
   static torch::Tensor kl_divergence(const Posterior& q);

@@ -1,0 +1,56 @@
+#include "dist/mpi_context.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace mvae::dist {
+
+void mpi_check(int code, const char* call, const char* file, int line) {
+  if (code == MPI_SUCCESS) return;
+  char message[MPI_MAX_ERROR_STRING] = {};
+  int length = 0;
+  MPI_Error_string(code, message, &length);
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::fprintf(stderr, "[rank %d] MPI error at %s:%d in %s: %s\n", rank, file, line, call, message);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  std::_Exit(1);
+}
+
+MpiContext::MpiContext(int* argc, char*** argv) {
+  int provided = 0;
+  MVAE_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  // Errors come back as codes we check, instead of MPI's default of aborting without context.
+  MVAE_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  MVAE_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &info_.rank));
+  MVAE_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &info_.world_size));
+  MPI_Comm node;
+  MVAE_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, info_.rank, MPI_INFO_NULL, &node));
+  MVAE_MPI_CHECK(MPI_Comm_rank(node, &info_.local_rank));
+  MVAE_MPI_CHECK(MPI_Comm_size(node, &info_.local_size));
+  MVAE_MPI_CHECK(MPI_Comm_free(&node));
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  info_.hostname = host;
+}
+
+MpiContext::~MpiContext() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+void MpiContext::abort_job(int code, const std::string& message) {
+  int rank = -1, initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::fprintf(stderr, "[rank %d] %s\n", rank, message.c_str());
+  std::fflush(stderr);
+  if (initialized) MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);
+}
+
+}  // namespace mvae::dist

@@ -1,0 +1,39 @@
+// MPI process context: initialisation, ranks, and error checking with file and line.
+#pragma once
+
+#include <mpi.h>
+
+#include <string>
+
+namespace mvae::dist {
+
+// Checks an MPI return code; on failure prints file, line, call and MPI's message, then aborts
+// the whole job (a rank must never hang alone in a collective).
+#define MVAE_MPI_CHECK(call) ::mvae::dist::mpi_check((call), #call, __FILE__, __LINE__)
+void mpi_check(int code, const char* call, const char* file, int line);
+
+// Who this process is. local_rank: index among the ranks on this node (a shared-memory
+// communicator split), which picks the GPU.
+struct ProcessInfo {
+  int rank = 0, world_size = 1;
+  int local_rank = 0, local_size = 1;
+  std::string hostname;
+};
+
+// Initialises MPI once per process (MPI_THREAD_FUNNELED: only the main thread calls MPI) and
+// finalises it at exit.
+class MpiContext {
+ public:
+  MpiContext(int* argc, char*** argv);
+  ~MpiContext();
+  MpiContext(const MpiContext&) = delete;
+  MpiContext& operator=(const MpiContext&) = delete;
+  const ProcessInfo& info() const { return info_; }
+  // Ends every rank of the job with `code` after printing `message` (rank-tagged) to stderr.
+  [[noreturn]] static void abort_job(int code, const std::string& message);
+
+ private:
+  ProcessInfo info_;
+};
+
+}  // namespace mvae::dist

@@ -1,0 +1,33 @@
+// train: data-parallel MusicVAE training, one process per GPU (or CPU rank), launched by MPI.
+//   mpirun -np 2 train --data shards/ --preset hierdec-drums_4bar --run runs/a
+#include <cstdio>
+
+#include "common/error.h"
+#include "common/runtime.h"
+#include "dist/communicator.h"
+#include "dist/mpi_context.h"
+#include "train/trainer.h"
+
+int main(int argc, char** argv) {
+  mvae::dist::MpiContext mpi(&argc, &argv);
+  mvae::tune_allocator();
+  mvae::train::install_stop_signal_handlers();
+  const auto& info = mpi.info();
+  mvae::train::TrainOptions options;
+  try {
+    if (!mvae::train::parse_train_options(argc, argv, options, info.rank == 0)) return 0;
+  } catch (const std::exception& e) {
+    if (info.rank == 0) std::fprintf(stderr, "train: %s\n(see train --help)\n", e.what());
+    return 2;
+  }
+  try {
+    const bool want_nccl = mvae::dist::nccl_available() && options.device != "cpu" && torch::cuda::is_available();
+    auto comm = want_nccl ? mvae::dist::make_nccl_communicator(info.local_rank) : mvae::dist::make_mpi_communicator();
+    const auto result = mvae::train::run_training(options, *comm, info.local_rank, info.local_size);
+    return result.preempted ? mvae::train::kExitPreempted : 0;
+  } catch (const mvae::UsageError& e) {
+    mvae::dist::MpiContext::abort_job(2, std::string("train: ") + e.what());
+  } catch (const std::exception& e) {
+    mvae::dist::MpiContext::abort_job(1, std::string("train: error: ") + e.what());
+  }
+}

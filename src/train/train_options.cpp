@@ -1,0 +1,122 @@
+#include "train/train_options.h"
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+
+#include "common/error.h"
+#include "model/model_options.h"
+
+namespace po = boost::program_options;
+
+namespace mvae::train {
+
+void TrainOptions::validate() const {
+  if (data.empty()) throw UsageError("--data is required: a shard folder written by preprocess");
+  if (run.empty()) throw UsageError("--run is required: the folder for checkpoints and metrics");
+  const auto at_least = [](const char* option, double v, double min) {
+    if (v < min) throw UsageError(std::string(option) + " must be >= " + std::to_string(min) + ", got " + std::to_string(v));
+  };
+  at_least("--batch", static_cast<double>(batch), 1);
+  at_least("--accumulate", accumulate, 1);
+  at_least("--steps", static_cast<double>(steps), 1);
+  at_least("--log-every", static_cast<double>(log_every), 1);
+  at_least("--eval-every", static_cast<double>(eval_every), 1);
+  at_least("--eval-windows", static_cast<double>(eval_windows), 1);
+  at_least("--checkpoint-every", static_cast<double>(checkpoint_every), 1);
+  at_least("--keep-checkpoints", keep_checkpoints, 1);
+  at_least("--threads", threads, 0);
+  if (!(lr > 0)) throw UsageError("--lr must be > 0");
+  if (!(lr_decay > 0 && lr_decay <= 1)) throw UsageError("--lr-decay must be in (0, 1]");
+  if (min_lr < 0 || min_lr > lr) throw UsageError("--min-lr must be in [0, --lr]");
+  if (!(grad_clip > 0)) throw UsageError("--grad-clip must be > 0");
+  if (!(bucket_mb > 0)) throw UsageError("--bucket-mb must be > 0");
+  if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0)
+    throw UsageError("--device must be auto, cpu, cuda or cuda:N, got '" + device + "'");
+  if (!fail_mode.empty() && fail_mode != "exception" && fail_mode != "kill" && fail_mode != "nan")
+    throw UsageError("--fail-mode must be exception, kill or nan");
+  model.validate();
+}
+
+std::string TrainOptions::to_json() const {
+  nlohmann::ordered_json j;
+  j["data"] = data;
+  j["run"] = run;
+  j["model"] = nlohmann::json::parse(model.to_json());
+  j["batch_per_rank"] = batch;
+  j["accumulate"] = accumulate;
+  j["steps"] = steps;
+  j["lr"] = lr;
+  j["lr_decay"] = lr_decay;
+  j["min_lr"] = min_lr;
+  j["grad_clip"] = grad_clip;
+  j["clip_to_zero_norm"] = clip_to_zero_norm;
+  j["seed"] = seed;
+  j["log_every"] = log_every;
+  j["eval_every"] = eval_every;
+  j["eval_windows"] = eval_windows;
+  j["checkpoint_every"] = checkpoint_every;
+  j["keep_checkpoints"] = keep_checkpoints;
+  j["device"] = device;
+  j["threads"] = threads;
+  j["bucket_mb"] = bucket_mb;
+  return j.dump(2);
+}
+
+bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help) {
+  po::options_description run("Training");
+  // clang-format off
+  run.add_options()
+    ("help,h", "show this help")
+    ("config", po::value<std::string>(), "read options from this file too (key = value lines; the command line wins)")
+    ("data", po::value(&o.data), "shard folder written by preprocess")
+    ("run", po::value(&o.run), "run folder (checkpoints, metrics.jsonl, config.json)")
+    ("batch", po::value(&o.batch)->default_value(o.batch), "sequences per rank per micro-batch")
+    ("accumulate", po::value(&o.accumulate)->default_value(o.accumulate), "micro-batches per optimizer step")
+    ("steps", po::value(&o.steps)->default_value(o.steps), "optimizer steps in total")
+    ("lr", po::value(&o.lr)->default_value(o.lr), "initial learning rate")
+    ("lr-decay", po::value(&o.lr_decay)->default_value(o.lr_decay), "exponential decay per step")
+    ("min-lr", po::value(&o.min_lr)->default_value(o.min_lr), "learning rate floor")
+    ("grad-clip", po::value(&o.grad_clip)->default_value(o.grad_clip), "clip the global gradient norm to this")
+    ("clip-to-zero-norm", po::value(&o.clip_to_zero_norm)->default_value(o.clip_to_zero_norm), "skip the update when the norm exceeds this")
+    ("seed", po::value(&o.seed)->default_value(o.seed), "seed of initialisation, data order and noise")
+    ("log-every", po::value(&o.log_every)->default_value(o.log_every), "steps between progress lines")
+    ("eval-every", po::value(&o.eval_every)->default_value(o.eval_every), "steps between validation runs")
+    ("eval-windows", po::value(&o.eval_windows)->default_value(o.eval_windows), "validation windows per evaluation")
+    ("checkpoint-every", po::value(&o.checkpoint_every)->default_value(o.checkpoint_every), "steps between checkpoints")
+    ("keep-checkpoints", po::value(&o.keep_checkpoints)->default_value(o.keep_checkpoints), "newest checkpoints kept")
+    ("resume", po::bool_switch(&o.resume), "continue from the newest complete checkpoint in --run")
+    ("device", po::value(&o.device)->default_value(o.device), "auto (cuda:<local rank> if GPUs, else cpu), cpu, cuda")
+    ("threads", po::value(&o.threads)->default_value(o.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
+    ("bucket-mb", po::value(&o.bucket_mb)->default_value(o.bucket_mb), "gradient all-reduce bucket size in MB");
+  po::options_description hidden("Fault injection (tests)");
+  hidden.add_options()
+    ("fail-at-step", po::value(&o.fail_at_step)->default_value(-1), "")
+    ("fail-rank", po::value(&o.fail_rank)->default_value(0), "")
+    ("fail-mode", po::value(&o.fail_mode), "exception, kill or nan");
+  // clang-format on
+  po::options_description visible("train: data-parallel MusicVAE training (mpirun -np N train ...)");
+  visible.add(run).add(model::model_options_description());
+  po::options_description all;
+  all.add(visible).add(hidden);
+  po::variables_map vm;
+  po::store(po::parse_command_line(argc, argv, all), vm);
+  if (vm.count("config")) {
+    const std::string path = vm["config"].as<std::string>();
+    std::ifstream file(path);
+    if (!file) throw UsageError("--config " + path + ": cannot open");
+    po::store(po::parse_config_file(file, all), vm);
+  }
+  if (vm.count("help")) {
+    if (print_help) std::cout << visible << "\n";
+    return false;
+  }
+  po::notify(vm);
+  o.model = model::resolve_model_config(vm, "hierdec-drums_4bar");
+  o.validate();
+  return true;
+}
+
+}  // namespace mvae::train

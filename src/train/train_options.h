@@ -1,0 +1,45 @@
+// Everything a training run is configured by. Parsed by train_options.cpp (command line and
+// config file, Boost.Program_options); validated with errors that name the option.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "model/config.h"
+
+namespace mvae::train {
+
+struct TrainOptions {
+  std::string data;  // shard folder written by preprocess
+  std::string run;   // run folder: config, metrics, checkpoints
+  model::ModelConfig model = model::preset("hierdec-drums_4bar");
+  int64_t batch = 64;     // per rank, per micro-batch
+  int accumulate = 1;     // micro-batches per optimizer step (communication on the last only)
+  int64_t steps = 1000;   // optimizer steps in total
+  double lr = 1e-3, lr_decay = 0.9999, min_lr = 1e-5;  // lr = (lr - min_lr) * decay^step + min_lr
+  double grad_clip = 1.0;                               // global-norm clipping after averaging
+  double clip_to_zero_norm = 1e4;                       // a step with a larger norm applies no update
+  uint64_t seed = 1;
+  int64_t log_every = 10;
+  int64_t eval_every = 200;
+  int64_t eval_windows = 512;  // validation windows per evaluation (all of them if fewer)
+  int64_t checkpoint_every = 200;
+  int keep_checkpoints = 3;
+  bool resume = false;
+  std::string device = "auto";  // auto, cpu, cuda
+  int threads = 0;              // intra-op threads per rank (0 = cores / local ranks)
+  double bucket_mb = 25;        // gradient all-reduce bucket size
+  // Fault injection for the tests: at step `fail_at_step`, rank `fail_rank` fails by `fail_mode`
+  // (exception, kill, nan).
+  int64_t fail_at_step = -1;
+  int fail_rank = 0;
+  std::string fail_mode;
+
+  void validate() const;
+  std::string to_json() const;
+};
+
+// Parses argv (and --config FILE). Returns false when --help was printed.
+bool parse_train_options(int argc, char** argv, TrainOptions& options, bool print_help);
+
+}  // namespace mvae::train
