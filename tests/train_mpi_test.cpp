@@ -1,0 +1,217 @@
+// The trainer as users run it: real `mpirun -np 2 train` processes on a real shard folder.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "midi/midi_file.h"
+#include "model/musicvae.h"
+#include "preprocess/preprocess.h"
+#include "test_util.h"
+
+using namespace mvae;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string mpirun(int ranks) {
+  std::string cmd = "mpirun -np " + std::to_string(ranks) + " --oversubscribe";
+  if (geteuid() == 0) cmd += " --allow-run-as-root";
+  return cmd;
+}
+
+struct ProcessRun {
+  int status = -1;  // exit code, or 128 + signal
+  std::string output;
+  double seconds = 0;
+};
+
+ProcessRun run(const std::string& cmd) {
+  const auto t0 = Clock::now();
+  ProcessRun r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
+}
+
+// Synthetic 4-bar grooves, each distinct: a small shard folder made by the real preprocess.
+fs::path make_shards(const fs::path& root) {
+  fs::create_directories(root / "midi");
+  for (int i = 0; i < 40; ++i) {
+    std::vector<uint16_t> tokens(64, 0);
+    for (int s = 0; s < 64; s += 4) tokens[s] = 1;
+    for (int b = 0; b < 4; ++b) tokens[b * 16 + 2 + (i + b) % 5 * 2] |= 2;
+    tokens[1 + i % 13] |= 4;
+    tokens[33 + i % 11] |= 8;
+    midi::write_midi_file((root / "midi" / ("g" + std::to_string(i) + ".mid")).string(),
+                          data::tokens_to_midi(tokens, data::PitchMap::general_midi(), 120.0));
+  }
+  preprocess::PreprocessOptions o;
+  o.input = (root / "midi").string();
+  o.out = (root / "shards").string();
+  o.quiet = true;
+  o.shard_size = 16;
+  preprocess::run_preprocess(o);
+  return root / "shards";
+}
+
+std::string train_cmd(int ranks, const fs::path& shards, const fs::path& run_dir, int batch, int steps, const std::string& extra = "") {
+  std::ostringstream c;
+  c << (ranks > 0 ? mpirun(ranks) + " " : "") << MVAE_TRAIN_BIN << " --data " << shards << " --run " << run_dir
+    << " --preset tiny --batch " << batch << " --steps " << steps
+    << " --threads 1 --log-every 5 --eval-every 1000 --eval-windows 16 --checkpoint-every 1000 " << extra;
+  return c.str();
+}
+
+std::vector<torch::Tensor> final_parameters(const fs::path& run_dir) {
+  std::ifstream latest(run_dir / "checkpoints" / "latest");
+  std::string name;
+  latest >> name;
+  model::LoadedModel m = model::load_model((run_dir / "checkpoints" / name / "model.pt").string(), torch::kCPU);
+  return m.model->parameters();
+}
+
+double max_difference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>());
+  return worst;
+}
+
+class TrainMpi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    shards_ = make_shards(dir_->path());
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static test::TempDir* dir_;
+  static fs::path shards_;
+  test::TempDir run_root;
+};
+test::TempDir* TrainMpi::dir_ = nullptr;
+fs::path TrainMpi::shards_;
+
+}  // namespace
+
+TEST_F(TrainMpi, TwoRanksEqualOneRankWithTwiceTheBatch) {
+  const ProcessRun one = run(train_cmd(1, shards_, run_root.path() / "one", 16, 12));
+  ASSERT_EQ(one.status, 0) << one.output;
+  const ProcessRun two = run(train_cmd(2, shards_, run_root.path() / "two", 8, 12));
+  ASSERT_EQ(two.status, 0) << two.output;
+  EXPECT_NE(two.output.find("2 rank(s) x batch 8"), std::string::npos) << two.output;
+  const double diff = max_difference(final_parameters(run_root.path() / "one"), final_parameters(run_root.path() / "two"));
+  EXPECT_LT(diff, 1e-4) << "parameters after 12 steps differ by " << diff;
+  RecordProperty("max_parameter_difference", std::to_string(diff));
+}
+
+TEST_F(TrainMpi, SigtermCheckpointsAndResumeReachesTheSameParameters) {
+  const int steps = 300;
+  const ProcessRun straight = run(train_cmd(2, shards_, run_root.path() / "straight", 8, steps));
+  ASSERT_EQ(straight.status, 0) << straight.output;
+
+  const fs::path interrupted = run_root.path() / "interrupted";
+  const std::string cmd = train_cmd(2, shards_, interrupted, 8, steps) + " > " + (run_root.path() / "log").string() + " 2>&1";
+  const pid_t child = fork();
+  if (child == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for training to be under way, then SIGTERM the rank processes (as SLURM does).
+  const fs::path metrics = interrupted / "metrics.jsonl";
+  const auto t0 = Clock::now();
+  while ((!fs::exists(metrics) || fs::file_size(metrics) == 0) && Clock::now() - t0 < std::chrono::seconds(60))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const std::string pattern = "train --data .* --run " + interrupted.string();
+  ASSERT_EQ(std::system(("pkill -TERM -f -- '^[^ ]*/train --data .* --run " + interrupted.string() + " '").c_str()), 0)
+      << "no rank process found: " << pattern;
+  int status = 0;
+  waitpid(child, &status, 0);
+  std::ifstream log_file(run_root.path() / "log");
+  const std::string log((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(WIFEXITED(status)) << log;
+  ASSERT_EQ(WEXITSTATUS(status), 75) << log;  // preempted: requeue me
+  ASSERT_NE(log.find("stopped by signal at step"), std::string::npos) << log;
+
+  const ProcessRun resumed = run(train_cmd(2, shards_, interrupted, 8, steps, "--resume"));
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  ASSERT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+  const double diff = max_difference(final_parameters(run_root.path() / "straight"), final_parameters(interrupted));
+  EXPECT_EQ(diff, 0.0) << "resumed run differs from the uninterrupted one by " << diff;
+}
+
+TEST_F(TrainMpi, ResumeOnADifferentNumberOfRanksContinuesTheSameRun) {
+  const ProcessRun first = run(train_cmd(2, shards_, run_root.path() / "r", 8, 6));  // checkpoints at its last step
+  ASSERT_EQ(first.status, 0) << first.output;
+  const ProcessRun more = run(train_cmd(1, shards_, run_root.path() / "r", 16, 12, "--resume"));
+  ASSERT_EQ(more.status, 0) << more.output;
+  EXPECT_NE(more.output.find("at step 6 (96 samples consumed)"), std::string::npos) << more.output;
+  const ProcessRun straight = run(train_cmd(1, shards_, run_root.path() / "s", 16, 12));
+  ASSERT_EQ(straight.status, 0) << straight.output;
+  EXPECT_LT(max_difference(final_parameters(run_root.path() / "r"), final_parameters(run_root.path() / "s")), 1e-4);
+}
+
+TEST_F(TrainMpi, AKilledRankEndsTheJobQuickly) {
+  const ProcessRun r = run(train_cmd(2, shards_, run_root.path() / "k", 8, 100000, "--fail-at-step 3 --fail-rank 1 --fail-mode kill"));
+  EXPECT_NE(r.status, 0) << r.output;
+  EXPECT_LT(r.seconds, 60.0) << r.output;
+  RecordProperty("seconds_to_end_after_kill", std::to_string(r.seconds));
+}
+
+TEST_F(TrainMpi, AnExceptionOrNanOnOneRankStopsAllWithAMessage) {
+  ProcessRun r = run(train_cmd(2, shards_, run_root.path() / "e", 8, 100000, "--fail-at-step 2 --fail-rank 1 --fail-mode exception"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("[rank 1] train: error: injected failure"), std::string::npos) << r.output;
+  EXPECT_LT(r.seconds, 60.0);
+  r = run(train_cmd(2, shards_, run_root.path() / "n", 8, 100000, "--fail-at-step 2 --fail-rank 0 --fail-mode nan"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("non-finite loss at step 2"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainMpi, BadInputsGiveClearErrors) {
+  // Corrupt shard: named, with the problem.
+  const fs::path bad = run_root.path() / "bad_shards";
+  fs::copy(shards_, bad);
+  fs::path victim;
+  for (const auto& e : fs::directory_iterator(bad))
+    if (e.path().extension() == ".h5" && e.path().filename().string().rfind("train", 0) == 0) victim = e.path();
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('\x13');
+  }
+  ProcessRun r = run(train_cmd(2, bad, run_root.path() / "c", 8, 5));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find(victim.string() + ": CRC-32"), std::string::npos) << r.output;
+  // Missing shard folder.
+  r = run(train_cmd(1, run_root.path() / "nowhere", run_root.path() / "m", 8, 5));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("no such shard folder"), std::string::npos) << r.output;
+  // A checkpoint whose `latest` names a folder that is gone.
+  r = run(train_cmd(1, shards_, run_root.path() / "l", 8, 3));
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const auto& e : fs::directory_iterator(run_root.path() / "l" / "checkpoints"))
+    if (e.is_directory()) fs::remove_all(e.path());
+  r = run(train_cmd(1, shards_, run_root.path() / "l", 8, 6, "--resume"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("missing or incomplete"), std::string::npos) << r.output;
+  // Options are validated by name.
+  r = run(train_cmd(1, shards_, run_root.path() / "o", 0, 5));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("--batch must be >= 1"), std::string::npos) << r.output;
+  // A model whose window differs from the data's.
+  r = run(train_cmd(1, shards_, run_root.path() / "w", 8, 5, "--bars 4"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("pass --bars 2"), std::string::npos) << r.output;
+}
