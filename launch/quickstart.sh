@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole job on one CPU machine, end to end: install, build, preprocess the Groove MIDI Dataset,
+# train a small hierarchical MusicVAE with 2 MPI ranks for a few minutes, then sample, reconstruct
+# and interpolate drum patterns.
+#   bash launch/quickstart.sh [path/to/groove-v1.0.0-midionly.zip]
+# Without a path: $MVAE_GROOVE_ZIP, then a download from the dataset's published address.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out/quickstart}
+STEPS=${STEPS:-600}
+URL=https://storage.googleapis.com/magentadata/datasets/groove/groove-v1.0.0-midionly.zip
+SHA256=651cbc524ffb891be1a3e46d89dc82a1cecb09a57c748c7b45b844c4841dcc1e
+
+GROOVE=${1:-${MVAE_GROOVE_ZIP:-}}
+if [ -z "$GROOVE" ]; then
+  GROOVE=$OUT/groove-v1.0.0-midionly.zip
+  if [ ! -f "$GROOVE" ]; then
+    mkdir -p "$OUT"
+    echo "quickstart: downloading the Groove MIDI Dataset from $URL"
+    if ! curl -fL --retry 2 -o "$GROOVE.part" "$URL"; then
+      echo "quickstart: download failed. Download it yourself from https://magenta.tensorflow.org/datasets/groove"
+      echo "            and run: bash launch/quickstart.sh path/to/groove-v1.0.0-midionly.zip"
+      exit 1
+    fi
+    echo "$SHA256  $GROOVE.part" | sha256sum -c - || { echo "quickstart: checksum mismatch"; exit 1; }
+    mv "$GROOVE.part" "$GROOVE"
+  fi
+fi
+[ -e "$GROOVE" ] || { echo "quickstart: $GROOVE does not exist"; exit 1; }
+
+bash launch/setup.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$(nproc)" --target preprocess train generate
+
+MPI_FLAGS="--oversubscribe"
+[ "$(id -u)" -eq 0 ] && MPI_FLAGS="$MPI_FLAGS --allow-run-as-root"
+set -x
+./build/bin/preprocess --groove "$GROOVE" --out "$OUT/shards" --bars 4 --force
+mpirun -np 2 $MPI_FLAGS ./build/bin/train --data "$OUT/shards" --run "$OUT/run" \
+  --preset hierdec-drums_4bar --enc 256 --z 128 --cond 256 --dec 256 \
+  --batch 32 --steps "$STEPS" --log-every 25 --eval-every 100 --eval-windows 256 --checkpoint-every 100
+./build/bin/generate sample --checkpoint "$OUT/run" --n 4 --out "$OUT/samples"
+set +x
+# Two test-split performances from the dataset, to reconstruct and interpolate between.
+mkdir -p "$OUT/inputs"
+if [ -d "$GROOVE" ]; then
+  cp "$GROOVE/drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid" "$GROOVE/drummer1/eval_session/10_soul-groove10_102_beat_4-4.mid" "$OUT/inputs/"
+else
+  unzip -o -j -q "$GROOVE" "groove/drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid" \
+    "groove/drummer1/eval_session/10_soul-groove10_102_beat_4-4.mid" -d "$OUT/inputs"
+fi
+A="$OUT/inputs/1_funk-groove1_138_beat_4-4.mid"
+B="$OUT/inputs/10_soul-groove10_102_beat_4-4.mid"
+set -x
+./build/bin/generate reconstruct --checkpoint "$OUT/run" --input "$A" --out "$OUT/reconstruction"
+./build/bin/generate interpolate --checkpoint "$OUT/run" --from "$A" --to "$B" --steps 6 --out "$OUT/interpolation"
+set +x
+echo
+echo "quickstart: done. Shards: $OUT/shards  run (checkpoints, metrics.jsonl): $OUT/run"
+echo "            MIDI: $OUT/samples  $OUT/reconstruction  $OUT/interpolation"

@@ -1,0 +1,129 @@
+// generate end to end on a small model saved in the test, with real Groove files as inputs.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include "data/drum_tokenizer.h"
+#include "data/representation.h"
+#include "generate/generator.h"
+#include "midi/midi_file.h"
+#include "model/musicvae.h"
+#include "test_util.h"
+
+using namespace mvae;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// A 2-bar drum file with a distinct groove per seed.
+fs::path write_groove(const fs::path& dir, int seed) {
+  std::vector<uint16_t> tokens(64, 0);
+  for (int s = 0; s < 64; s += 2) tokens[s] = 4;
+  for (int s = 0; s < 64; s += 8) tokens[s] |= 1;
+  tokens[4 + seed % 4] |= 2;
+  tokens[36 + seed % 5] |= 2;
+  const fs::path path = dir / ("in" + std::to_string(seed) + ".mid");
+  midi::write_midi_file(path.string(), data::tokens_to_midi(tokens, data::PitchMap::general_midi(), 100.0));
+  return path;
+}
+
+class Generate : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::manual_seed(1);
+    model::MusicVAE m(model::preset("tiny"));
+    fs::create_directories(dir.path() / "ckpt");
+    data::DataRepresentation rep;
+    rep.bars = 2;
+    model_path = dir.path() / "ckpt" / "model.pt";
+    model::save_model(model_path.string(), m, rep.to_json());
+  }
+  std::string generate(const std::string& args) const { return std::string(MVAE_GENERATE_BIN) + " " + args; }
+  test::TempDir dir;
+  fs::path model_path;
+};
+
+}  // namespace
+
+TEST_F(Generate, SampleWritesReadableMidiOfTheModelsLength) {
+  const auto [status, out] = run(generate("sample --checkpoint " + model_path.string() + " --n 3 --out " + (dir.path() / "s").string()));
+  ASSERT_EQ(status, 0) << out;
+  for (int i = 0; i < 3; ++i) {
+    const fs::path f = dir.path() / "s" / ("sample-00" + std::to_string(i) + ".mid");
+    ASSERT_TRUE(fs::exists(f)) << out;
+    const midi::MidiFile m = midi::read_midi_file(f.string());
+    EXPECT_EQ(m.end_tick, 32 * 120) << "2 bars of 16 steps at 120 ticks per step";
+    for (const auto& n : m.notes) EXPECT_EQ(n.channel, midi::kDrumChannel);
+  }
+}
+
+TEST_F(Generate, InterpolationEndpointsAreTheReconstructions) {
+  const fs::path a = write_groove(dir.path(), 1), b = write_groove(dir.path(), 2);
+  const std::string common = " --checkpoint " + model_path.string() + " --argmax";
+  auto r = run(generate("interpolate" + common + " --from " + a.string() + " --to " + b.string() + " --steps 5 --out " +
+                        (dir.path() / "i").string()));
+  ASSERT_EQ(r.first, 0) << r.second;
+  r = run(generate("reconstruct" + common + " --input " + a.string() + " --out " + (dir.path() / "ra").string()));
+  ASSERT_EQ(r.first, 0) << r.second;
+  r = run(generate("reconstruct" + common + " --input " + b.string() + " --out " + (dir.path() / "rb").string()));
+  ASSERT_EQ(r.first, 0) << r.second;
+  const auto notes = [](const fs::path& p) {
+    std::vector<std::pair<int64_t, int>> v;
+    for (const auto& n : midi::read_midi_file(p.string()).notes)
+      if (n.velocity > 0) v.emplace_back(n.tick, n.pitch);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  EXPECT_EQ(notes(dir.path() / "i" / "interpolation-000.mid"), notes(dir.path() / "ra" / "reconstruction.mid"));
+  EXPECT_EQ(notes(dir.path() / "i" / "interpolation-004.mid"), notes(dir.path() / "rb" / "reconstruction.mid"));
+  const midi::MidiFile all = midi::read_midi_file((dir.path() / "i" / "interpolation-all.mid").string());
+  EXPECT_EQ(all.end_tick, 5 * 32 * 120);
+}
+
+TEST(GenerateMath, SlerpKeepsEndpointsAndNorm) {
+  const torch::Tensor a = torch::tensor({1.0f, 0.0f}), b = torch::tensor({0.0f, 1.0f});
+  EXPECT_TRUE(torch::allclose(generate::slerp(a, b, 0.0), a));
+  EXPECT_TRUE(torch::allclose(generate::slerp(a, b, 1.0), b));
+  EXPECT_NEAR(generate::slerp(a, b, 0.5).norm().item<double>(), 1.0, 1e-6);
+  EXPECT_TRUE(torch::allclose(generate::slerp(a, a, 0.3), a));  // parallel: falls back to linear
+}
+
+TEST_F(Generate, ClearErrors) {
+  auto r = run(generate("sample --checkpoint " + (dir.path() / "missing").string() + " --out " + (dir.path() / "x").string()));
+  EXPECT_EQ(r.first, 1);
+  EXPECT_NE(r.second.find("no such checkpoint"), std::string::npos) << r.second;
+  // An empty run folder: no checkpoint yet.
+  fs::create_directories(dir.path() / "empty_run");
+  r = run(generate("sample --checkpoint " + (dir.path() / "empty_run").string() + " --out " + (dir.path() / "x").string()));
+  EXPECT_NE(r.second.find("holds no complete checkpoint"), std::string::npos) << r.second;
+  // A MIDI file that yields no window names the rule.
+  midi::MidiFile one_bar;
+  for (int s = 0; s < 16; s += 4) one_bar.notes.push_back({s * 120, 9, 36, 100, 0});
+  one_bar.end_tick = 16 * 120;
+  midi::write_midi_file((dir.path() / "short.mid").string(), one_bar);
+  r = run(generate("reconstruct --checkpoint " + model_path.string() + " --input " + (dir.path() / "short.mid").string() +
+                   " --out " + (dir.path() / "x").string()));
+  EXPECT_EQ(r.first, 1);
+  EXPECT_NE(r.second.find("short.mid: yields no 2-bar window (too_short"), std::string::npos) << r.second;
+  // A model of another representation.
+  torch::manual_seed(2);
+  model::MusicVAE m(model::preset("tiny"));
+  model::save_model((dir.path() / "other.pt").string(), m,
+                    "{\"name\":\"melody_90\",\"bars\":2,\"steps_per_bar\":16,\"steps_per_quarter\":4,\"vocab_size\":90,"
+                    "\"num_classes\":1,\"pitch_map\":{}}");
+  r = run(generate("sample --checkpoint " + (dir.path() / "other.pt").string() + " --out " + (dir.path() / "x").string()));
+  EXPECT_EQ(r.first, 1);
+  EXPECT_NE(r.second.find("is 'melody_90'"), std::string::npos) << r.second;
+}
