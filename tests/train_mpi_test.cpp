@@ -1,6 +1,8 @@
 // The trainer as users run it: real `mpirun -np 2 train` processes on a real shard folder.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,6 +113,12 @@ TEST_F(TrainMpi, TwoRanksEqualOneRankWithTwiceTheBatch) {
   const ProcessRun two = run(train_cmd(2, shards_, run_root.path() / "two", 8, 12));
   ASSERT_EQ(two.status, 0) << two.output;
   EXPECT_NE(two.output.find("2 rank(s) x batch 8"), std::string::npos) << two.output;
+  // Rank 0 wrote metrics as JSON lines and TensorBoard events.
+  EXPECT_TRUE(fs::exists(run_root.path() / "two" / "metrics.jsonl"));
+  bool has_events = false;
+  for (const auto& e : fs::directory_iterator(run_root.path() / "two" / "tensorboard"))
+    has_events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0 && fs::file_size(e.path()) > 100;
+  EXPECT_TRUE(has_events);
   const double diff = max_difference(final_parameters(run_root.path() / "one"), final_parameters(run_root.path() / "two"));
   EXPECT_LT(diff, 1e-4) << "parameters after 12 steps differ by " << diff;
   RecordProperty("max_parameter_difference", std::to_string(diff));
@@ -214,4 +222,32 @@ TEST_F(TrainMpi, BadInputsGiveClearErrors) {
   r = run(train_cmd(1, shards_, run_root.path() / "w", 8, 5, "--bars 4"));
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("pass --bars 2"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainMpi, EvaluateAgreesWithTheTrainersValidation) {
+  const fs::path run_dir = run_root.path() / "ev";
+  const ProcessRun t = run(train_cmd(2, shards_, run_dir, 8, 4));
+  ASSERT_EQ(t.status, 0) << t.output;
+  const fs::path json = run_root.path() / "ev.json";
+  const ProcessRun e = run(std::string(MVAE_EVALUATE_BIN) + " --checkpoint " + run_dir.string() + " --data " +
+                           shards_.string() + " --split validation --windows 16 --argmax --json " + json.string());
+  ASSERT_EQ(e.status, 0) << e.output;
+  std::ifstream in(json);
+  const auto result = nlohmann::json::parse(in);
+  const auto& overall = result["overall"];
+  for (const char* key : {"teacher_forced_accuracy", "free_running_accuracy"}) {
+    EXPECT_GE(overall[key].get<double>(), 0.0);
+    EXPECT_LE(overall[key].get<double>(), 1.0);
+  }
+  // The trainer's last evaluation (same windows, same model, argmax) gives the same numbers.
+  std::ifstream metrics(run_dir / "metrics.jsonl");
+  std::string line, last_eval;
+  while (std::getline(metrics, line))
+    if (line.find("eval_tf_accuracy") != std::string::npos) last_eval = line;
+  ASSERT_FALSE(last_eval.empty());
+  const auto ev = nlohmann::json::parse(last_eval);
+  EXPECT_NEAR(ev["eval_tf_accuracy"].get<double>(), overall["teacher_forced_accuracy"].get<double>(), 1e-6);
+  EXPECT_NEAR(ev["eval_free_accuracy"].get<double>(), overall["free_running_accuracy"].get<double>(), 1e-6);
+  EXPECT_NEAR(ev["eval_r_loss"].get<double>(), overall["r_loss_nats"].get<double>(), 1e-3);
+  EXPECT_EQ(overall["windows"].get<double>(), ev["eval_windows"].get<double>());
 }

@@ -27,6 +27,7 @@ class Generator {
   const model::ModelConfig& config() const { return model_->config(); }
   const data::DataRepresentation& representation() const { return representation_; }
   const std::string& model_path() const { return model_path_; }
+  model::MusicVAE& model() { return model_; }
 
   // The windows of a MIDI file under the training data's rules; throws InputError naming the
   // rule that rejected the file when there is none.

@@ -10,11 +10,13 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "data/shards.h"
+#include "evaluate/metrics.h"
 #include "model/musicvae.h"
 #include "train/batch_loader.h"
 #include "train/checkpoint.h"
 #include "train/gradient_reducer.h"
 #include "train/sampler.h"
+#include "train/tensorboard.h"
 
 namespace fs = std::filesystem;
 
@@ -99,15 +101,10 @@ EvalResult evaluate(model::MusicVAE& model, data::ShardSet& shards, int64_t max_
     shards.read_tokens("validation", idx, raw.data());
     const std::vector<int64_t> wide(raw.begin(), raw.end());
     const torch::Tensor x = torch::tensor(wide, torch::kLong).view({static_cast<int64_t>(idx.size()), T}).to(device);
-    const model::Posterior q = model->encode(x);
-    const torch::Tensor logits = model->decode_teacher_forced(q.mu, x);
-    const torch::Tensor r = torch::nn::functional::cross_entropy(
-        logits.reshape({-1, logits.size(-1)}), x.reshape({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-    const torch::Tensor free = model->sample(q.mu, 1.0, /*argmax=*/true);
-    sums += torch::stack({r.to(torch::kDouble).cpu(), model::MusicVAEImpl::kl_divergence(q).sum().to(torch::kDouble).cpu(),
-                          (logits.argmax(-1) == x).sum().to(torch::kDouble).cpu(),
-                          (free == x).sum().to(torch::kDouble).cpu(), torch::tensor(static_cast<double>(x.numel()), torch::kDouble),
+    const evaluate::ExampleMetrics m = evaluate::reconstruction_metrics(model, x, 1.0, /*argmax=*/true);
+    const auto total = [](const torch::Tensor& t) { return t.sum().to(torch::kDouble).cpu(); };
+    sums += torch::stack({total(m.r_loss), total(m.kl), total(m.tf_correct), total(m.free_correct),
+                          torch::tensor(static_cast<double>(x.numel()), torch::kDouble),
                           torch::tensor(static_cast<double>(idx.size()), torch::kDouble)});
   }
   comm.all_reduce(sums, dist::ReduceOp::kSum);
@@ -212,12 +209,14 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
   }
 
   std::unique_ptr<MetricsLog> metrics;
+  std::unique_ptr<TensorBoardWriter> tensorboard;
   int64_t num_params = 0;
   for (const auto& p : params) num_params += p.numel();
   if (lead) {
     fs::create_directories(run);
     write_file_atomic(run / "config.json", o.to_json() + "\n");
     metrics = std::make_unique<MetricsLog>(run / "metrics.jsonl");
+    tensorboard = std::make_unique<TensorBoardWriter>((run / "tensorboard").string());
     std::printf("train: %d rank(s) x batch %lld x %d micro-batch(es) = %lld sequences per step, %s communicator, device %s, %d thread(s) per rank\n",
                 W, static_cast<long long>(o.batch), o.accumulate, static_cast<long long>(sampler.global_batch() * o.accumulate),
                 comm.name().c_str(), device.str().c_str(), threads);
@@ -323,6 +322,12 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
                       static_cast<long long>(state.step), v[0], v[1], v[2] / std::log(2.0), v[3], lr, grad_norm, beta,
                       sampling, seq_per_s);
         metrics->write(line);
+        const std::pair<const char*, double> scalars[] = {
+            {"train/loss", v[0]}, {"train/r_loss", v[1]}, {"train/kl_bits", v[2] / std::log(2.0)}, {"train/accuracy", v[3]},
+            {"train/lr", lr}, {"train/grad_norm", grad_norm}, {"train/beta", beta}, {"train/sampling_probability", sampling},
+            {"train/seq_per_s", seq_per_s}};
+        for (const auto& [tag, value] : scalars) tensorboard->scalar(tag, value, state.step);
+        tensorboard->flush();
       }
       sum_loss = sum_r = sum_kl = sum_acc = 0;
       window_steps = 0;
@@ -342,6 +347,11 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
                       static_cast<long long>(state.step), static_cast<long long>(e.windows), e.r_loss, e.kl / std::log(2.0),
                       -(e.r_loss + e.kl), e.tf_accuracy, e.free_accuracy);
         metrics->write(line);
+        const std::pair<const char*, double> scalars[] = {
+            {"eval/r_loss", e.r_loss}, {"eval/kl_bits", e.kl / std::log(2.0)}, {"eval/elbo", -(e.r_loss + e.kl)},
+            {"eval/teacher_forced_accuracy", e.tf_accuracy}, {"eval/free_running_accuracy", e.free_accuracy}};
+        for (const auto& [tag, value] : scalars) tensorboard->scalar(tag, value, state.step);
+        tensorboard->flush();
       }
       t_window = Clock::now();  // evaluation time is not training throughput
     }
