@@ -4,12 +4,16 @@
 # N defaults to the number of GPUs (nvidia-smi), or 2 on a CPU-only machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+GPUS=$(nvidia-smi -L 2>/dev/null | wc -l || true)
 if [[ "${1:-}" =~ ^[0-9]+$ ]]; then N=$1; shift; else
-  N=$(nvidia-smi -L 2>/dev/null | wc -l || true)
-  [ "${N:-0}" -gt 0 ] || N=2
+  N=${GPUS:-0}
+  [ "$N" -gt 0 ] || N=2
 fi
 TRAIN=${TRAIN:-./build/bin/train}
-FLAGS=(-np "$N" --bind-to none --map-by slot)
+# GPU ranks keep several cores each (no binding); CPU ranks run fastest bound one per core
+# (docs/benchmarks.md: 2 bound ranks x 1 thread beat 1 rank x 2 threads by 26%).
+if [ "${GPUS:-0}" -gt 0 ]; then BIND=none; else BIND=core; fi
+FLAGS=(-np "$N" --bind-to "$BIND" --map-by slot)
 [ "$(id -u)" -eq 0 ] && FLAGS+=(--allow-run-as-root)
 [ "$N" -gt "$(nproc)" ] && FLAGS+=(--oversubscribe)
 # Threads: the trainer divides the cores among the ranks of a node itself (--threads overrides).

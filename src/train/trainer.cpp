@@ -246,7 +246,7 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
   const auto t_start = Clock::now();
   auto t_window = Clock::now();
   const int64_t first_step = state.step;
-  double sum_loss = 0, sum_r = 0, sum_kl = 0, sum_acc = 0, grad_norm = 0;
+  double sum_loss = 0, sum_r = 0, sum_kl = 0, sum_acc = 0, grad_norm = 0, comm_seconds = 0;
   int64_t window_steps = 0;
   model->train();
 
@@ -287,7 +287,9 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
     if (comm.all_reduce_scalar(std::isfinite(step_loss) ? 0.0 : 1.0, dist::ReduceOp::kMax) > 0)
       throw std::runtime_error("non-finite loss at step " + std::to_string(state.step) +
                                (std::isfinite(step_loss) ? " on another rank" : " on this rank"));
+    const auto t_comm = Clock::now();
     reducer.average(comm);  // communication once per optimizer step, after the last micro-batch
+    comm_seconds += seconds_since(t_comm);
     grad_norm = reducer.norm();
     if (grad_norm >= o.clip_to_zero_norm) {
       reducer.zero();  // Magenta's grad_norm_clip_to_zero: no update from a huge gradient
@@ -361,8 +363,8 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
   if (lead && result.steps_done > 0) {
     const double total = seconds_since(t_start);
     const double load = loader.load_seconds();
-    std::printf("done: %lld steps in %.1f s; loader busy %.2f s (%.0f batches/s capacity vs %.1f used), trainer waited %.2f s for data\n",
-                static_cast<long long>(result.steps_done), total, load,
+    std::printf("done: %lld steps in %.1f s; gradient all-reduce %.2f s (%.1f%%); loader busy %.2f s (%.0f batches/s capacity vs %.1f used), trainer waited %.2f s for data\n",
+                static_cast<long long>(result.steps_done), total, comm_seconds, 100.0 * comm_seconds / total, load,
                 load > 0 ? (result.steps_done * o.accumulate + 4) / load : 0.0, result.steps_done * o.accumulate / total,
                 loader.wait_seconds());
   }
