@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole job on one CPU machine, end to end: install, build, preprocess the Groove MIDI Dataset,
-# train a small hierarchical MusicVAE with 2 MPI ranks for a few minutes, then sample, reconstruct
-# and interpolate drum patterns.
+# train a small hierarchical MusicVAE with 2 MPI ranks for a few minutes, evaluate it on the test
+# split, then sample, reconstruct and interpolate drum patterns, as MIDI and pictures.
 #   bash launch/quickstart.sh [path/to/groove-v1.0.0-midionly.zip]
 # Without a path: $MVAE_GROOVE_ZIP, then a download from the dataset's published address.
 set -euo pipefail
@@ -30,7 +30,7 @@ fi
 
 bash launch/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$(nproc)" --target preprocess train generate
+cmake --build build -j "$(nproc)" --target preprocess train generate evaluate
 
 MPI_FLAGS="--oversubscribe"
 [ "$(id -u)" -eq 0 ] && MPI_FLAGS="$MPI_FLAGS --allow-run-as-root"
@@ -39,7 +39,9 @@ set -x
 mpirun -np 2 $MPI_FLAGS ./build/bin/train --data "$OUT/shards" --run "$OUT/run" \
   --preset hierdec-drums_4bar --enc 256 --z 128 --cond 256 --dec 256 \
   --batch 32 --steps "$STEPS" --log-every 25 --eval-every 100 --eval-windows 256 --checkpoint-every 100
-./build/bin/generate sample --checkpoint "$OUT/run" --n 4 --out "$OUT/samples"
+./build/bin/evaluate --checkpoint "$OUT/run" --data "$OUT/shards" --split test --windows 512 --json "$OUT/test-metrics.json"
+./build/bin/evaluate --curve "$OUT/run" --curve-out "$OUT/training-curves.svg"
+./build/bin/generate sample --checkpoint "$OUT/run" --n 4 --out "$OUT/samples" --plot
 set +x
 # Two test-split performances from the dataset, to reconstruct and interpolate between.
 mkdir -p "$OUT/inputs"
@@ -52,9 +54,10 @@ fi
 A="$OUT/inputs/1_funk-groove1_138_beat_4-4.mid"
 B="$OUT/inputs/10_soul-groove10_102_beat_4-4.mid"
 set -x
-./build/bin/generate reconstruct --checkpoint "$OUT/run" --input "$A" --out "$OUT/reconstruction"
-./build/bin/generate interpolate --checkpoint "$OUT/run" --from "$A" --to "$B" --steps 6 --out "$OUT/interpolation"
+./build/bin/generate reconstruct --checkpoint "$OUT/run" --input "$A" --out "$OUT/reconstruction" --plot
+./build/bin/generate interpolate --checkpoint "$OUT/run" --from "$A" --to "$B" --steps 6 --out "$OUT/interpolation" --plot
 set +x
 echo
 echo "quickstart: done. Shards: $OUT/shards  run (checkpoints, metrics.jsonl): $OUT/run"
-echo "            MIDI: $OUT/samples  $OUT/reconstruction  $OUT/interpolation"
+echo "            MIDI and piano-roll pictures (*.svg): $OUT/samples  $OUT/reconstruction  $OUT/interpolation"
+echo "            test-split metrics: $OUT/test-metrics.json   training curves: $OUT/training-curves.svg"

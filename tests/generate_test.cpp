@@ -92,6 +92,27 @@ TEST_F(Generate, InterpolationEndpointsAreTheReconstructions) {
   EXPECT_EQ(all.end_tick, 5 * 32 * 120);
 }
 
+TEST_F(Generate, PlotDrawsOnePanelPerPattern) {
+  const fs::path a = write_groove(dir.path(), 1), b = write_groove(dir.path(), 3);
+  const auto r = run(generate("interpolate --checkpoint " + model_path.string() + " --from " + a.string() + " --to " +
+                              b.string() + " --steps 4 --plot --out " + (dir.path() / "p").string()));
+  ASSERT_EQ(r.first, 0) << r.second;
+  std::ifstream in(dir.path() / "p" / "interpolate.svg");
+  const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  size_t panels = 0;
+  for (size_t pos = 0; (pos = svg.find(">step ", pos)) != std::string::npos; ++pos) ++panels;
+  EXPECT_EQ(panels, 4u);
+  // One filled 10x10 cell per hit: as many cells as note-ons in the four MIDI files.
+  size_t hits = 0, cells = 0;
+  for (int i = 0; i < 4; ++i)
+    for (const auto& n : midi::read_midi_file((dir.path() / "p" / ("interpolation-00" + std::to_string(i) + ".mid")).string()).notes)
+      hits += n.velocity > 0;
+  for (size_t pos = 0; (pos = svg.find("width=\"10\" height=\"10\"", pos)) != std::string::npos; ++pos) ++cells;
+  EXPECT_GT(hits, 0u);
+  EXPECT_EQ(cells, hits);
+}
+
 TEST(GenerateMath, SlerpKeepsEndpointsAndNorm) {
   const torch::Tensor a = torch::tensor({1.0f, 0.0f}), b = torch::tensor({0.0f, 1.0f});
   EXPECT_TRUE(torch::allclose(generate::slerp(a, b, 0.0), a));

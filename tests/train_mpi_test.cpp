@@ -250,4 +250,12 @@ TEST_F(TrainMpi, EvaluateAgreesWithTheTrainersValidation) {
   EXPECT_NEAR(ev["eval_free_accuracy"].get<double>(), overall["free_running_accuracy"].get<double>(), 1e-6);
   EXPECT_NEAR(ev["eval_r_loss"].get<double>(), overall["r_loss_nats"].get<double>(), 1e-3);
   EXPECT_EQ(overall["windows"].get<double>(), ev["eval_windows"].get<double>());
+  // The training-curve picture from the same run.
+  const fs::path svg = run_root.path() / "curves.svg";
+  const ProcessRun c = run(std::string(MVAE_EVALUATE_BIN) + " --curve " + run_dir.string() + " --curve-out " + svg.string());
+  ASSERT_EQ(c.status, 0) << c.output;
+  std::ifstream svg_in(svg);
+  const std::string text((std::istreambuf_iterator<char>(svg_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("<polyline"), std::string::npos);
+  EXPECT_NE(text.find(">eval_tf_accuracy<"), std::string::npos);
 }

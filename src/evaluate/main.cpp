@@ -15,6 +15,7 @@
 #include "data/shards.h"
 #include "evaluate/metrics.h"
 #include "generate/generator.h"
+#include "generate/pictures.h"
 
 namespace po = boost::program_options;
 
@@ -29,7 +30,7 @@ std::string style_of(const std::string& style) { return style.substr(0, style.fi
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string checkpoint, data_dir, split = "test", json_path;
+  std::string checkpoint, data_dir, split = "test", json_path, curve, curve_out;
   int64_t max_windows = 0, batch = 128;
   double temperature = 1.0;
   bool argmax = false;
@@ -46,7 +47,9 @@ int main(int argc, char** argv) {
     ("temperature", po::value(&temperature)->default_value(1.0), "free-running sampling temperature (the paper: 1.0)")
     ("argmax", po::bool_switch(&argmax), "free-running decoding by argmax instead of sampling")
     ("seed", po::value(&seed)->default_value(0), "seed of the free-running sampling")
-    ("json", po::value(&json_path), "also write the results here");
+    ("json", po::value(&json_path), "also write the results here")
+    ("curve", po::value(&curve), "instead: draw the training curves of this run folder (or metrics.jsonl) ...")
+    ("curve-out", po::value(&curve_out)->default_value("curves.svg"), "... to this SVG file");
   // clang-format on
   try {
     po::variables_map vm;
@@ -56,6 +59,13 @@ int main(int argc, char** argv) {
       return argc == 1 ? 2 : 0;
     }
     po::notify(vm);
+    if (!curve.empty()) {
+      const auto series = mvae::generate::read_metric_series(
+          curve, {"loss", "r_loss", "kl_bits", "accuracy", "eval_tf_accuracy", "eval_free_accuracy", "eval_elbo"});
+      mvae::generate::write_text_file(curve_out, mvae::generate::curves_svg(series, "training curves: " + curve));
+      std::printf("wrote %s\n", curve_out.c_str());
+      return 0;
+    }
     if (checkpoint.empty() || data_dir.empty()) throw mvae::UsageError("--checkpoint and --data are required");
     if (batch < 1) throw mvae::UsageError("--batch must be >= 1");
     if (temperature <= 0) throw mvae::UsageError("--temperature must be > 0");

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "generate/generator.h"
+#include "generate/pictures.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   std::string verb = argc > 1 ? argv[1] : "";
   std::string checkpoint, out, input, from, to, interpolation = "slerp";
   int n = 4, steps = 8, window = 0;
+  bool plot = false;
   DecodeOptions decode;
   po::options_description desc(
       "generate VERB [options]: sample | reconstruct | interpolate\n"
@@ -58,7 +60,8 @@ int main(int argc, char** argv) {
     ("temperature,t", po::value(&decode.temperature)->default_value(0.5), "sampling temperature")
     ("argmax", po::bool_switch(&decode.argmax), "decode the most likely token at each step")
     ("qpm", po::value(&decode.qpm)->default_value(120.0), "tempo of the MIDI written")
-    ("seed", po::value(&decode.seed)->default_value(0), "seed of the prior samples and the decoding");
+    ("seed", po::value(&decode.seed)->default_value(0), "seed of the prior samples and the decoding")
+    ("plot", po::bool_switch(&plot), "also draw the patterns as an SVG piano roll (one picture per command)");
   // clang-format on
   try {
     po::variables_map vm;
@@ -75,12 +78,16 @@ int main(int argc, char** argv) {
     Generator gen(checkpoint);
     fs::create_directories(out);
     std::vector<std::string> written;
+    std::vector<std::vector<uint16_t>> drawn;  // what --plot draws, with titles
+    std::vector<std::string> titles;
     if (verb == "sample") {
       if (n < 1) throw mvae::UsageError("--n must be >= 1");
       const auto patterns = gen.decode(gen.sample_prior(n, decode.seed), decode);
       for (int i = 0; i < n; ++i) {
         written.push_back(numbered(out, "sample", i));
         gen.write_midi(patterns[i], written.back(), decode.qpm);
+        drawn.push_back(patterns[i]);
+        titles.push_back("sample " + std::to_string(i));
       }
     } else if (verb == "reconstruct") {
       if (input.empty()) throw mvae::UsageError("reconstruct needs --input FILE.mid");
@@ -91,6 +98,8 @@ int main(int argc, char** argv) {
       gen.write_midi(windows[w], written.back(), decode.qpm);
       written.push_back((fs::path(out) / "reconstruction.mid").string());
       gen.write_midi(patterns[0], written.back(), decode.qpm);
+      drawn = {windows[w], patterns[0]};
+      titles = {"original (" + fs::path(input).filename().string() + ", window " + std::to_string(w) + ")", "reconstruction"};
     } else {
       if (from.empty() || to.empty()) throw mvae::UsageError("interpolate needs --from A.mid and --to B.mid");
       if (steps < 2) throw mvae::UsageError("--steps must be >= 2 (the endpoints are included)");
@@ -109,9 +118,18 @@ int main(int argc, char** argv) {
         written.push_back(numbered(out, "interpolation", i));
         gen.write_midi(patterns[i], written.back(), decode.qpm);
         all.insert(all.end(), patterns[i].begin(), patterns[i].end());
+        drawn.push_back(patterns[i]);
+        char t[64];
+        std::snprintf(t, sizeof t, "step %d  (t = %.2f)", i, static_cast<double>(i) / (steps - 1));
+        titles.push_back(t);
       }
       written.push_back((fs::path(out) / "interpolation-all.mid").string());
       gen.write_midi(all, written.back(), decode.qpm);
+    }
+    if (plot) {
+      written.push_back((fs::path(out) / (verb + ".svg")).string());
+      mvae::generate::write_text_file(written.back(),
+                                      mvae::generate::piano_roll_svg(drawn, titles, gen.representation().steps_per_bar));
     }
     std::printf("generate %s: model %s (%s)\n", verb.c_str(), gen.model_path().c_str(), gen.config().summary().c_str());
     for (const auto& w : written) std::printf("  wrote %s\n", w.c_str());
