@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "common/cli.h"
 #include "common/error.h"
 #include "preprocess/preprocess.h"
 
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
     ("test-fraction", po::value(&o.fractions.test)->default_value(0.1), "without info.csv: share of files for test")
     ("quiet,q", po::bool_switch(&o.quiet), "print only errors");
   // clang-format on
-  try {
+  return mvae::run_program("preprocess", [&] {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
     if (vm.count("help") || argc == 1) {
@@ -58,14 +59,5 @@ int main(int argc, char** argv) {
       std::printf("wrote %s (manifest.json, skipped.json) in %.2f s\n", o.out.c_str(), s.seconds);
     }
     return 0;
-  } catch (const po::error& e) {
-    std::fprintf(stderr, "preprocess: %s\n(see preprocess --help)\n", e.what());
-    return 2;
-  } catch (const mvae::UsageError& e) {
-    std::fprintf(stderr, "preprocess: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "preprocess: error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

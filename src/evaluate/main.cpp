@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 
+#include "common/cli.h"
 #include "common/error.h"
 #include "common/runtime.h"
 #include "data/shards.h"
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
     ("curve", po::value(&curve), "instead: draw the training curves of this run folder (or metrics.jsonl) ...")
     ("curve-out", po::value(&curve_out)->default_value("curves.svg"), "... to this SVG file");
   // clang-format on
-  try {
+  return mvae::run_program("evaluate", [&] {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
     if (vm.count("help") || argc == 1) {
@@ -129,14 +130,5 @@ int main(int argc, char** argv) {
       std::printf("wrote %s\n", json_path.c_str());
     }
     return 0;
-  } catch (const po::error& e) {
-    std::fprintf(stderr, "evaluate: %s\n(see evaluate --help)\n", e.what());
-    return 2;
-  } catch (const mvae::UsageError& e) {
-    std::fprintf(stderr, "evaluate: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "evaluate: error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

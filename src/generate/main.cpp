@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "common/cli.h"
 #include "common/error.h"
 #include "generate/generator.h"
 #include "generate/pictures.h"
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
     ("seed", po::value(&decode.seed)->default_value(0), "seed of the prior samples and the decoding")
     ("plot", po::bool_switch(&plot), "also draw the patterns as an SVG piano roll (one picture per command)");
   // clang-format on
-  try {
+  return mvae::run_program("generate", [&] {
     po::variables_map vm;
     po::store(po::parse_command_line(argc - (argc > 1 ? 1 : 0), argv + (argc > 1 ? 1 : 0), desc), vm);
     if (vm.count("help") || (verb != "sample" && verb != "reconstruct" && verb != "interpolate")) {
@@ -134,14 +135,5 @@ int main(int argc, char** argv) {
     std::printf("generate %s: model %s (%s)\n", verb.c_str(), gen.model_path().c_str(), gen.config().summary().c_str());
     for (const auto& w : written) std::printf("  wrote %s\n", w.c_str());
     return 0;
-  } catch (const po::error& e) {
-    std::fprintf(stderr, "generate: %s\n(see generate --help)\n", e.what());
-    return 2;
-  } catch (const mvae::UsageError& e) {
-    std::fprintf(stderr, "generate: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "generate: error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

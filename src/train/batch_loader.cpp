@@ -19,7 +19,7 @@ BatchLoader::~BatchLoader() {
 }
 
 double BatchLoader::load_seconds() const {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mutex_));
+  std::lock_guard<std::mutex> lock(mutex_);
   return load_seconds_;
 }
 

@@ -37,7 +37,7 @@ class BatchLoader {
   int64_t consumed_;
   const int depth_;
   const bool pin_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<torch::Tensor> ready_;
   std::exception_ptr error_;

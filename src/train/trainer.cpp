@@ -228,6 +228,8 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
     if (!resume_from.empty())
       std::printf("resumed from %s at step %lld (%lld samples consumed)\n", resume_from.c_str(),
                   static_cast<long long>(state.step), static_cast<long long>(state.consumed_samples));
+    else if (o.resume)
+      std::printf("--resume: no checkpoint in %s yet, starting from step 0\n", (run / "checkpoints").c_str());
     std::printf("config written to %s\n", (run / "config.json").c_str());
     std::fflush(stdout);
   }
