@@ -5,6 +5,9 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
+#include "common/npy.h"
 #include "data/drum_tokenizer.h"
 #include "data/representation.h"
 #include "generate/generator.h"
@@ -147,4 +150,58 @@ TEST_F(Generate, ClearErrors) {
   r = run(generate("sample --checkpoint " + (dir.path() / "other.pt").string() + " --out " + (dir.path() / "x").string()));
   EXPECT_EQ(r.first, 1);
   EXPECT_NE(r.second.find("is 'melody_90'"), std::string::npos) << r.second;
+}
+
+TEST_F(Generate, EncodeAndAttributeVectorsAreMeanDifferencesOfLabelledLatents) {
+  // A labelled dataset: info.csv marks odd files as fills.
+  const fs::path data = dir.path() / "labelled";
+  fs::create_directories(data / "d");
+  std::ofstream csv(data / "info.csv");
+  csv << "drummer,session,id,style,bpm,beat_type,time_signature,midi_filename,audio_filename,duration,split\n";
+  for (int i = 0; i < 12; ++i) {
+    const fs::path f = write_groove(data / "d", i);
+    csv << "drummer1,s,id" << i << "," << (i % 3 ? "funk/groove" : "jazz") << ",100," << (i % 2 ? "fill" : "beat")
+        << ",4-4,d/" << f.filename().string() << ",,1.0,test\n";
+  }
+  csv.close();
+  auto r = run(std::string(MVAE_PREPROCESS_BIN) + " --groove " + data.string() + " --out " + (dir.path() / "sh").string() + " -q");
+  ASSERT_EQ(r.first, 0) << r.second;
+  const std::string common = " --checkpoint " + model_path.string() + " --data " + (dir.path() / "sh").string() + " --split test";
+  r = run(generate("encode" + common + " --out " + (dir.path() / "enc").string()));
+  ASSERT_EQ(r.first, 0) << r.second;
+  r = run(generate("attribute" + common + " --label fill --out " + (dir.path() / "vec").string()));
+  ASSERT_EQ(r.first, 0) << r.second;
+  EXPECT_NE(r.second.find("windows with it"), std::string::npos) << r.second;
+
+  std::vector<int64_t> shape, vshape;
+  const auto mu = read_npy((dir.path() / "enc" / "latents.npy").string(), &shape);
+  const auto vec = read_npy((dir.path() / "vec" / "fill.npy").string(), &vshape);
+  ASSERT_EQ(shape.size(), 2u);
+  EXPECT_EQ(shape[1], 16);  // the tiny preset's z
+  EXPECT_EQ(vshape, std::vector<int64_t>{16});
+  std::ifstream labels(dir.path() / "enc" / "latents.labels.jsonl");
+  std::vector<double> with(16, 0), without(16, 0);
+  int n_with = 0, n_without = 0;
+  std::string line;
+  for (int64_t row = 0; std::getline(labels, line); ++row) {
+    const bool fill = nlohmann::json::parse(line)["beat_type"] == "fill";
+    (fill ? n_with : n_without)++;
+    for (int k = 0; k < 16; ++k) (fill ? with : without)[k] += mu[row * 16 + k];
+  }
+  ASSERT_GT(n_with, 0);
+  ASSERT_GT(n_without, 0);
+  for (int k = 0; k < 16; ++k) EXPECT_NEAR(vec[k], with[k] / n_with - without[k] / n_without, 1e-5) << k;
+
+  // apply: adding the vector changes the decoded latent, and the files are written.
+  r = run(generate("apply --checkpoint " + model_path.string() + " --input " + (data / "d" / "in1.mid").string() +
+                   " --vector " + (dir.path() / "vec" / "fill.npy").string() + " --scale 3 --argmax --out " +
+                   (dir.path() / "app").string()));
+  ASSERT_EQ(r.first, 0) << r.second;
+  EXPECT_TRUE(fs::exists(dir.path() / "app" / "with-attribute.mid"));
+  // A vector of the wrong size is named.
+  write_npy((dir.path() / "bad.npy").string(), std::vector<float>(5, 0.f), {5});
+  r = run(generate("apply --checkpoint " + model_path.string() + " --input " + (data / "d" / "in1.mid").string() +
+                   " --vector " + (dir.path() / "bad.npy").string() + " --out " + (dir.path() / "app2").string()));
+  EXPECT_EQ(r.first, 1);
+  EXPECT_NE(r.second.find("bad.npy: shape: expected a vector of 16"), std::string::npos) << r.second;
 }

@@ -4,6 +4,7 @@
 //   generate interpolate --checkpoint runs/a --from a.mid --to b.mid --steps 8 --out interp/
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -11,6 +12,9 @@
 #include "common/cli.h"
 #include "common/error.h"
 #include "generate/generator.h"
+#include "generate/latents.h"
+#include "common/npy.h"
+#include "data/shards.h"
 #include "generate/pictures.h"
 
 namespace po = boost::program_options;
@@ -37,22 +41,34 @@ int pick_window(const std::vector<std::vector<uint16_t>>& windows, int window, c
 
 int main(int argc, char** argv) {
   std::string verb = argc > 1 ? argv[1] : "";
-  std::string checkpoint, out, input, from, to, interpolation = "slerp";
+  std::string checkpoint, out, input, from, to, interpolation = "slerp", data_dir, split = "train", label, vector;
+  std::vector<std::string> inputs;
+  double scale = 1.0;
+  int64_t max_windows = 0;
   int n = 4, steps = 8, window = 0;
   bool plot = false;
   DecodeOptions decode;
   po::options_description desc(
-      "generate VERB [options]: sample | reconstruct | interpolate\n"
+      "generate VERB [options]: sample | reconstruct | interpolate | encode | attribute | apply\n"
       "  generate sample      --checkpoint runs/a --n 8 --out samples/\n"
       "  generate reconstruct --checkpoint runs/a --input beat.mid --out recon/\n"
-      "  generate interpolate --checkpoint runs/a --from a.mid --to b.mid --steps 8 --out interp/\n\nOptions");
+      "  generate interpolate --checkpoint runs/a --from a.mid --to b.mid --steps 8 --out interp/\n"
+      "  generate encode      --checkpoint runs/a --data shards/ --split test --out latents/   (or --input a.mid b.mid)\n"
+      "  generate attribute   --checkpoint runs/a --data shards/ --split train --label fill --out vectors/\n"
+      "  generate apply       --checkpoint runs/a --input beat.mid --vector vectors/fill.npy --scale 1.0 --out fills/\n\nOptions");
   // clang-format off
   desc.add_options()
     ("help,h", "show this help")
     ("checkpoint,c", po::value(&checkpoint), "run folder (its newest complete checkpoint), checkpoint folder or model.pt")
     ("out,o", po::value(&out), "output folder for MIDI files")
     ("n", po::value(&n)->default_value(4), "sample: number of patterns")
-    ("input,i", po::value(&input), "reconstruct: MIDI file")
+    ("input,i", po::value(&inputs)->multitoken(), "reconstruct, apply: MIDI file; encode: MIDI files")
+    ("data", po::value(&data_dir), "encode, attribute: shard folder")
+    ("split", po::value(&split)->default_value("train"), "encode, attribute: split of the shards")
+    ("windows", po::value(&max_windows)->default_value(0), "encode, attribute: first N windows of the split (0 = all)")
+    ("label", po::value(&label), "attribute: fill, beat, style=NAME or drummer=NAME")
+    ("vector", po::value(&vector), "apply: attribute vector (.npy) written by attribute")
+    ("scale", po::value(&scale)->default_value(1.0), "apply: multiple of the vector added (negative subtracts)")
     ("from", po::value(&from), "interpolate: first MIDI file")
     ("to", po::value(&to), "interpolate: last MIDI file")
     ("steps", po::value(&steps)->default_value(8), "interpolate: points, endpoints included")
@@ -67,11 +83,13 @@ int main(int argc, char** argv) {
   return mvae::run_program("generate", [&] {
     po::variables_map vm;
     po::store(po::parse_command_line(argc - (argc > 1 ? 1 : 0), argv + (argc > 1 ? 1 : 0), desc), vm);
-    if (vm.count("help") || (verb != "sample" && verb != "reconstruct" && verb != "interpolate")) {
+    const std::vector<std::string> verbs = {"sample", "reconstruct", "interpolate", "encode", "attribute", "apply"};
+    if (vm.count("help") || std::find(verbs.begin(), verbs.end(), verb) == verbs.end()) {
       std::cout << desc << "\n";
       return vm.count("help") ? 0 : 2;
     }
     po::notify(vm);
+    if (!inputs.empty()) input = inputs.front();
     if (checkpoint.empty()) throw mvae::UsageError("--checkpoint is required");
     if (out.empty()) throw mvae::UsageError("--out is required");
     if (decode.temperature <= 0) throw mvae::UsageError("--temperature must be > 0");
@@ -101,6 +119,52 @@ int main(int argc, char** argv) {
       gen.write_midi(patterns[0], written.back(), decode.qpm);
       drawn = {windows[w], patterns[0]};
       titles = {"original (" + fs::path(input).filename().string() + ", window " + std::to_string(w) + ")", "reconstruction"};
+    } else if (verb == "encode" || verb == "attribute") {
+      mvae::generate::EncodedWindows encoded;
+      if (verb == "encode" && !inputs.empty()) {
+        encoded = mvae::generate::encode_midi_files(gen, inputs);
+      } else {
+        if (data_dir.empty()) throw mvae::UsageError(verb + " needs --data SHARDS (or, for encode, --input FILES)");
+        mvae::data::ShardSet shards(data_dir);
+        encoded = mvae::generate::encode_split(gen, shards, split, max_windows, 128);
+      }
+      if (verb == "encode") {
+        written.push_back((fs::path(out) / "latents.npy").string());
+        mvae::generate::save_encoded(written.back(), encoded);
+        written.push_back((fs::path(out) / "latents.labels.jsonl").string());
+      } else {
+        if (label.empty()) throw mvae::UsageError("attribute needs --label (fill, beat, style=NAME, drummer=NAME)");
+        int64_t with = 0, without = 0;
+        const torch::Tensor v = mvae::generate::attribute_vector(encoded, label, &with, &without).contiguous();
+        std::string name = label;
+        std::replace(name.begin(), name.end(), '=', '-');
+        std::replace(name.begin(), name.end(), '/', '-');
+        written.push_back((fs::path(out) / (name + ".npy")).string());
+        mvae::write_npy(written.back(), std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel()), {v.numel()});
+        std::printf("attribute %s: %lld windows with it, %lld without; vector norm %.4f\n", label.c_str(),
+                    static_cast<long long>(with), static_cast<long long>(without), v.norm().item<double>());
+      }
+    } else if (verb == "apply") {
+      if (input.empty() || vector.empty()) throw mvae::UsageError("apply needs --input FILE.mid and --vector FILE.npy");
+      std::vector<int64_t> shape;
+      const std::vector<float> v = mvae::read_npy(vector, &shape);
+      if (shape.size() != 1 || shape[0] != gen.config().z)
+        throw mvae::InputError(vector, "shape", "expected a vector of " + std::to_string(gen.config().z) + " (the model's z)");
+      const auto windows = gen.windows_of(input);
+      const int w = pick_window(windows, window, input);
+      const torch::Tensor mu = gen.encode_mean({windows[w]});
+      const torch::Tensor shifted = mu + scale * torch::tensor(v).view({1, -1});
+      const auto patterns = gen.decode(torch::cat({mu, shifted}), decode);
+      written.push_back((fs::path(out) / "original.mid").string());
+      gen.write_midi(windows[w], written.back(), decode.qpm);
+      written.push_back((fs::path(out) / "reconstruction.mid").string());
+      gen.write_midi(patterns[0], written.back(), decode.qpm);
+      written.push_back((fs::path(out) / "with-attribute.mid").string());
+      gen.write_midi(patterns[1], written.back(), decode.qpm);
+      drawn = {windows[w], patterns[0], patterns[1]};
+      char t[96];
+      std::snprintf(t, sizeof t, "with %+.2f x %s", scale, fs::path(vector).filename().c_str());
+      titles = {"original", "reconstruction", t};
     } else {
       if (from.empty() || to.empty()) throw mvae::UsageError("interpolate needs --from A.mid and --to B.mid");
       if (steps < 2) throw mvae::UsageError("--steps must be >= 2 (the endpoints are included)");
