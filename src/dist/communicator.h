@@ -25,7 +25,7 @@ class Communicator {
   virtual void barrier() = 0;
 };
 
-// MPI over CPU tensors (float32, float64, int64).
+// MPI over CPU tensors (float32, float64, int32, int64); GPU tensors are staged through host memory.
 std::unique_ptr<Communicator> make_mpi_communicator();
 // NCCL over CUDA tensors of `device`, its unique id broadcast over MPI. Throws when this build
 // has no NCCL.

@@ -28,16 +28,21 @@ class MpiCommunicator : public Communicator {
   int rank() const override { return rank_; }
   int world_size() const override { return size_; }
 
+  // GPU tensors (a CUDA LibTorch without NCCL) are staged through host memory: correct, not fast.
   void all_reduce(torch::Tensor& t, ReduceOp op) override {
     if (size_ == 1) return;
-    TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), "MPI all_reduce needs a contiguous CPU tensor");
-    MVAE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), mpi_op(op),
+    TORCH_CHECK(t.is_contiguous(), "MPI all_reduce needs a contiguous tensor");
+    torch::Tensor host = t.device().is_cpu() ? t : t.cpu();
+    MVAE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host), mpi_op(op),
                                  MPI_COMM_WORLD));
+    if (!t.device().is_cpu()) t.copy_(host);
   }
   void broadcast(torch::Tensor& t, int root) override {
     if (size_ == 1) return;
-    TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), "MPI broadcast needs a contiguous CPU tensor");
-    MVAE_MPI_CHECK(MPI_Bcast(t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), root, MPI_COMM_WORLD));
+    TORCH_CHECK(t.is_contiguous(), "MPI broadcast needs a contiguous tensor");
+    torch::Tensor host = t.device().is_cpu() ? t : t.cpu();
+    MVAE_MPI_CHECK(MPI_Bcast(host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host), root, MPI_COMM_WORLD));
+    if (!t.device().is_cpu()) t.copy_(host);
   }
   double all_reduce_scalar(double value, ReduceOp op) override {
     if (size_ == 1) return value;

@@ -113,10 +113,10 @@ TrainingState read_training_state(const fs::path& checkpoint) {
   return s;
 }
 
-void load_optimizer(const fs::path& checkpoint, torch::optim::Adam& optimizer) {
+void load_optimizer(const fs::path& checkpoint, torch::optim::Adam& optimizer, const torch::Device& device) {
   const fs::path path = checkpoint / "optimizer.pt";
   try {
-    torch::load(optimizer, path.string());
+    torch::load(optimizer, path.string(), device);
   } catch (const c10::Error& e) {
     throw InputError(path.string(), "", std::string("unreadable optimizer state: ") + e.what_without_backtrace());
   }

@@ -41,7 +41,8 @@ void save_checkpoint(const std::filesystem::path& run, const TrainingState& stat
 std::filesystem::path find_checkpoint(const std::filesystem::path& run_or_checkpoint);
 
 TrainingState read_training_state(const std::filesystem::path& checkpoint);
-void load_optimizer(const std::filesystem::path& checkpoint, torch::optim::Adam& optimizer);
+// Adam's state goes to `device`, where the parameters are.
+void load_optimizer(const std::filesystem::path& checkpoint, torch::optim::Adam& optimizer, const torch::Device& device);
 // Restores this rank's RNG; a checkpoint from fewer ranks gives the new ranks rank 0's state.
 void load_rng(const std::filesystem::path& checkpoint, int rank);
 

@@ -204,7 +204,7 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
   torch::optim::Adam optimizer(params, torch::optim::AdamOptions(o.lr));
   GradientReducer reducer(params, o.bucket_mb);
   if (!resume_from.empty()) {
-    load_optimizer(resume_from, optimizer);
+    load_optimizer(resume_from, optimizer, device);
     load_rng(resume_from, comm.rank());
   }
 
