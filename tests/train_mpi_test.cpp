@@ -12,6 +12,9 @@
 #include <sstream>
 #include <thread>
 
+#include "data/shards.h"
+#include "generate/generator.h"
+#include "generate/latents.h"
 #include "midi/midi_file.h"
 #include "model/musicvae.h"
 #include "preprocess/preprocess.h"
@@ -258,4 +261,57 @@ TEST_F(TrainMpi, EvaluateAgreesWithTheTrainersValidation) {
   const std::string text((std::istreambuf_iterator<char>(svg_in)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("<polyline"), std::string::npos);
   EXPECT_NE(text.find(">eval_tf_accuracy<"), std::string::npos);
+}
+
+// The paper's attribute vectors on real data: adding the `fill` vector must move the decoded
+// note density the way fill windows differ from beat windows in the data. (In Groove, under
+// Magenta's windowing, fill windows are the sparser ones: fills are short performances.)
+TEST(AttributeVectors, FillVectorMovesDensityTheWayTheDataDiffers) {
+  const std::string zip = test::groove_zip();
+  if (zip.empty()) GTEST_SKIP() << "MVAE_GROOVE_ZIP not set";
+  test::TempDir dir;
+  preprocess::PreprocessOptions o;
+  o.input = zip;
+  o.out = (dir.path() / "shards").string();
+  o.quiet = true;
+  preprocess::run_preprocess(o);
+  const ProcessRun t = run(mpirun(2) + " " + MVAE_TRAIN_BIN + " --data " + o.out + " --run " + (dir.path() / "run").string() +
+                           " --preset hierdec-drums_4bar --bars 2 --enc 128 --z 64 --cond 128 --dec 128 --batch 32 --steps 400"
+                           " --threads 1 --log-every 100 --eval-every 1000 --checkpoint-every 1000");
+  ASSERT_EQ(t.status, 0) << t.output;
+
+  data::ShardSet shards(o.out);
+  double hits[2] = {0, 0}, steps[2] = {0, 0};  // [beat, fill]
+  for (int64_t i = 0; i < shards.size("train"); ++i) {
+    const auto w = shards.read_window("train", i);
+    const int fill = shards.files()[w.file_id].beat_type == "fill";
+    for (uint16_t tok : w.tokens) hits[fill] += __builtin_popcount(tok);
+    steps[fill] += static_cast<double>(w.tokens.size());
+  }
+  const double data_difference = hits[1] / steps[1] - hits[0] / steps[0];
+
+  generate::Generator gen((dir.path() / "run").string());
+  const generate::EncodedWindows train = generate::encode_split(gen, shards, "train", 0, 256);
+  int64_t with = 0, without = 0;
+  const torch::Tensor v = generate::attribute_vector(train, "fill", &with, &without);
+  EXPECT_EQ(v.sizes(), (std::vector<int64_t>{64}));
+  const generate::EncodedWindows test_windows = generate::encode_split(gen, shards, "test", 400, 256);
+  std::vector<int64_t> beats;
+  for (size_t i = 0; i < test_windows.labels.size(); ++i)
+    if (test_windows.labels[i].beat_type == "beat") beats.push_back(static_cast<int64_t>(i));
+  const torch::Tensor mu = test_windows.mu.index_select(0, torch::tensor(beats, torch::kLong));
+  generate::DecodeOptions argmax;
+  argmax.argmax = true;
+  const auto density = [&](const torch::Tensor& z) {
+    double h = 0, n = 0;
+    for (const auto& p : gen.decode(z, argmax))
+      for (uint16_t tok : p) h += __builtin_popcount(tok), n += 1;
+    return h / n;
+  };
+  const double before = density(mu), after = density(mu + 2.0 * v);
+  RecordProperty("density_beat_fill_data", std::to_string(hits[0] / steps[0]) + " " + std::to_string(hits[1] / steps[1]));
+  RecordProperty("density_before_after", std::to_string(before) + " " + std::to_string(after));
+  ASSERT_NE(data_difference, 0.0);
+  EXPECT_EQ(after > before, data_difference > 0)
+      << "data: fill - beat = " << data_difference << " hits/step; decoded beats " << before << " -> " << after;
 }
