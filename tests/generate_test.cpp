@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 
+#include <cstring>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include "data/drum_tokenizer.h"
 #include "data/representation.h"
 #include "generate/generator.h"
+#include "generate/render.h"
 #include "midi/midi_file.h"
 #include "model/musicvae.h"
 #include "test_util.h"
@@ -204,4 +206,26 @@ TEST_F(Generate, EncodeAndAttributeVectorsAreMeanDifferencesOfLabelledLatents) {
                    " --vector " + (dir.path() / "bad.npy").string() + " --out " + (dir.path() / "app2").string()));
   EXPECT_EQ(r.first, 1);
   EXPECT_NE(r.second.find("bad.npy: shape: expected a vector of 16"), std::string::npos) << r.second;
+}
+
+TEST_F(Generate, RenderWavWritesAudioOrSaysHowToInstallFluidSynth) {
+  const auto r = run(generate("sample --checkpoint " + model_path.string() + " --n 1 --render-wav --out " +
+                              (dir.path() / "w").string()));
+  if (generate::render_setup_problem().empty()) {
+    ASSERT_EQ(r.first, 0) << r.second;
+    std::ifstream wav(dir.path() / "w" / "sample-000.wav", std::ios::binary);
+    char header[44];
+    ASSERT_TRUE(wav.read(header, 44));
+    EXPECT_EQ(std::string(header, 4), "RIFF");
+    EXPECT_EQ(std::string(header + 8, 4), "WAVE");
+    uint32_t rate, byte_rate;
+    std::memcpy(&rate, header + 24, 4);
+    std::memcpy(&byte_rate, header + 28, 4);
+    EXPECT_EQ(rate, 44100u);
+    // At least the pattern's length: 2 bars at 120 qpm = 4 s.
+    EXPECT_GE(static_cast<double>(fs::file_size(dir.path() / "w" / "sample-000.wav")) / byte_rate, 4.0);
+  } else {
+    EXPECT_EQ(r.first, 2) << r.second;
+    EXPECT_NE(r.second.find("apt-get install fluidsynth fluid-soundfont-gm"), std::string::npos) << r.second;
+  }
 }

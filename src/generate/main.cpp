@@ -16,6 +16,7 @@
 #include "common/npy.h"
 #include "data/shards.h"
 #include "generate/pictures.h"
+#include "generate/render.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   double scale = 1.0;
   int64_t max_windows = 0;
   int n = 4, steps = 8, window = 0;
-  bool plot = false;
+  bool plot = false, render = false;
   DecodeOptions decode;
   po::options_description desc(
       "generate VERB [options]: sample | reconstruct | interpolate | encode | attribute | apply\n"
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
     ("argmax", po::bool_switch(&decode.argmax), "decode the most likely token at each step")
     ("qpm", po::value(&decode.qpm)->default_value(120.0), "tempo of the MIDI written")
     ("seed", po::value(&decode.seed)->default_value(0), "seed of the prior samples and the decoding")
-    ("plot", po::bool_switch(&plot), "also draw the patterns as an SVG piano roll (one picture per command)");
+    ("plot", po::bool_switch(&plot), "also draw the patterns as an SVG piano roll (one picture per command)")
+    ("render-wav", po::bool_switch(&render), "also render each MIDI file to WAV (FluidSynth + a GM sound font)");
   // clang-format on
   return mvae::run_program("generate", [&] {
     po::variables_map vm;
@@ -94,6 +96,8 @@ int main(int argc, char** argv) {
     if (out.empty()) throw mvae::UsageError("--out is required");
     if (decode.temperature <= 0) throw mvae::UsageError("--temperature must be > 0");
     if (decode.qpm <= 0) throw mvae::UsageError("--qpm must be > 0");
+    if (render && !mvae::generate::render_setup_problem().empty())
+      throw mvae::UsageError(mvae::generate::render_setup_problem());
     Generator gen(checkpoint);
     fs::create_directories(out);
     std::vector<std::string> written;
@@ -190,6 +194,15 @@ int main(int argc, char** argv) {
       }
       written.push_back((fs::path(out) / "interpolation-all.mid").string());
       gen.write_midi(all, written.back(), decode.qpm);
+    }
+    if (render) {
+      std::vector<std::string> wavs;
+      for (const auto& f : written)
+        if (fs::path(f).extension() == ".mid") {
+          wavs.push_back(fs::path(f).replace_extension(".wav").string());
+          mvae::generate::render_wav(f, wavs.back());
+        }
+      written.insert(written.end(), wavs.begin(), wavs.end());
     }
     if (plot) {
       written.push_back((fs::path(out) / (verb + ".svg")).string());
