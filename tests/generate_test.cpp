@@ -52,6 +52,7 @@ class Generate : public ::testing::Test {
     fs::create_directories(dir.path() / "ckpt");
     data::DataRepresentation rep;
     rep.bars = 2;
+    rep.default_qpm = 97;  // as preprocess records the training data's median tempo
     model_path = dir.path() / "ckpt" / "model.pt";
     model::save_model(model_path.string(), m, rep.to_json());
   }
@@ -70,6 +71,8 @@ TEST_F(Generate, SampleWritesReadableMidiOfTheModelsLength) {
     ASSERT_TRUE(fs::exists(f)) << out;
     const midi::MidiFile m = midi::read_midi_file(f.string());
     EXPECT_EQ(m.end_tick, 32 * 120) << "2 bars of 16 steps at 120 ticks per step";
+    ASSERT_EQ(m.tempos.size(), 1u);
+    EXPECT_NEAR(m.tempos[0].qpm(), 97.0, 1e-3) << "the training data's tempo is the default";
     for (const auto& n : m.notes) EXPECT_EQ(n.channel, midi::kDrumChannel);
   }
 }

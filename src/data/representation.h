@@ -19,6 +19,9 @@ struct DataRepresentation {
   int vocab_size = kVocabSize;
   int num_classes = kNumDrumClasses;
   std::string pitch_map_json = PitchMap::general_midi().to_json();
+  // Median tempo (quarters per minute) of the training files: the default tempo of generated
+  // MIDI. Informative only: not part of what two representations must agree on.
+  double default_qpm = 120.0;
 
   int window_steps() const { return bars * steps_per_bar; }
   std::string to_json() const;

@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
     ("window", po::value(&window)->default_value(0), "which window of a longer input file to use")
     ("temperature,t", po::value(&decode.temperature)->default_value(0.5), "sampling temperature")
     ("argmax", po::bool_switch(&decode.argmax), "decode the most likely token at each step")
-    ("qpm", po::value(&decode.qpm)->default_value(120.0), "tempo of the MIDI written")
+    ("qpm", po::value(&decode.qpm), "tempo of the MIDI written (default: the training data's median tempo)")
     ("seed", po::value(&decode.seed)->default_value(0), "seed of the prior samples and the decoding")
     ("plot", po::bool_switch(&plot), "also draw the patterns as an SVG piano roll (one picture per command)")
     ("render-wav", po::bool_switch(&render), "also render each MIDI file to WAV (FluidSynth + a GM sound font)");
@@ -95,10 +95,11 @@ int main(int argc, char** argv) {
     if (checkpoint.empty()) throw mvae::UsageError("--checkpoint is required");
     if (out.empty()) throw mvae::UsageError("--out is required");
     if (decode.temperature <= 0) throw mvae::UsageError("--temperature must be > 0");
-    if (decode.qpm <= 0) throw mvae::UsageError("--qpm must be > 0");
+    if (vm.count("qpm") && decode.qpm <= 0) throw mvae::UsageError("--qpm must be > 0");
     if (render && !mvae::generate::render_setup_problem().empty())
       throw mvae::UsageError(mvae::generate::render_setup_problem());
     Generator gen(checkpoint);
+    if (!vm.count("qpm")) decode.qpm = gen.representation().default_qpm;
     fs::create_directories(out);
     std::vector<std::string> written;
     std::vector<std::vector<uint16_t>> drawn;  // what --plot draws, with titles

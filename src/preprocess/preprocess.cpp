@@ -168,6 +168,16 @@ PreprocessSummary run_preprocess(const PreprocessOptions& options) {
   data::DataRepresentation representation;
   representation.bars = options.tokenizer.bars;
   representation.pitch_map_json = map.to_json();
+  {  // median bpm of the training files that gave windows (info.csv); 120 without bpm labels
+    std::vector<int> bpms;
+    for (size_t i = 0; i < n; ++i)
+      if (listing.files[i].split == "train" && listing.files[i].bpm > 0 && !results[i].windows.empty())
+        bpms.push_back(listing.files[i].bpm);
+    if (!bpms.empty()) {
+      std::nth_element(bpms.begin(), bpms.begin() + static_cast<std::ptrdiff_t>(bpms.size() / 2), bpms.end());
+      representation.default_qpm = bpms[bpms.size() / 2];
+    }
+  }
 
   nlohmann::ordered_json splits_json, token_stats_json;
   for (const char* split : kSplits) {
