@@ -10,15 +10,9 @@
 using namespace mvae;
 
 TEST(ModelOverfit, TinyModelMemorisesEightGrooveWindows) {
-  const std::string zip = test::groove_zip();
-  if (zip.empty()) GTEST_SKIP() << "MVAE_GROOVE_ZIP not set";
+  if (test::groove_zip().empty()) GTEST_SKIP() << "MVAE_GROOVE_ZIP not set";
   test::TempDir dir;
-  preprocess::PreprocessOptions o;
-  o.input = zip;
-  o.out = (dir.path() / "shards").string();
-  o.quiet = true;
-  preprocess::run_preprocess(o);
-  data::ShardSet shards(dir.path() / "shards");
+  data::ShardSet shards(test::preprocess_groove(dir.path() / "shards"));
   const int64_t B = 8, T = shards.representation().window_steps();
   std::vector<int64_t> indices;
   for (int64_t i = 0; i < B; ++i) indices.push_back(i * 101);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "preprocess/preprocess.h"
+
 namespace mvae::test {
 
 // Builds SMF bytes chunk by chunk, so each malformed case can be written exactly.
@@ -59,6 +61,16 @@ class TempDir {
 inline std::string groove_zip() {
   const char* p = std::getenv("MVAE_GROOVE_ZIP");
   return p && std::filesystem::exists(p) ? p : "";
+}
+
+// Preprocesses the Groove zip into `out` with the default options (2-bar windows); returns `out`.
+inline std::filesystem::path preprocess_groove(const std::filesystem::path& out) {
+  preprocess::PreprocessOptions o;
+  o.input = groove_zip();
+  o.out = out.string();
+  o.quiet = true;
+  preprocess::run_preprocess(o);
+  return out;
 }
 
 }  // namespace mvae::test

@@ -267,20 +267,15 @@ TEST_F(TrainMpi, EvaluateAgreesWithTheTrainersValidation) {
 // note density the way fill windows differ from beat windows in the data. (In Groove, under
 // Magenta's windowing, fill windows are the sparser ones: fills are short performances.)
 TEST(AttributeVectors, FillVectorMovesDensityTheWayTheDataDiffers) {
-  const std::string zip = test::groove_zip();
-  if (zip.empty()) GTEST_SKIP() << "MVAE_GROOVE_ZIP not set";
+  if (test::groove_zip().empty()) GTEST_SKIP() << "MVAE_GROOVE_ZIP not set";
   test::TempDir dir;
-  preprocess::PreprocessOptions o;
-  o.input = zip;
-  o.out = (dir.path() / "shards").string();
-  o.quiet = true;
-  preprocess::run_preprocess(o);
-  const ProcessRun t = run(mpirun(2) + " " + MVAE_TRAIN_BIN + " --data " + o.out + " --run " + (dir.path() / "run").string() +
+  const std::string shard_dir = test::preprocess_groove(dir.path() / "shards").string();
+  const ProcessRun t = run(mpirun(2) + " " + MVAE_TRAIN_BIN + " --data " + shard_dir + " --run " + (dir.path() / "run").string() +
                            " --preset hierdec-drums_4bar --bars 2 --enc 128 --z 64 --cond 128 --dec 128 --batch 32 --steps 400"
                            " --threads 1 --log-every 100 --eval-every 1000 --checkpoint-every 1000");
   ASSERT_EQ(t.status, 0) << t.output;
 
-  data::ShardSet shards(o.out);
+  data::ShardSet shards(shard_dir);
   double hits[2] = {0, 0}, steps[2] = {0, 0};  // [beat, fill]
   for (int64_t i = 0; i < shards.size("train"); ++i) {
     const auto w = shards.read_window("train", i);
