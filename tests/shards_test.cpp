@@ -112,6 +112,8 @@ TEST_F(ShardsTest, ReaderGivesBackEveryWindowWithItsSource) {
       const auto src = groove_tokens(std::stoi(name.substr(1)));
       EXPECT_EQ(w.tokens, std::vector<uint16_t>(src.begin() + w.start_bar * 16, src.begin() + w.start_bar * 16 + 32));
       seen.insert(w.tokens);
+      EXPECT_EQ(set.source(split, i).file_id, w.file_id);
+      EXPECT_EQ(set.source(split, i).start_bar, w.start_bar);
       std::vector<uint16_t> batch(32);
       set.read_tokens(split, {i}, batch.data());
       EXPECT_EQ(batch, w.tokens);
@@ -124,7 +126,7 @@ TEST_F(ShardsTest, TrainingWindowsAreShuffledAcrossShards) {
   data::ShardSet set(out());
   // Unshuffled, the first shard would hold the windows of the first few files only.
   std::set<int32_t> files_in_first_shard;
-  for (int64_t i = 0; i < std::min<int64_t>(7, set.size("train")); ++i) files_in_first_shard.insert(set.file_id("train", i));
+  for (int64_t i = 0; i < std::min<int64_t>(7, set.size("train")); ++i) files_in_first_shard.insert(set.source("train", i).file_id);
   EXPECT_GT(files_in_first_shard.size(), 3u);
 }
 

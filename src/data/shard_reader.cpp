@@ -194,11 +194,12 @@ WindowRecord ShardSet::read_window(const std::string& split, int64_t index) {
   return w;
 }
 
-int32_t ShardSet::file_id(const std::string& split, int64_t index) {
+ShardSet::Source ShardSet::source(const std::string& split, int64_t index) {
   auto [shard, row] = locate(split, index);
-  int32_t id = 0;
-  shard->read_rows(shard->file_id, "file_id", H5T_NATIVE_INT32, row, 1, &id);
-  return id;
+  Source s;
+  shard->read_rows(shard->file_id, "file_id", H5T_NATIVE_INT32, row, 1, &s.file_id);
+  shard->read_rows(shard->start_bar, "start_bar", H5T_NATIVE_INT32, row, 1, &s.start_bar);
+  return s;
 }
 
 }  // namespace mvae::data

@@ -58,8 +58,11 @@ class ShardSet {
   // Tokens of `indices` into `out` ([indices.size(), T], row-major).
   void read_tokens(const std::string& split, const std::vector<int64_t>& indices, uint16_t* out);
   WindowRecord read_window(const std::string& split, int64_t index);
-  // Which file a window came from (cheap: no token read).
-  int32_t file_id(const std::string& split, int64_t index);
+  // Where a window came from (cheap: two integers, no window data).
+  struct Source {
+    int32_t file_id = 0, start_bar = 0;
+  };
+  Source source(const std::string& split, int64_t index);
 
  private:
   struct Shard;

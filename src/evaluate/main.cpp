@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
       const torch::Tensor x = torch::tensor(wide, torch::kLong).view({static_cast<int64_t>(idx.size()), T});
       const auto m = mvae::evaluate::reconstruction_metrics(gen.model(), x, temperature, argmax);
       for (size_t k = 0; k < idx.size(); ++k) {
-        const auto& file = shards.files().at(shards.file_id(split, idx[k]));
+        const auto& file = shards.files().at(shards.source(split, idx[k]).file_id);
         for (Totals* t : {&all, &by_style[style_of(file.style).empty() ? "(none)" : style_of(file.style)]}) {
           t->r_loss += m.r_loss[k].item<double>();
           t->kl += m.kl[k].item<double>();

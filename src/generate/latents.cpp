@@ -20,12 +20,16 @@ EncodedWindows encode_split(Generator& gen, data::ShardSet& shards, const std::s
   std::vector<torch::Tensor> parts;
   std::vector<uint16_t> raw;
   for (int64_t begin = 0; begin < n; begin += batch) {
+    std::vector<int64_t> indices;
+    for (int64_t i = begin; i < std::min(n, begin + batch); ++i) indices.push_back(i);
+    raw.resize(indices.size() * static_cast<size_t>(T));
+    shards.read_tokens(split, indices, raw.data());  // tokens only: no velocity/offset arrays
     std::vector<std::vector<uint16_t>> windows;
-    for (int64_t i = begin; i < std::min(n, begin + batch); ++i) {
-      const data::WindowRecord w = shards.read_window(split, i);
-      const data::FileRecord& f = shards.files().at(w.file_id);
-      out.labels.push_back({f.path, f.split, f.drummer, f.style, f.beat_type, f.bpm, w.start_bar});
-      windows.push_back(w.tokens);
+    for (size_t k = 0; k < indices.size(); ++k) {
+      const data::ShardSet::Source src = shards.source(split, indices[k]);
+      const data::FileRecord& f = shards.files().at(src.file_id);
+      out.labels.push_back({f.path, f.split, f.drummer, f.style, f.beat_type, f.bpm, src.start_bar});
+      windows.emplace_back(raw.begin() + static_cast<std::ptrdiff_t>(k * T), raw.begin() + static_cast<std::ptrdiff_t>((k + 1) * T));
     }
     parts.push_back(gen.encode_mean(windows).cpu());
   }
