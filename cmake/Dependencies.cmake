@@ -43,11 +43,24 @@ mvae_require(nlohmann_json_FOUND "nlohmann-json"
 
 find_package(ZLIB REQUIRED)
 
-# NCCL is optional: the GPU communicator is built when CUDA LibTorch and NCCL are both present.
-set(MVAE_HAVE_NCCL OFF)
+# NCCL is optional. The GPU communicator (src/dist/nccl_communicator.cpp) is linked into the
+# library when LibTorch has CUDA (libc10_cuda next to libtorch) and NCCL and the CUDA runtime are
+# found: MVAE_NCCL = linked. With a CPU-only LibTorch but NCCL and CUDA headers present (the
+# development machines), it is still compiled, not linked, so its code keeps building:
+# MVAE_NCCL = compile-check. Otherwise: off, and asking for NCCL gives a clear error.
 set(MVAE_CUDA_ROOT "/usr/local/cuda" CACHE PATH "CUDA toolkit root, searched for nccl.h and libnccl")
 find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${NCCL_ROOT} ${MVAE_CUDA_ROOT} ENV NCCL_ROOT PATH_SUFFIXES include)
 find_library(NCCL_LIBRARY nccl HINTS ${NCCL_ROOT} ${MVAE_CUDA_ROOT} ENV NCCL_ROOT PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
-if(MVAE_WITH_NCCL AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
-  set(MVAE_HAVE_NCCL ON)
+if(NOT CUDAToolkit_ROOT AND EXISTS "${MVAE_CUDA_ROOT}")
+  set(CUDAToolkit_ROOT "${MVAE_CUDA_ROOT}")
+endif()
+find_package(CUDAToolkit QUIET)
+find_library(MVAE_C10_CUDA_LIBRARY c10_cuda HINTS "${TORCH_INSTALL_PREFIX}/lib" NO_DEFAULT_PATH)
+set(MVAE_NCCL "off")
+if(MVAE_WITH_NCCL AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY AND CUDAToolkit_FOUND)
+  if(MVAE_C10_CUDA_LIBRARY)
+    set(MVAE_NCCL "linked")
+  else()
+    set(MVAE_NCCL "compile-check")
+  endif()
 endif()

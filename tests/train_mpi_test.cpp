@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -125,6 +126,25 @@ TEST_F(TrainMpi, TwoRanksEqualOneRankWithTwiceTheBatch) {
   const double diff = max_difference(final_parameters(run_root.path() / "one"), final_parameters(run_root.path() / "two"));
   EXPECT_LT(diff, 1e-4) << "parameters after 12 steps differ by " << diff;
   RecordProperty("max_parameter_difference", std::to_string(diff));
+}
+
+TEST_F(TrainMpi, AllReduceDuringBackwardGivesTheSameParametersAsAfterIt) {
+  // Small buckets, so that there are many, and two micro-batches, so that only the last
+  // backward of each step communicates.
+  const std::string common = "--bucket-mb 0.02 --accumulate 2 ";
+  const ProcessRun after = run(train_cmd(2, shards_, run_root.path() / "after", 4, 10, common + "--overlap false"));
+  ASSERT_EQ(after.status, 0) << after.output;
+  const ProcessRun during = run(train_cmd(2, shards_, run_root.path() / "during", 4, 10, common + "--overlap true"));
+  ASSERT_EQ(during.status, 0) << during.output;
+  EXPECT_NE(after.output.find(", 0 of "), std::string::npos) << after.output;
+  // Every bucket of every step started from a gradient hook, before backward returned.
+  const std::regex started(R"((\d+) of (\d+) bucket all-reduces started during backward)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(during.output, m, started)) << during.output;
+  EXPECT_EQ(m[1], m[2]) << during.output;
+  EXPECT_GE(std::stoi(m[2]), 10 * 4) << "expected several buckets per step: " << during.output;
+  const double diff = max_difference(final_parameters(run_root.path() / "after"), final_parameters(run_root.path() / "during"));
+  EXPECT_EQ(diff, 0.0) << "overlapped all-reduce changed the parameters by " << diff;
 }
 
 TEST_F(TrainMpi, SigtermCheckpointsAndResumeReachesTheSameParameters) {

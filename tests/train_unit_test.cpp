@@ -5,6 +5,7 @@
 #include <set>
 
 #include "test_util.h"
+#include "train/gradient_reducer.h"
 #include "train/sampler.h"
 #include "train/tensorboard.h"
 
@@ -94,4 +95,106 @@ TEST(TensorBoard, WritesFramedEventsWithTagsAndValues) {
   std::memcpy(&value, records[2].payload.data() + records[2].payload.size() - 4, 4);
   EXPECT_FLOAT_EQ(value, -2.25f);
   EXPECT_EQ(records[2].payload[records[2].payload.size() - 5], (2 << 3) | 5);
+}
+
+// The gradient reducer's hooks and bucket order, in one process: a communicator that stands for
+// two ranks holding identical gradients (an all-reduce doubles) and records when buckets start.
+namespace {
+
+class TwoIdenticalRanks : public mvae::dist::Communicator {
+ public:
+  std::string name() const override { return "two-identical-ranks"; }
+  int rank() const override { return 0; }
+  int world_size() const override { return 2; }
+  void all_reduce(torch::Tensor& t, mvae::dist::ReduceOp) override {
+    t.mul_(2);
+    ++started;
+  }
+  void broadcast(torch::Tensor&, int) override {}
+  double all_reduce_scalar(double value, mvae::dist::ReduceOp) override { return value; }
+  void barrier() override {}
+  int started = 0;  // all-reduces so far
+};
+
+// Three parameters, registered in the order a, b, c. Backward produces c's gradient first, then
+// a's, then b's: forward uses b, then a, then c. Reverse registration order guesses c, b, a.
+struct ThreeParameters {
+  torch::Tensor a = torch::full({4}, 0.5).requires_grad_();
+  torch::Tensor b = torch::full({3000}, 0.25).requires_grad_();  // big enough for a bucket of its own
+  torch::Tensor c = torch::full({4}, 2.0).requires_grad_();
+  torch::Tensor unused = torch::zeros({5}).requires_grad_();
+  std::vector<torch::Tensor> all() const { return {a, b, c, unused}; }
+  torch::Tensor loss(const torch::Tensor& x) const {
+    const torch::Tensor h = torch::tanh(x * b.sum() / 1000);  // [4]
+    return ((torch::sin(h * a)) * c).sum();
+  }
+};
+
+std::vector<torch::Tensor> plain_gradients(const ThreeParameters& p, const torch::Tensor& x) {
+  return torch::autograd::grad({p.loss(x)}, {p.a, p.b, p.c});
+}
+
+}  // namespace
+
+TEST(GradientReducer, BucketsStartDuringBackwardAndAverageToThePlainGradients) {
+  ThreeParameters p;
+  TwoIdenticalRanks comm;
+  // 4 KB buckets: b alone, the small ones together.
+  GradientReducer reducer(p.all(), comm, ReducerOptions{0.004, 0.004, /*overlap=*/true});
+  const torch::Tensor x = torch::linspace(-1, 1, 4);
+  const auto expected = plain_gradients(p, x);
+  for (int step = 0; step < 3; ++step) {
+    reducer.zero();
+    reducer.arm();
+    p.loss(x).backward();
+    const int during_backward = comm.started;
+    reducer.finish();
+    // From the second step (buckets in ready order) all but the unused parameter's bucket start
+    // inside backward; that one starts in finish().
+    if (step > 0) EXPECT_EQ(during_backward, static_cast<int>(reducer.num_buckets()) - 1) << "step " << step;
+    EXPECT_EQ(reducer.last_timing().buckets, static_cast<int64_t>(reducer.num_buckets()));
+    comm.started = 0;
+    EXPECT_TRUE(torch::allclose(p.a.grad(), expected[0])) << step;
+    EXPECT_TRUE(torch::allclose(p.b.grad(), expected[1])) << step;
+    EXPECT_TRUE(torch::allclose(p.c.grad(), expected[2])) << step;
+    EXPECT_EQ(p.unused.grad().abs().sum().item<float>(), 0.0f);
+  }
+}
+
+TEST(GradientReducer, BucketsAreRebuiltInTheOrderBackwardProducedGradients) {
+  ThreeParameters p;
+  TwoIdenticalRanks comm;
+  GradientReducer reducer(p.all(), comm, ReducerOptions{0.004, 0.004, /*overlap=*/true});
+  const torch::Tensor x = torch::linspace(-1, 1, 4);
+  // First guess: reverse registration, unused and c in the first bucket, b alone, a last.
+  EXPECT_EQ(reducer.layout(), (std::vector<std::vector<size_t>>{{3, 2}, {1}, {0}}));
+  reducer.zero();
+  reducer.arm();
+  p.loss(x).backward();
+  reducer.finish();
+  // Observed: c (2), a (0), b (1); the unused parameter last. c and a share the first bucket,
+  // so that it is complete before b's gradient (the end of backward) arrives.
+  const auto layout = reducer.layout();
+  std::vector<size_t> order;
+  for (const auto& bucket : layout) order.insert(order.end(), bucket.begin(), bucket.end());
+  EXPECT_EQ(order, (std::vector<size_t>{2, 0, 1, 3}));
+  EXPECT_EQ(layout.front(), (std::vector<size_t>{2, 0}));
+  // The averaged gradients moved into the new buckets.
+  const auto expected = plain_gradients(p, x);
+  EXPECT_TRUE(torch::allclose(p.a.grad(), expected[0]));
+  EXPECT_TRUE(torch::allclose(p.b.grad(), expected[1]));
+  EXPECT_TRUE(torch::allclose(p.c.grad(), expected[2]));
+}
+
+TEST(GradientReducer, WithoutOverlapEveryBucketStartsAfterBackward) {
+  ThreeParameters p;
+  TwoIdenticalRanks comm;
+  GradientReducer reducer(p.all(), comm, ReducerOptions{0.004, 0.004, /*overlap=*/false});
+  reducer.zero();
+  reducer.arm();
+  p.loss(torch::linspace(-1, 1, 4)).backward();
+  EXPECT_EQ(comm.started, 0);
+  reducer.finish();
+  EXPECT_EQ(comm.started, static_cast<int>(reducer.num_buckets()));
+  EXPECT_EQ(reducer.last_timing().started_in_backward, 0);
 }

@@ -11,6 +11,18 @@ namespace mvae::dist {
 
 enum class ReduceOp { kSum, kMax, kMin };
 
+// A collective in flight. The tensor it works on must stay alive and untouched until wait().
+class Work {
+ public:
+  virtual ~Work() = default;
+  // Whether it has finished; also drives MPI's progress engine (Open MPI advances a
+  // non-blocking collective only inside MPI calls).
+  virtual bool test() = 0;
+  // Returns when the result may be used by the next work on this rank's device: on CPU, when
+  // the data is there; on GPU, once the compute stream is ordered after the collective.
+  virtual void wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -19,6 +31,12 @@ class Communicator {
   virtual int world_size() const = 0;
   // In place over all ranks.
   virtual void all_reduce(torch::Tensor& tensor, ReduceOp op) = 0;
+  // Starts an in-place all-reduce and returns at once. Every rank must start its asynchronous
+  // collectives in the same order. The default runs it synchronously.
+  virtual std::unique_ptr<Work> all_reduce_async(torch::Tensor& tensor, ReduceOp op);
+  // Whether all_reduce_async may be called from a thread other than the one that created the
+  // communicator (MPI is initialised MPI_THREAD_FUNNELED: no; NCCL: yes).
+  virtual bool any_thread() const { return false; }
   virtual void broadcast(torch::Tensor& tensor, int root) = 0;
   // Host scalars (control decisions every rank must take together: stop, skip, NaN).
   virtual double all_reduce_scalar(double value, ReduceOp op) = 0;
@@ -27,9 +45,12 @@ class Communicator {
 
 // MPI over CPU tensors (float32, float64, int32, int64); GPU tensors are staged through host memory.
 std::unique_ptr<Communicator> make_mpi_communicator();
-// NCCL over CUDA tensors of `device`, its unique id broadcast over MPI. Throws when this build
-// has no NCCL.
-std::unique_ptr<Communicator> make_nccl_communicator(int device_index);
+
+// NCCL over CUDA tensors of device `device_index`, its unique id broadcast over MPI; host scalars
+// and barriers go over MPI. A collective that has not finished after `timeout_seconds`, or an
+// asynchronous NCCL error, aborts the communicator and throws (the job then ends) instead of
+// hanging. Throws when this build has no NCCL.
+std::unique_ptr<Communicator> make_nccl_communicator(int device_index, double timeout_seconds);
 bool nccl_available();
 
 }  // namespace mvae::dist

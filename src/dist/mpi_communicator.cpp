@@ -18,6 +18,28 @@ MPI_Datatype mpi_type(const torch::Tensor& t) {
 
 MPI_Op mpi_op(ReduceOp op) { return op == ReduceOp::kSum ? MPI_SUM : op == ReduceOp::kMax ? MPI_MAX : MPI_MIN; }
 
+// An MPI_Iallreduce in flight. Keeps the tensor alive until it completes.
+class MpiWork : public Work {
+ public:
+  MpiWork(torch::Tensor tensor, MPI_Request request) : tensor_(std::move(tensor)), request_(request) {}
+  ~MpiWork() override {
+    if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+  }
+  bool test() override {
+    if (request_ == MPI_REQUEST_NULL) return true;
+    int done = 0;
+    MVAE_MPI_CHECK(MPI_Test(&request_, &done, MPI_STATUS_IGNORE));
+    return done != 0;
+  }
+  void wait() override {
+    if (request_ != MPI_REQUEST_NULL) MVAE_MPI_CHECK(MPI_Wait(&request_, MPI_STATUS_IGNORE));
+  }
+
+ private:
+  torch::Tensor tensor_;
+  MPI_Request request_;
+};
+
 class MpiCommunicator : public Communicator {
  public:
   MpiCommunicator() {
@@ -36,6 +58,14 @@ class MpiCommunicator : public Communicator {
     MVAE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host), mpi_op(op),
                                  MPI_COMM_WORLD));
     if (!t.device().is_cpu()) t.copy_(host);
+  }
+  std::unique_ptr<Work> all_reduce_async(torch::Tensor& t, ReduceOp op) override {
+    if (size_ == 1 || !t.device().is_cpu()) return Communicator::all_reduce_async(t, op);
+    TORCH_CHECK(t.is_contiguous(), "MPI all_reduce needs a contiguous tensor");
+    MPI_Request request = MPI_REQUEST_NULL;
+    MVAE_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), mpi_op(op),
+                                  MPI_COMM_WORLD, &request));
+    return std::make_unique<MpiWork>(t, request);
   }
   void broadcast(torch::Tensor& t, int root) override {
     if (size_ == 1) return;

@@ -21,9 +21,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const bool want_nccl = mvae::dist::nccl_available() && options.device != "cpu" && torch::cuda::is_available();
-    auto comm = want_nccl ? mvae::dist::make_nccl_communicator(info.local_rank) : mvae::dist::make_mpi_communicator();
-    const auto result = mvae::train::run_training(options, *comm, info.local_rank, info.local_size);
+    const torch::Device device = mvae::train::pick_device(options, info.local_rank, info.local_size);
+    auto comm = device.is_cuda() && mvae::dist::nccl_available()
+                    ? mvae::dist::make_nccl_communicator(device.index(), options.nccl_timeout_s)
+                    : mvae::dist::make_mpi_communicator();
+    const auto result = mvae::train::run_training(options, device, *comm, info.local_size);
     return result.preempted ? mvae::train::kExitPreempted : 0;
   } catch (const mvae::UsageError& e) {
     mvae::dist::MpiContext::abort_job(2, std::string("train: ") + e.what());

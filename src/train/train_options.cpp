@@ -33,6 +33,7 @@ void TrainOptions::validate() const {
   if (min_lr < 0 || min_lr > lr) throw UsageError("--min-lr must be in [0, --lr]");
   if (!(grad_clip > 0)) throw UsageError("--grad-clip must be > 0");
   if (!(bucket_mb > 0)) throw UsageError("--bucket-mb must be > 0");
+  if (!(nccl_timeout_s > 0)) throw UsageError("--nccl-timeout must be > 0 seconds");
   if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0)
     throw UsageError("--device must be auto, cpu, cuda or cuda:N, got '" + device + "'");
   if (!fail_mode.empty() && fail_mode != "exception" && fail_mode != "kill" && fail_mode != "nan")
@@ -62,6 +63,8 @@ std::string TrainOptions::to_json() const {
   j["device"] = device;
   j["threads"] = threads;
   j["bucket_mb"] = bucket_mb;
+  j["overlap"] = overlap;
+  j["nccl_timeout_s"] = nccl_timeout_s;
   return j.dump(2);
 }
 
@@ -90,7 +93,9 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("resume", po::bool_switch(&o.resume), "continue from the newest complete checkpoint in --run")
     ("device", po::value(&o.device)->default_value(o.device), "auto (cuda:<local rank> if GPUs, else cpu), cpu, cuda")
     ("threads", po::value(&o.threads)->default_value(o.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
-    ("bucket-mb", po::value(&o.bucket_mb)->default_value(o.bucket_mb), "gradient all-reduce bucket size in MB");
+    ("bucket-mb", po::value(&o.bucket_mb)->default_value(o.bucket_mb), "gradient all-reduce bucket size in MB")
+    ("overlap", po::value(&o.overlap)->default_value(o.overlap), "start gradient all-reduces during backward (false: after it)")
+    ("nccl-timeout", po::value(&o.nccl_timeout_s)->default_value(o.nccl_timeout_s), "seconds a GPU collective may take before the job is ended");
   po::options_description hidden("Fault injection (tests)");
   hidden.add_options()
     ("fail-at-step", po::value(&o.fail_at_step)->default_value(-1), "")

@@ -29,6 +29,8 @@ struct TrainOptions {
   std::string device = "auto";  // auto, cpu, cuda
   int threads = 0;              // intra-op threads per rank (0 = cores / local ranks)
   double bucket_mb = 25;        // gradient all-reduce bucket size
+  bool overlap = true;          // start each bucket's all-reduce during backward
+  double nccl_timeout_s = 600;  // a GPU collective unfinished after this long ends the job
   // Fault injection for the tests: at step `fail_at_step`, rank `fail_rank` fails by `fail_mode`
   // (exception, kill, nan).
   int64_t fail_at_step = -1;

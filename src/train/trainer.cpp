@@ -29,20 +29,6 @@ extern "C" void on_stop_signal(int) { g_stop_requested = 1; }
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-torch::Device pick_device(const TrainOptions& o, int local_rank, int local_size) {
-  if (o.device == "cpu" || (o.device == "auto" && !torch::cuda::is_available())) return torch::kCPU;
-  if (!torch::cuda::is_available())
-    throw UsageError("--device " + o.device + ": this LibTorch has no CUDA or no GPU is visible");
-  const int gpus = static_cast<int>(torch::cuda::device_count());
-  if (o.device == "auto" || o.device == "cuda") {
-    if (local_size > gpus)
-      throw UsageError(std::to_string(local_size) + " ranks on this node but " + std::to_string(gpus) +
-                       " GPUs visible: one rank per GPU (two ranks on one GPU deadlock in NCCL)");
-    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
-  }
-  return torch::Device(o.device);
-}
-
 // The noise of z for this rank's slice of the global batch at (step, micro-batch): drawn for the
 // whole global batch from a generator seeded by the step, so every world size sees the same.
 torch::Tensor step_noise(uint64_t seed, int64_t micro_index, int64_t global_batch, int64_t rank_offset, int64_t batch, int64_t z) {
@@ -143,15 +129,28 @@ std::string format_eta(double seconds) {
 
 }  // namespace
 
+torch::Device pick_device(const TrainOptions& o, int local_rank, int local_size) {
+  if (o.device == "cpu" || (o.device == "auto" && !torch::cuda::is_available())) return torch::kCPU;
+  if (!torch::cuda::is_available())
+    throw UsageError("--device " + o.device + ": this LibTorch has no CUDA or no GPU is visible");
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  if (o.device == "auto" || o.device == "cuda") {
+    if (local_size > gpus)
+      throw UsageError(std::to_string(local_size) + " ranks on this node but " + std::to_string(gpus) +
+                       " GPUs visible: one rank per GPU (two ranks on one GPU deadlock in NCCL)");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+  }
+  return torch::Device(o.device);
+}
+
 void install_stop_signal_handlers() {
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGUSR1, on_stop_signal);
 }
 
-TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int local_rank, int local_size) {
+TrainResult run_training(const TrainOptions& o, const torch::Device& device, dist::Communicator& comm, int local_size) {
   const bool lead = comm.rank() == 0;
   const int W = comm.world_size();
-  const torch::Device device = pick_device(o, local_rank, local_size);
   const int threads = o.threads > 0 ? o.threads
                                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, local_size));
   torch::set_num_threads(threads);
@@ -202,7 +201,7 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
   check_same_parameters(params, comm, resume_from.empty() ? "at start" : "after resume");
 
   torch::optim::Adam optimizer(params, torch::optim::AdamOptions(o.lr));
-  GradientReducer reducer(params, o.bucket_mb);
+  GradientReducer reducer(params, comm, ReducerOptions{o.bucket_mb, /*first_bucket_mb=*/1.0, o.overlap});
   if (!resume_from.empty()) {
     load_optimizer(resume_from, optimizer, device);
     load_rng(resume_from, comm.rank());
@@ -249,7 +248,7 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
   auto t_window = Clock::now();
   const int64_t first_step = state.step;
   double sum_loss = 0, sum_r = 0, sum_kl = 0, sum_acc = 0, grad_norm = 0, comm_seconds = 0;
-  int64_t window_steps = 0;
+  int64_t window_steps = 0, started_in_backward = 0, buckets_averaged = 0;
   model->train();
 
   while (state.step < o.steps) {
@@ -278,6 +277,7 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
         if (o.fail_mode == "kill") std::raise(SIGKILL);
         if (o.fail_mode == "nan") out.loss = out.loss * std::nan("");
       }
+      if (micro + 1 == o.accumulate) reducer.arm();  // communicate on the last micro-batch only
       (out.loss / o.accumulate).backward();
       step_loss += out.loss.item<double>() / o.accumulate;
       step_r += out.r_loss.item<double>() / o.accumulate;
@@ -285,13 +285,14 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
       step_acc += out.accuracy.item<double>() / o.accumulate;
       state.consumed_samples += sampler.global_batch();
     }
+    reducer.finish();  // the all-reduces started during the last backward, waited for here
+    comm_seconds += reducer.last_timing().exposed_seconds;
+    started_in_backward += reducer.last_timing().started_in_backward;
+    buckets_averaged += reducer.last_timing().buckets;
     // A non-finite loss on any rank stops every rank (a rank that skipped alone would hang).
     if (comm.all_reduce_scalar(std::isfinite(step_loss) ? 0.0 : 1.0, dist::ReduceOp::kMax) > 0)
       throw std::runtime_error("non-finite loss at step " + std::to_string(state.step) +
                                (std::isfinite(step_loss) ? " on another rank" : " on this rank"));
-    const auto t_comm = Clock::now();
-    reducer.average(comm);  // communication once per optimizer step, after the last micro-batch
-    comm_seconds += seconds_since(t_comm);
     grad_norm = reducer.norm();
     if (grad_norm >= o.clip_to_zero_norm) {
       reducer.zero();  // Magenta's grad_norm_clip_to_zero: no update from a huge gradient
@@ -365,8 +366,10 @@ TrainResult run_training(const TrainOptions& o, dist::Communicator& comm, int lo
   if (lead && result.steps_done > 0) {
     const double total = seconds_since(t_start);
     const double load = loader.load_seconds();
-    std::printf("done: %lld steps in %.1f s; gradient all-reduce %.2f s (%.1f%%); loader busy %.2f s (%.0f batches/s capacity vs %.1f used), trainer waited %.2f s for data\n",
-                static_cast<long long>(result.steps_done), total, comm_seconds, 100.0 * comm_seconds / total, load,
+    std::printf("done: %lld steps in %.1f s; gradient all-reduce waited for after backward %.2f s (%.1f%%), %lld of %lld bucket all-reduces started during backward; "
+                "loader busy %.2f s (%.0f batches/s capacity vs %.1f used), trainer waited %.2f s for data\n",
+                static_cast<long long>(result.steps_done), total, comm_seconds, 100.0 * comm_seconds / total,
+                static_cast<long long>(started_in_backward), static_cast<long long>(buckets_averaged), load,
                 load > 0 ? (result.steps_done * o.accumulate + 4) / load : 0.0, result.steps_done * o.accumulate / total,
                 loader.wait_seconds());
   }

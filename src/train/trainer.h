@@ -14,8 +14,12 @@ struct TrainResult {
   bool preempted = false;
 };
 
-// Runs training on this rank. `local_rank`/`local_size` pick the GPU and the thread count.
-TrainResult run_training(const TrainOptions& options, dist::Communicator& comm, int local_rank, int local_size);
+// Runs training on this rank. `local_size` (ranks on this node) sets the default thread count.
+// The device of this rank: --device, or cuda:<local rank> when GPUs are visible, else CPU.
+// Refuses more ranks on a node than GPUs.
+torch::Device pick_device(const TrainOptions& options, int local_rank, int local_size);
+
+TrainResult run_training(const TrainOptions& options, const torch::Device& device, dist::Communicator& comm, int local_size);
 
 // SIGTERM and SIGUSR1 ask for a checkpoint at the next step boundary (all ranks agree first).
 void install_stop_signal_handlers();
