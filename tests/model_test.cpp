@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "model/lstm_layer.h"
 #include "model/musicvae.h"
+#include "model/precision.h"
 #include "test_util.h"
 
 using namespace mvae::model;
@@ -179,6 +180,59 @@ TEST(Model, GradientsReachEveryParameter) {
       EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key();
     }
   }
+}
+
+// bf16 autocast (tested through LibTorch's CPU autocast; the CUDA one takes the same path):
+// float32 gradients for every parameter, pointing where the float32 ones point.
+TEST(Model, Bf16AutocastGivesFloat32GradientsCloseToFloat32Training) {
+  for (DecoderKind kind : {DecoderKind::kHierarchical, DecoderKind::kFlat}) {
+    torch::manual_seed(9);
+    ModelConfig c = small(kind);
+    MusicVAE m(c);
+    const auto x = random_tokens(8, c.steps());
+    const auto eps = torch::randn({8, c.z});
+    const auto gradients = [&](Precision precision, double sampling, double* loss) {
+      m->zero_grad();
+      LossOutput out;
+      {
+        AutocastScope autocast(torch::kCPU, precision);
+        out = m->forward(x, 1.0, sampling, eps);
+      }
+      EXPECT_EQ(out.loss.scalar_type(), torch::kFloat);
+      out.loss.backward();
+      *loss = out.loss.item<double>();
+      std::vector<torch::Tensor> g;
+      for (const auto& p : m->parameters()) g.push_back(p.grad().reshape({-1}).clone());
+      return torch::cat(g);
+    };
+    double loss32 = 0, loss16 = 0;
+    const torch::Tensor g32 = gradients(Precision::kFloat32, 0.0, &loss32);
+    const torch::Tensor g16 = gradients(Precision::kBFloat16, 0.0, &loss16);
+    EXPECT_EQ(g16.scalar_type(), torch::kFloat);
+    EXPECT_TRUE(torch::isfinite(g16).all().item<bool>());
+    EXPECT_NEAR(loss16, loss32, 0.02 * loss32) << static_cast<int>(kind);
+    const double cosine = (g16 * g32).sum().item<double>() / (g16.norm() * g32.norm()).item<double>();
+    EXPECT_GT(cosine, 0.95) << static_cast<int>(kind);
+    // The step-by-step decoder (scheduled sampling) under autocast too.
+    double loss_sampled = 0;
+    EXPECT_TRUE(torch::isfinite(gradients(Precision::kBFloat16, 0.5, &loss_sampled)).all().item<bool>());
+    EXPECT_TRUE(std::isfinite(loss_sampled));
+  }
+  // The fused LSTM layer itself computes in bfloat16 under the scope.
+  {
+    AutocastScope autocast(torch::kCPU, Precision::kBFloat16);
+    const auto out = lstm_layer({torch::randn({5, 3, 16})}, torch::zeros({1, 3, 4}), torch::zeros({1, 3, 4}),
+                                torch::randn({1, 16, 4}));
+    EXPECT_EQ(out[0].scalar_type(), torch::kBFloat16);
+  }
+  // Leaving the scope restores float32.
+  MusicVAE m(small(DecoderKind::kFlat));
+  {
+    AutocastScope autocast(torch::kCPU, Precision::kBFloat16);
+    EXPECT_EQ(m->forward(random_tokens(2, m->config().steps()), 1.0).logits.scalar_type(), torch::kBFloat16);
+  }
+  EXPECT_EQ(m->forward(random_tokens(2, m->config().steps()), 1.0).logits.scalar_type(), torch::kFloat);
+  EXPECT_EQ(autocast_dtype_or(torch::kCPU, torch::kFloat), torch::kFloat);
 }
 
 TEST(Model, ScheduledSamplingTrainsThroughTheStepwiseDecoder) {

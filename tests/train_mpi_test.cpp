@@ -241,6 +241,14 @@ TEST_F(TrainMpi, BadInputsGiveClearErrors) {
   r = run(train_cmd(1, shards_, run_root.path() / "o", 0, 5));
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("--batch must be >= 1"), std::string::npos) << r.output;
+  r = run(train_cmd(1, shards_, run_root.path() / "p", 8, 5, "--precision fp16"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("--precision must be fp32 or bf16, got 'fp16'"), std::string::npos) << r.output;
+  if (!torch::cuda::is_available()) {
+    r = run(train_cmd(1, shards_, run_root.path() / "g", 8, 5, "--device cuda"));
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("--device cuda: this LibTorch has no CUDA or no GPU is visible"), std::string::npos) << r.output;
+  }
   // A model whose window differs from the data's.
   r = run(train_cmd(1, shards_, run_root.path() / "w", 8, 5, "--bars 4"));
   EXPECT_NE(r.status, 0);

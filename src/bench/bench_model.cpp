@@ -9,6 +9,7 @@
 
 #include "common/runtime.h"
 #include "model/musicvae.h"
+#include "model/precision.h"
 
 namespace po = boost::program_options;
 
@@ -16,7 +17,7 @@ int main(int argc, char** argv) {
   mvae::model::ModelConfig c = mvae::model::preset("hierdec-drums_4bar");
   int batch = 64, iters = 10, warmup = 2, threads = 0;
   std::string device_name = "cpu", decoder = "hierarchical";
-  bool bf16 = false;
+  bool bf16 = false, tf32 = false;
   po::options_description desc("bench_model: training-step throughput of MusicVAE");
   // clang-format off
   desc.add_options()
@@ -37,7 +38,8 @@ int main(int argc, char** argv) {
     ("warmup", po::value(&warmup)->default_value(2), "")
     ("threads", po::value(&threads)->default_value(0), "intra-op threads (0 = LibTorch's default)")
     ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
-    ("bf16", po::bool_switch(&bf16), "bf16 autocast (CUDA)");
+    ("bf16", po::bool_switch(&bf16), "bf16 autocast of the forward pass")
+    ("tf32", po::bool_switch(&tf32), "TF32 float32 matrix products (GPU)");
   // clang-format on
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
   if (threads > 0) torch::set_num_threads(threads);
   torch::manual_seed(0);
   const torch::Device device(device_name);
+  mvae::model::allow_tf32(tf32);
   mvae::model::MusicVAE model(c);
   model->to(device);
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
@@ -70,7 +73,11 @@ int main(int argc, char** argv) {
       t0 = std::chrono::steady_clock::now();
     }
     optimizer.zero_grad();
-    const auto out = model->forward(data, c.max_beta);
+    mvae::model::LossOutput out;
+    {
+      mvae::model::AutocastScope autocast(device, bf16 ? mvae::model::Precision::kBFloat16 : mvae::model::Precision::kFloat32);
+      out = model->forward(data, c.max_beta);
+    }
     out.loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
     optimizer.step();
@@ -80,7 +87,7 @@ int main(int argc, char** argv) {
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
-  std::printf("{\"seq_per_s\": %.2f, \"params\": %lld, \"threads\": %d, \"loss\": %.4f}\n", batch * iters / dt,
-              static_cast<long long>(params), torch::get_num_threads(), loss);
+  std::printf("{\"seq_per_s\": %.2f, \"params\": %lld, \"threads\": %d, \"precision\": \"%s\", \"loss\": %.4f}\n",
+              batch * iters / dt, static_cast<long long>(params), torch::get_num_threads(), bf16 ? "bf16" : "fp32", loss);
   return 0;
 }

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "model/precision.h"
+
 namespace mvae::model {
 namespace {
 
@@ -162,9 +164,15 @@ class LstmLayerFunction : public torch::autograd::Function<LstmLayerFunction> {
 
 variable_list lstm_layer(const std::vector<torch::Tensor>& xg, const torch::Tensor& h0, const torch::Tensor& c0,
                          const torch::Tensor& w_hh) {
+  // The layer computes in one dtype: bfloat16 under bf16 autocast (which does not reach the
+  // out= products inside), else its inputs' own. The casts are differentiable, so float32
+  // parameters get float32 gradients.
+  const torch::ScalarType dtype = autocast_dtype_or(w_hh.device(), w_hh.scalar_type());
+  const auto as = [dtype](const torch::Tensor& t) { return t.scalar_type() == dtype ? t : t.to(dtype); };
   // Function inputs must be defined tensors: a unidirectional layer passes xg[0] twice and gets
   // no gradient for the second.
-  return LstmLayerFunction::apply(xg[0], xg.size() == 2 ? xg[1] : xg[0], h0, c0, w_hh);
+  const torch::Tensor x0 = as(xg[0]);
+  return LstmLayerFunction::apply(x0, xg.size() == 2 ? as(xg[1]) : x0, as(h0), as(c0), as(w_hh));
 }
 
 variable_list lstm_layer_reference(const std::vector<torch::Tensor>& xg, const torch::Tensor& h0, const torch::Tensor& c0,

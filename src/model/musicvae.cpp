@@ -38,7 +38,8 @@ Posterior MusicVAEImpl::encode(const torch::Tensor& tokens) {
   const int64_t top = (config_.enc_layers - 1) * 2;
   // Last layer's final forward state and final backward state (at t = 0): [B, 2 * enc].
   const torch::Tensor summary = torch::cat({final_state.h[top], final_state.h[top + 1]}, -1);
-  return {mu_(summary), torch::softplus(sigma_(summary))};
+  // float32 whatever autocast chose for the products: the KL sums over z and feeds the loss.
+  return {mu_(summary).to(torch::kFloat), torch::softplus(sigma_(summary).to(torch::kFloat))};
 }
 
 torch::Tensor MusicVAEImpl::reparameterize(const Posterior& q, const torch::Tensor& eps) {

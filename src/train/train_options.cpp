@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "model/model_options.h"
+#include "model/precision.h"
 
 namespace po = boost::program_options;
 
@@ -34,6 +35,7 @@ void TrainOptions::validate() const {
   if (!(grad_clip > 0)) throw UsageError("--grad-clip must be > 0");
   if (!(bucket_mb > 0)) throw UsageError("--bucket-mb must be > 0");
   if (!(nccl_timeout_s > 0)) throw UsageError("--nccl-timeout must be > 0 seconds");
+  model::parse_precision(precision, "--precision");
   if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0)
     throw UsageError("--device must be auto, cpu, cuda or cuda:N, got '" + device + "'");
   if (!fail_mode.empty() && fail_mode != "exception" && fail_mode != "kill" && fail_mode != "nan")
@@ -65,6 +67,8 @@ std::string TrainOptions::to_json() const {
   j["bucket_mb"] = bucket_mb;
   j["overlap"] = overlap;
   j["nccl_timeout_s"] = nccl_timeout_s;
+  j["precision"] = precision;
+  j["tf32"] = tf32;
   return j.dump(2);
 }
 
@@ -95,7 +99,9 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("threads", po::value(&o.threads)->default_value(o.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
     ("bucket-mb", po::value(&o.bucket_mb)->default_value(o.bucket_mb), "gradient all-reduce bucket size in MB")
     ("overlap", po::value(&o.overlap)->default_value(o.overlap), "start gradient all-reduces during backward (false: after it)")
-    ("nccl-timeout", po::value(&o.nccl_timeout_s)->default_value(o.nccl_timeout_s), "seconds a GPU collective may take before the job is ended");
+    ("nccl-timeout", po::value(&o.nccl_timeout_s)->default_value(o.nccl_timeout_s), "seconds a GPU collective may take before the job is ended")
+    ("precision", po::value(&o.precision)->default_value(o.precision), "fp32, or bf16 (autocast of forward passes; float32 weights and gradients)")
+    ("tf32", po::bool_switch(&o.tf32), "TF32 tensor cores for float32 matrix products (GPU)");
   po::options_description hidden("Fault injection (tests)");
   hidden.add_options()
     ("fail-at-step", po::value(&o.fail_at_step)->default_value(-1), "")

@@ -31,6 +31,8 @@ struct TrainOptions {
   double bucket_mb = 25;        // gradient all-reduce bucket size
   bool overlap = true;          // start each bucket's all-reduce during backward
   double nccl_timeout_s = 600;  // a GPU collective unfinished after this long ends the job
+  std::string precision = "fp32";  // fp32, or bf16 autocast of forward passes
+  bool tf32 = false;               // TF32 float32 matrix products on GPU
   // Fault injection for the tests: at step `fail_at_step`, rank `fail_rank` fails by `fail_mode`
   // (exception, kill, nan).
   int64_t fail_at_step = -1;

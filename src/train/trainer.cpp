@@ -12,6 +12,7 @@
 #include "data/shards.h"
 #include "evaluate/metrics.h"
 #include "model/musicvae.h"
+#include "model/precision.h"
 #include "train/batch_loader.h"
 #include "train/checkpoint.h"
 #include "train/gradient_reducer.h"
@@ -154,6 +155,8 @@ TrainResult run_training(const TrainOptions& o, const torch::Device& device, dis
   const int threads = o.threads > 0 ? o.threads
                                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, local_size));
   torch::set_num_threads(threads);
+  const model::Precision precision = model::parse_precision(o.precision, "--precision");
+  model::allow_tf32(o.tf32);
 
   data::ShardSet shards(o.data);
   const data::DataRepresentation& rep = shards.representation();
@@ -219,8 +222,9 @@ TrainResult run_training(const TrainOptions& o, const torch::Device& device, dis
     std::printf("train: %d rank(s) x batch %lld x %d micro-batch(es) = %lld sequences per step, %s communicator, device %s, %d thread(s) per rank\n",
                 W, static_cast<long long>(o.batch), o.accumulate, static_cast<long long>(sampler.global_batch() * o.accumulate),
                 comm.name().c_str(), device.str().c_str(), threads);
-    std::printf("model: %s, %.2fM parameters, %zu gradient bucket(s)\n", o.model.summary().c_str(), num_params / 1e6,
-                reducer.num_buckets());
+    std::printf("model: %s, %.2fM parameters, %s%s, %zu gradient bucket(s) of <= %.0f MB, all-reduce %s\n",
+                o.model.summary().c_str(), num_params / 1e6, o.precision.c_str(), o.tf32 ? " + TF32" : "",
+                reducer.num_buckets(), o.bucket_mb, o.overlap ? "during backward" : "after backward");
     std::printf("data: %s, %lld training windows (%lld steps per epoch), %lld validation windows\n", o.data.c_str(),
                 static_cast<long long>(train_windows), static_cast<long long>(sampler.steps_per_epoch() / o.accumulate),
                 static_cast<long long>(shards.size("validation")));
@@ -271,7 +275,11 @@ TrainResult run_training(const TrainOptions& o, const torch::Device& device, dis
       const torch::Tensor x = loader.next().to(device, /*non_blocking=*/true);
       const torch::Tensor eps =
           step_noise(o.seed, micro_index, sampler.global_batch(), comm.rank() * o.batch, o.batch, o.model.z).to(device);
-      model::LossOutput out = model->forward(x, beta, sampling, eps);
+      model::LossOutput out;
+      {
+        model::AutocastScope autocast(device, precision);  // forward only; backward follows its types
+        out = model->forward(x, beta, sampling, eps);
+      }
       if (state.step == o.fail_at_step && comm.rank() == o.fail_rank) {
         if (o.fail_mode == "exception") throw std::runtime_error("injected failure (--fail-mode exception)");
         if (o.fail_mode == "kill") std::raise(SIGKILL);
