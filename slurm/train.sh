@@ -22,6 +22,7 @@ PRESET=${PRESET:-hierdec-drums_16bar}
 EXTRA=${EXTRA:---batch 64 --steps 100000}
 TRAIN=${TRAIN:-$SLURM_SUBMIT_DIR/build/bin/train}
 LAUNCHER=${LAUNCHER:-srun}           # srun (PMIx) or mpirun inside the allocation
+SRUN_MPI=${SRUN_MPI:-pmix}           # srun's PMI plugin: the one your MPI was built with (srun --mpi=list)
 
 export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK
 export HDF5_USE_FILE_LOCKING=FALSE   # read-only shards on Lustre/NFS
@@ -39,7 +40,8 @@ CMD=("$TRAIN" --data "$DATA" --run "$RUN" --preset "$PRESET" $EXTRA $RESUME)
 set +e
 if [ "$LAUNCHER" = srun ]; then
   # --kill-on-bad-exit: one failed task ends the step instead of leaving the others in a collective.
-  srun --kill-on-bad-exit=1 --cpu-bind=cores "${CMD[@]}"
+  # train refuses to start when the PMI is wrong (N one-rank worlds instead of one N-rank world).
+  srun --mpi="$SRUN_MPI" --kill-on-bad-exit=1 --cpu-bind=cores "${CMD[@]}"
 else
   mpirun -np "$SLURM_NTASKS" --map-by ppr:"$SLURM_NTASKS_PER_NODE":node --bind-to none \
     -x OMP_NUM_THREADS -x HDF5_USE_FILE_LOCKING "${CMD[@]}"

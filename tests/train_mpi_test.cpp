@@ -249,6 +249,11 @@ TEST_F(TrainMpi, BadInputsGiveClearErrors) {
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.output.find("--device cuda: this LibTorch has no CUDA or no GPU is visible"), std::string::npos) << r.output;
   }
+  // srun without the right PMI starts N one-rank worlds: refused instead of N separate trainings.
+  r = run("SLURM_STEP_NUM_TASKS=2 " + train_cmd(0, shards_, run_root.path() / "s", 8, 5));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("the launcher started 2 processes (SLURM_STEP_NUM_TASKS=2) but MPI's world has 1 rank(s)"),
+            std::string::npos) << r.output;
   // A model whose window differs from the data's.
   r = run(train_cmd(1, shards_, run_root.path() / "w", 8, 5, "--bars 4"));
   EXPECT_NE(r.status, 0);

@@ -21,6 +21,15 @@ void mpi_check(int code, const char* call, const char* file, int line) {
 }
 
 MpiContext::MpiContext(int* argc, char*** argv) {
+  // Before MPI_Init: a one-process world made by MPI itself may set these afterwards.
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"}) {
+    const char* value = std::getenv(name);
+    if (value && std::atoi(value) > 0) {
+      info_.launcher_size = std::atoi(value);
+      info_.launcher_variable = name;
+      break;
+    }
+  }
   int provided = 0;
   MVAE_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
   // Errors come back as codes we check, instead of MPI's default of aborting without context.
@@ -35,6 +44,14 @@ MpiContext::MpiContext(int* argc, char*** argv) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   info_.hostname = host;
+}
+
+std::string MpiContext::launcher_mismatch() const {
+  if (info_.launcher_size == 0 || info_.launcher_size == info_.world_size) return "";
+  return "the launcher started " + std::to_string(info_.launcher_size) + " processes (" + info_.launcher_variable + "=" +
+         std::to_string(info_.launcher_size) + ") but MPI's world has " + std::to_string(info_.world_size) +
+         " rank(s): each process would train alone. Under srun, pass the PMI your MPI was built with (srun --mpi=pmix or "
+         "--mpi=pmi2; `srun --mpi=list` shows them), or start the ranks with mpirun inside the allocation";
 }
 
 MpiContext::~MpiContext() {

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   mvae::tune_allocator();
   mvae::train::install_stop_signal_handlers();
   const auto& info = mpi.info();
+  if (const std::string mismatch = mpi.launcher_mismatch(); !mismatch.empty())
+    mvae::dist::MpiContext::abort_job(2, "train: " + mismatch);
   mvae::train::TrainOptions options;
   try {
     if (!mvae::train::parse_train_options(argc, argv, options, info.rank == 0)) return 0;
