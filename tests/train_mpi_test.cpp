@@ -232,6 +232,11 @@ TEST_F(TrainMpi, BadInputsGiveClearErrors) {
   // A checkpoint whose `latest` names a folder that is gone.
   r = run(train_cmd(1, shards_, run_root.path() / "l", 8, 3));
   ASSERT_EQ(r.status, 0) << r.output;
+  // A new run into a folder that has checkpoints is refused, not mixed with the old run.
+  r = run(train_cmd(1, shards_, run_root.path() / "l", 8, 3));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("already holds checkpoints of a run"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("pass --resume to continue it"), std::string::npos) << r.output;
   for (const auto& e : fs::directory_iterator(run_root.path() / "l" / "checkpoints"))
     if (e.is_directory()) fs::remove_all(e.path());
   r = run(train_cmd(1, shards_, run_root.path() / "l", 8, 6, "--resume"));

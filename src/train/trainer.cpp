@@ -175,6 +175,12 @@ TrainResult run_training(const TrainOptions& o, const torch::Device& device, dis
   state.world_size = W;
   state.global_batch = sampler.global_batch();
   state.seed = o.seed;
+  if (!o.resume && fs::exists(run / "checkpoints" / "latest")) {
+    // A new run here would mix its metrics and checkpoints with the old run's, and the old,
+    // higher-step checkpoints would be kept in place of the new ones.
+    throw UsageError(o.run + " already holds checkpoints of a run (" + (run / "checkpoints").string() +
+                     "): pass --resume to continue it, or another --run to start a new one");
+  }
   if (o.resume) {
     resume_from = find_checkpoint(run);
     if (!resume_from.empty()) {
@@ -294,7 +300,9 @@ TrainResult run_training(const TrainOptions& o, const torch::Device& device, dis
       state.consumed_samples += sampler.global_batch();
     }
     reducer.finish();  // the all-reduces started during the last backward, waited for here
-    comm_seconds += reducer.last_timing().exposed_seconds;
+    // The rank that finished backward last waited only for communication; the others also for
+    // it. The minimum over ranks is the communication backward did not hide.
+    if (W > 1) comm_seconds += comm.all_reduce_scalar(reducer.last_timing().exposed_seconds, dist::ReduceOp::kMin);
     started_in_backward += reducer.last_timing().started_in_backward;
     buckets_averaged += reducer.last_timing().buckets;
     // A non-finite loss on any rank stops every rank (a rank that skipped alone would hang).
@@ -374,7 +382,7 @@ TrainResult run_training(const TrainOptions& o, const torch::Device& device, dis
   if (lead && result.steps_done > 0) {
     const double total = seconds_since(t_start);
     const double load = loader.load_seconds();
-    std::printf("done: %lld steps in %.1f s; gradient all-reduce waited for after backward %.2f s (%.1f%%), %lld of %lld bucket all-reduces started during backward; "
+    std::printf("done: %lld steps in %.1f s; gradient communication not hidden by backward %.2f s (%.1f%%), %lld of %lld bucket all-reduces started during backward; "
                 "loader busy %.2f s (%.0f batches/s capacity vs %.1f used), trainer waited %.2f s for data\n",
                 static_cast<long long>(result.steps_done), total, comm_seconds, 100.0 * comm_seconds / total,
                 static_cast<long long>(started_in_backward), static_cast<long long>(buckets_averaged), load,
