@@ -18,8 +18,8 @@ class Work {
   // Whether it has finished; also drives MPI's progress engine (Open MPI advances a
   // non-blocking collective only inside MPI calls).
   virtual bool test() = 0;
-  // Returns when the result may be used by the next work on this rank's device: on CPU, when
-  // the data is there; on GPU, once the compute stream is ordered after the collective.
+  // Returns when the collective has finished (GPU: its completion event has fired), so that
+  // the next work on this rank's device sees the result.
   virtual void wait() = 0;
 };
 

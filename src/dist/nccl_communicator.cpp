@@ -1,5 +1,7 @@
-// NCCL over CUDA tensors. Collectives run on a stream of their own, ordered against LibTorch's
-// compute stream by events both ways, so gradient all-reduces overlap the rest of backward.
+// NCCL over CUDA tensors. Collectives run on a stream of their own, ordered after LibTorch's
+// compute stream by an event, so gradient all-reduces overlap the rest of backward; waiting for
+// one polls its completion event from the host (the trainer needs the gradient norm on the host
+// right after anyway), which is also where errors and the timeout are caught.
 // Every CUDA and NCCL call is checked with file and line. A rank never waits forever: waiting
 // polls the collective's event together with ncclCommGetAsyncError, and on an error or after the
 // timeout aborts the communicator and throws (the trainer then ends the whole job).
@@ -161,8 +163,7 @@ class NcclCommunicator : public Communicator {
       // Spin briefly (collectives of a step finish in micro- to milliseconds), then sleep.
       if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
-    // Kernels queued from now on by LibTorch run after the collective.
-    MVAE_CUDA_CHECK(cudaStreamWaitEvent(current_torch_stream(device_), done, 0));
+    // The collective has finished: kernels LibTorch queues from now on come after it.
   }
 
   bool query(cudaEvent_t done, const char* what) {

@@ -92,9 +92,8 @@ void GradientReducer::rebuild_in_ready_order() {
     if (!seen[k]) order[n++] = static_cast<int64_t>(k);
   torch::Tensor shared = torch::tensor(order, torch::kLong);  // a host tensor: over MPI with either communicator
   comm_.broadcast(shared, 0);
-  std::vector<size_t> agreed(parameters_.size());
-  for (size_t i = 0; i < agreed.size(); ++i) agreed[i] = static_cast<size_t>(shared[static_cast<int64_t>(i)].item<int64_t>());
-  build_buckets(agreed);
+  const int64_t* agreed = shared.data_ptr<int64_t>();
+  build_buckets(std::vector<size_t>(agreed, agreed + parameters_.size()));
   ready_order_.clear();
 }
 
@@ -163,11 +162,12 @@ void GradientReducer::finish() {
 }
 
 double GradientReducer::norm() const {
-  double sq = 0;
   // Summed in double, so that the norm (and so the clipping) does not depend on how the
   // parameters are grouped into buckets, which changes with the bucket size and the rebuild.
-  for (const auto& b : buckets_) sq += b.to(torch::kDouble).square().sum().item<double>();
-  return std::sqrt(sq);
+  // Accumulated on the device: one host synchronisation, not one per bucket.
+  torch::Tensor sq = torch::zeros({}, buckets_.front().options().dtype(torch::kDouble));
+  for (const auto& b : buckets_) sq += b.to(torch::kDouble).square().sum();
+  return std::sqrt(sq.item<double>());
 }
 
 void GradientReducer::scale(double factor) {

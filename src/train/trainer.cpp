@@ -300,13 +300,17 @@ TrainResult run_training(const TrainOptions& o, const torch::Device& device, dis
       state.consumed_samples += sampler.global_batch();
     }
     reducer.finish();  // the all-reduces started during the last backward, waited for here
-    // The rank that finished backward last waited only for communication; the others also for
-    // it. The minimum over ranks is the communication backward did not hide.
-    if (W > 1) comm_seconds += comm.all_reduce_scalar(reducer.last_timing().exposed_seconds, dist::ReduceOp::kMin);
     started_in_backward += reducer.last_timing().started_in_backward;
     buckets_averaged += reducer.last_timing().buckets;
-    // A non-finite loss on any rank stops every rank (a rank that skipped alone would hang).
-    if (comm.all_reduce_scalar(std::isfinite(step_loss) ? 0.0 : 1.0, dist::ReduceOp::kMax) > 0)
+    // One host all-reduce (MAX) for two decisions: a non-finite loss on any rank stops every
+    // rank (a rank that skipped alone would hang), and the minimum over ranks of the wait after
+    // backward (as -max of -wait) is the communication backward did not hide: the rank that
+    // finished backward last waited only for communication, the others also for it.
+    torch::Tensor step_flags = torch::tensor({std::isfinite(step_loss) ? 0.0 : 1.0, -reducer.last_timing().exposed_seconds},
+                                             torch::kDouble);
+    comm.all_reduce(step_flags, dist::ReduceOp::kMax);
+    comm_seconds -= step_flags[1].item<double>();
+    if (step_flags[0].item<double>() > 0)
       throw std::runtime_error("non-finite loss at step " + std::to_string(state.step) +
                                (std::isfinite(step_loss) ? " on another rank" : " on this rank"));
     grad_norm = reducer.norm();
