@@ -281,3 +281,56 @@ TEST(Model, EncodeAndSampleAreDeterministicWithASeed) {
   const auto z = torch::randn({3, c.z});
   EXPECT_TRUE(torch::equal(m->sample(z, 1.0, true), m->sample(z, 1.0, true)));
 }
+
+// Magenta's input dropout: active in training only, on every decoder path; a loaded model is in
+// eval mode, so inference never drops.
+TEST(Model, DropoutActsInTrainingOnlyAndLoadedModelsDoNotDrop) {
+  mvae::test::TempDir dir;
+  for (const DecoderKind kind : {DecoderKind::kFlat, DecoderKind::kHierarchical}) {
+    torch::manual_seed(11);
+    ModelConfig c = small(kind);
+    c.dropout_keep = 0.5;
+    MusicVAE m(c);
+    ModelConfig no_dropout_config = c;
+    no_dropout_config.dropout_keep = 1.0;
+    MusicVAE plain(no_dropout_config);
+    {
+      torch::NoGradGuard no_grad;
+      const auto src = m->parameters(), dst = plain->parameters();
+      for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+    }
+    const auto x = random_tokens(3, c.steps());
+    const auto z = torch::randn({3, c.z});
+    m->train();
+    plain->train();
+    torch::NoGradGuard no_grad;
+    const auto a = m->decode_teacher_forced(z, x), b = m->decode_teacher_forced(z, x);
+    EXPECT_FALSE(torch::allclose(a, b)) << "training passes should draw different masks";
+    EXPECT_FALSE(torch::allclose(m->encode(x).mu, plain->encode(x).mu));
+    // Stepwise decoding (scheduled sampling) drops too.
+    const auto s1 = m->decode_stepwise(z, x, 0.5, 1.0, false).logits, s2 = m->decode_stepwise(z, x, 0.5, 1.0, false).logits;
+    EXPECT_FALSE(torch::allclose(s1, s2));
+    m->eval();
+    EXPECT_TRUE(torch::allclose(m->decode_teacher_forced(z, x), plain->decode_teacher_forced(z, x), 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(m->encode(x).mu, plain->encode(x).mu, 1e-5, 1e-7));
+    const std::string path = (dir.path() / "dropout.pt").string();
+    save_model(path, m, "{}");
+    LoadedModel loaded = load_model(path, torch::kCPU);
+    EXPECT_DOUBLE_EQ(loaded.config.dropout_keep, 0.5);
+    EXPECT_FALSE(loaded.model->is_training());
+    EXPECT_TRUE(torch::equal(loaded.model->decode_teacher_forced(z, x), m->decode_teacher_forced(z, x)));
+  }
+  // A configuration saved before dropout existed reads as no dropout; bad values name the field.
+  std::string old_json = preset("tiny").to_json();
+  old_json.erase(old_json.find(",\"dropout_keep\""), std::string(",\"dropout_keep\":1.0").size());
+  EXPECT_EQ(old_json.find("dropout"), std::string::npos);
+  EXPECT_DOUBLE_EQ(ModelConfig::from_json(old_json, "old.pt").dropout_keep, 1.0);
+  ModelConfig bad = preset("tiny");
+  bad.dropout_keep = 0;
+  try {
+    bad.validate();
+    FAIL() << "keep 0 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.field(), "dropout_keep");
+  }
+}

@@ -4,7 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <future>
 #include <set>
+#include <thread>
 
 #include "common/error.h"
 #include "data/shards.h"
@@ -119,7 +121,38 @@ TEST_F(ShardsTest, ReaderGivesBackEveryWindowWithItsSource) {
       EXPECT_EQ(batch, w.tokens);
     }
   }
-  EXPECT_THROW(set.read_window("train", set.size("train")), std::out_of_range);
+  // A window past the end is a caller's bug; a split that is not there is the user's mistake.
+  EXPECT_THROW(set.read_window("train", set.size("train")), InternalError);
+  try {
+    set.read_window("valid", 0);
+    FAIL() << "no error for an unknown split";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("split 'valid' is not in the shard folder"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("test, train, validation"), std::string::npos) << e.what();
+  }
+}
+
+// HDF5 is not thread-safe here: once a thread claims the set (the trainer's loader does), a read
+// from any other thread fails loudly instead of racing; released, any thread may read again.
+TEST_F(ShardsTest, OnlyTheClaimingThreadMayRead) {
+  data::ShardSet set(out());
+  std::vector<uint16_t> tokens(32);
+  std::promise<void> claimed, done;
+  std::thread owner([&] {
+    set.claim_reader();
+    claimed.set_value();
+    done.get_future().wait();
+    std::vector<uint16_t> own(32);
+    set.read_tokens("train", {0}, own.data());  // the owner reads
+    set.release_reader();
+  });
+  claimed.get_future().wait();
+  EXPECT_THROW(set.read_tokens("train", {0}, tokens.data()), InternalError);
+  EXPECT_THROW(set.source("validation", 0), InternalError);
+  done.set_value();
+  owner.join();
+  set.read_tokens("train", {0}, tokens.data());
+  EXPECT_EQ(tokens, set.read_window("train", 0).tokens);
 }
 
 TEST_F(ShardsTest, TrainingWindowsAreShuffledAcrossShards) {

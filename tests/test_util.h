@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "data/drum_tokenizer.h"
+#include "midi/midi_file.h"
 #include "preprocess/preprocess.h"
 
 namespace mvae::test {
@@ -71,6 +73,27 @@ inline std::filesystem::path preprocess_groove(const std::filesystem::path& out)
   o.quiet = true;
   preprocess::run_preprocess(o);
   return out;
+}
+
+// Synthetic 4-bar grooves, each distinct: a small shard folder made by the real preprocess.
+inline std::filesystem::path make_synthetic_shards(const std::filesystem::path& root) {
+  std::filesystem::create_directories(root / "midi");
+  for (int i = 0; i < 40; ++i) {
+    std::vector<uint16_t> tokens(64, 0);
+    for (int s = 0; s < 64; s += 4) tokens[s] = 1;
+    for (int b = 0; b < 4; ++b) tokens[b * 16 + 2 + (i + b) % 5 * 2] |= 2;
+    tokens[1 + i % 13] |= 4;
+    tokens[33 + i % 11] |= 8;
+    midi::write_midi_file((root / "midi" / ("g" + std::to_string(i) + ".mid")).string(),
+                          data::tokens_to_midi(tokens, data::PitchMap::general_midi(), 120.0));
+  }
+  preprocess::PreprocessOptions o;
+  o.input = (root / "midi").string();
+  o.out = (root / "shards").string();
+  o.quiet = true;
+  o.shard_size = 16;
+  preprocess::run_preprocess(o);
+  return root / "shards";
 }
 
 }  // namespace mvae::test

@@ -52,26 +52,6 @@ ProcessRun run(const std::string& cmd) {
   return r;
 }
 
-// Synthetic 4-bar grooves, each distinct: a small shard folder made by the real preprocess.
-fs::path make_shards(const fs::path& root) {
-  fs::create_directories(root / "midi");
-  for (int i = 0; i < 40; ++i) {
-    std::vector<uint16_t> tokens(64, 0);
-    for (int s = 0; s < 64; s += 4) tokens[s] = 1;
-    for (int b = 0; b < 4; ++b) tokens[b * 16 + 2 + (i + b) % 5 * 2] |= 2;
-    tokens[1 + i % 13] |= 4;
-    tokens[33 + i % 11] |= 8;
-    midi::write_midi_file((root / "midi" / ("g" + std::to_string(i) + ".mid")).string(),
-                          data::tokens_to_midi(tokens, data::PitchMap::general_midi(), 120.0));
-  }
-  preprocess::PreprocessOptions o;
-  o.input = (root / "midi").string();
-  o.out = (root / "shards").string();
-  o.quiet = true;
-  o.shard_size = 16;
-  preprocess::run_preprocess(o);
-  return root / "shards";
-}
 
 std::string train_cmd(int ranks, const fs::path& shards, const fs::path& run_dir, int batch, int steps, const std::string& extra = "") {
   std::ostringstream c;
@@ -99,7 +79,7 @@ class TrainMpi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
-    shards_ = make_shards(dir_->path());
+    shards_ = test::make_synthetic_shards(dir_->path());
   }
   static void TearDownTestSuite() { delete dir_; }
   static test::TempDir* dir_;
@@ -298,7 +278,13 @@ TEST_F(TrainMpi, EvaluateAgreesWithTheTrainersValidation) {
   std::ifstream svg_in(svg);
   const std::string text((std::istreambuf_iterator<char>(svg_in)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("<polyline"), std::string::npos);
-  EXPECT_NE(text.find(">eval_tf_accuracy<"), std::string::npos);
+  EXPECT_NE(text.find(">eval_tf_accuracy (validation"), std::string::npos);
+  EXPECT_NE(text.find(">step</text>"), std::string::npos);  // the x axis is steps
+  // Validation points are marked: one circle per evaluation (here one, at the last step) in each
+  // of the three eval_ panels.
+  size_t circles = 0;
+  for (size_t at = text.find("<circle"); at != std::string::npos; at = text.find("<circle", at + 1)) ++circles;
+  EXPECT_EQ(circles, 3u);
 }
 
 // The paper's attribute vectors on real data: adding the `fill` vector must move the decoded

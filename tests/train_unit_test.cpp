@@ -6,6 +6,7 @@
 
 #include "test_util.h"
 #include "train/gradient_reducer.h"
+#include "common/error.h"
 #include "train/sampler.h"
 #include "train/tensorboard.h"
 
@@ -38,7 +39,7 @@ TEST(Sampler, EachEpochIsAPermutationAndEpochsDiffer) {
   EXPECT_EQ(seen.size(), 50u);
   EXPECT_NE(s.batch(50), first);  // epoch 1 is reshuffled
   EXPECT_EQ(s.epoch_of(50), 1);
-  EXPECT_THROW(DistributedSampler(10, 8, 0, 2, 1), std::invalid_argument);
+  EXPECT_THROW(DistributedSampler(10, 8, 0, 2, 1), mvae::UsageError);  // exit 2, with the largest --batch that fits
 }
 
 namespace {

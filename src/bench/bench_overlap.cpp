@@ -16,7 +16,7 @@
 #include "common/runtime.h"
 #include "dist/communicator.h"
 #include "dist/mpi_context.h"
-#include "model/model_options.h"
+#include "cli/model_options.h"
 #include "model/musicvae.h"
 #include "train/gradient_reducer.h"
 
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
       ("threads", po::value(&threads)->default_value(threads), "intra-op threads per rank")
       ("bucket-mb", po::value(&bucket_mb)->default_value(bucket_mb), "gradient bucket size in MB");
     // clang-format on
-    desc.add(mvae::model::model_options_description());
+    desc.add(mvae::cli::model_options_description());
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
     if (vm.count("help")) {
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     po::notify(vm);
-    const mvae::model::ModelConfig config = mvae::model::resolve_model_config(vm, "hierdec-drums_4bar");
+    const mvae::model::ModelConfig config = mvae::cli::resolve_model_config(vm, "hierdec-drums_4bar");
     mvae::tune_allocator();
     torch::set_num_threads(threads);
     auto comm = mvae::dist::make_mpi_communicator();

@@ -23,10 +23,29 @@ class InputError : public std::runtime_error {
   std::string file_, where_, problem_;
 };
 
-// A bad option value or combination: names the option.
+// A bad option value or combination: names the option. Programs exit with status 2 and the message.
 class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// A broken internal invariant (a bug, not a user mistake): raised by MVAE_CHECK with the source
+// file and line.
+class InternalError : public std::logic_error {
+ public:
+  InternalError(const char* file, int line, const std::string& what)
+      : std::logic_error(std::string("internal error at ") + file + ":" + std::to_string(line) + ": " + what) {}
+};
+
+}  // namespace mvae
+
+// Checks an internal invariant; `message` is evaluated only when it fails.
+#define MVAE_CHECK(condition, message)                                 \
+  do {                                                                 \
+    if (!(condition)) throw ::mvae::InternalError(__FILE__, __LINE__, \
+                                                  std::string("check '" #condition "' failed: ") + (message)); \
+  } while (0)
+
+namespace mvae {
 
 }  // namespace mvae

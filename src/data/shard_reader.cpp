@@ -158,13 +158,26 @@ int64_t ShardSet::size(const std::string& split) const {
   return it == splits_.end() ? 0 : it->second.rows;
 }
 
+void ShardSet::claim_reader() { reader_ = std::this_thread::get_id(); }
+void ShardSet::release_reader() { reader_ = std::thread::id(); }
+
+void ShardSet::check_reader() const {
+  const std::thread::id owner = reader_;
+  MVAE_CHECK(owner == std::thread::id() || owner == std::this_thread::get_id(),
+             folder_.string() + " is read by another thread (HDF5 is not thread-safe): read through its owner");
+}
+
 std::pair<ShardSet::Shard*, int64_t> ShardSet::locate(const std::string& split, int64_t index) {
+  check_reader();
   const auto it = splits_.find(split);
-  if (it == splits_.end()) throw std::out_of_range("shard folder " + folder_.string() + " has no split '" + split + "'");
+  if (it == splits_.end()) {
+    std::string known;
+    for (const auto& kv : splits_) known += (known.empty() ? "" : ", ") + kv.first;
+    throw UsageError("split '" + split + "' is not in the shard folder " + folder_.string() + " (it has: " + known + ")");
+  }
   Split& s = it->second;
-  if (index < 0 || index >= s.rows)
-    throw std::out_of_range("window " + std::to_string(index) + " out of range for split '" + split + "' (" +
-                            std::to_string(s.rows) + " windows)");
+  MVAE_CHECK(index >= 0 && index < s.rows, "window " + std::to_string(index) + " of split '" + split + "' (" +
+                                               std::to_string(s.rows) + " windows)");
   const size_t k = static_cast<size_t>(std::upper_bound(s.first_row.begin(), s.first_row.end(), index) - s.first_row.begin() - 1);
   return {s.shards[k].get(), index - s.first_row[k]};
 }

@@ -2,11 +2,13 @@
 // of shards with its manifest. The schema is in docs/data_format.md.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "data/drum_tokenizer.h"
@@ -41,7 +43,9 @@ struct WindowRecord {
 // Opens a shard folder written by `preprocess`: checks the manifest's format version, every
 // shard's size and CRC-32 (when `verify_checksums`), and that each shard's attributes agree
 // with the manifest. Windows of a split are addressed by a global index 0..size(split)-1.
-// Not thread-safe: call it from one thread per process (HDF5 is built without thread safety).
+// Not thread-safe (HDF5 is built without thread safety): one thread reads at a time. A thread
+// that claims the set (the trainer's batch loader does) becomes the only one allowed to read;
+// a read from any other thread then fails with an InternalError instead of racing in HDF5.
 class ShardSet {
  public:
   explicit ShardSet(const std::filesystem::path& folder, bool verify_checksums = true);
@@ -64,7 +68,12 @@ class ShardSet {
   };
   Source source(const std::string& split, int64_t index);
 
+  // Only the calling thread may read from now on, until release_reader().
+  void claim_reader();
+  void release_reader();
+
  private:
+  void check_reader() const;
   struct Shard;
   struct Split {
     std::vector<std::unique_ptr<Shard>> shards;
@@ -77,6 +86,7 @@ class ShardSet {
   DataRepresentation representation_;
   std::vector<FileRecord> files_;
   std::map<std::string, Split> splits_;
+  std::atomic<std::thread::id> reader_{};  // default id: any thread may read
 };
 
 }  // namespace mvae::data

@@ -1,5 +1,6 @@
 #include <mpi.h>
 
+#include "common/error.h"
 #include "dist/communicator.h"
 #include "dist/mpi_context.h"
 
@@ -12,7 +13,7 @@ MPI_Datatype mpi_type(const torch::Tensor& t) {
     case torch::kDouble: return MPI_DOUBLE;
     case torch::kLong: return MPI_INT64_T;
     case torch::kInt: return MPI_INT32_T;
-    default: TORCH_CHECK(false, "MPI communicator: unsupported dtype ", t.scalar_type());
+    default: MVAE_CHECK(false, std::string("MPI communicator: unsupported dtype ") + c10::toString(t.scalar_type()));
   }
 }
 
@@ -53,7 +54,7 @@ class MpiCommunicator : public Communicator {
   // GPU tensors (a CUDA LibTorch without NCCL) are staged through host memory: correct, not fast.
   void all_reduce(torch::Tensor& t, ReduceOp op) override {
     if (size_ == 1) return;
-    TORCH_CHECK(t.is_contiguous(), "MPI all_reduce needs a contiguous tensor");
+    MVAE_CHECK(t.is_contiguous(), "MPI all_reduce needs a contiguous tensor");
     torch::Tensor host = t.device().is_cpu() ? t : t.cpu();
     MVAE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host), mpi_op(op),
                                  MPI_COMM_WORLD));
@@ -61,7 +62,7 @@ class MpiCommunicator : public Communicator {
   }
   std::unique_ptr<Work> all_reduce_async(torch::Tensor& t, ReduceOp op) override {
     if (size_ == 1 || !t.device().is_cpu()) return Communicator::all_reduce_async(t, op);
-    TORCH_CHECK(t.is_contiguous(), "MPI all_reduce needs a contiguous tensor");
+    MVAE_CHECK(t.is_contiguous(), "MPI all_reduce needs a contiguous tensor");
     MPI_Request request = MPI_REQUEST_NULL;
     MVAE_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), mpi_op(op),
                                   MPI_COMM_WORLD, &request));
@@ -69,7 +70,7 @@ class MpiCommunicator : public Communicator {
   }
   void broadcast(torch::Tensor& t, int root) override {
     if (size_ == 1) return;
-    TORCH_CHECK(t.is_contiguous(), "MPI broadcast needs a contiguous tensor");
+    MVAE_CHECK(t.is_contiguous(), "MPI broadcast needs a contiguous tensor");
     torch::Tensor host = t.device().is_cpu() ? t : t.cpu();
     MVAE_MPI_CHECK(MPI_Bcast(host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host), root, MPI_COMM_WORLD));
     if (!t.device().is_cpu()) t.copy_(host);

@@ -1,31 +1,17 @@
 #include "generate/generator.h"
 
 #include <cmath>
-#include <filesystem>
 
 #include "common/error.h"
 #include "data/drum_tokenizer.h"
 #include "midi/midi_file.h"
-#include "train/checkpoint.h"
+#include "model/tokens.h"
 
-namespace fs = std::filesystem;
 
 namespace mvae::generate {
-namespace {
 
-std::string resolve_model_path(const std::string& checkpoint) {
-  const fs::path p(checkpoint);
-  if (!fs::exists(p)) throw InputError(checkpoint, "", "no such checkpoint, run folder or model file");
-  if (fs::is_regular_file(p)) return p.string();
-  const fs::path found = train::find_checkpoint(p);
-  if (found.empty()) throw InputError(checkpoint, "", "holds no complete checkpoint (has training written one yet?)");
-  return (found / "model.pt").string();
-}
-
-}  // namespace
-
-Generator::Generator(const std::string& checkpoint, const torch::Device& device)
-    : device_(device), model_path_(resolve_model_path(checkpoint)) {
+Generator::Generator(const std::string& checkpoint, model::CheckpointChoice choice, const torch::Device& device)
+    : device_(device), model_path_(model::resolve_model_file(checkpoint, choice)) {
   model::LoadedModel loaded = model::load_model(model_path_, device);
   model_ = loaded.model;
   model_->eval();
@@ -51,11 +37,7 @@ std::vector<std::vector<uint16_t>> Generator::windows_of(const std::string& midi
 
 torch::Tensor Generator::encode_mean(const std::vector<std::vector<uint16_t>>& windows) {
   torch::NoGradGuard no_grad;
-  const int64_t T = representation_.window_steps();
-  std::vector<int64_t> flat;
-  for (const auto& w : windows) flat.insert(flat.end(), w.begin(), w.end());
-  const torch::Tensor x = torch::tensor(flat, torch::kLong).view({static_cast<int64_t>(windows.size()), T}).to(device_);
-  return model_->encode(x).mu;
+  return model_->encode(model::token_tensor(windows).to(device_)).mu;
 }
 
 std::vector<std::vector<uint16_t>> Generator::decode(const torch::Tensor& z, const DecodeOptions& options) {

@@ -8,6 +8,7 @@
 
 #include "data/drum_kit.h"
 #include "data/representation.h"
+#include "model/checkpoint_files.h"
 #include "model/musicvae.h"
 
 namespace mvae::generate {
@@ -19,11 +20,12 @@ struct DecodeOptions {
   uint64_t seed = 0;
 };
 
-// A trained model ready for inference: loaded from a run folder (its newest complete
-// checkpoint), a checkpoint folder, or a model.pt file.
+// A trained model ready for inference: loaded from a run folder (its newest complete checkpoint
+// that verifies, or its best one), a checkpoint folder, or a model.pt file.
 class Generator {
  public:
-  explicit Generator(const std::string& checkpoint, const torch::Device& device = torch::kCPU);
+  explicit Generator(const std::string& checkpoint, model::CheckpointChoice choice = model::CheckpointChoice::kLatest,
+                     const torch::Device& device = torch::kCPU);
   const model::ModelConfig& config() const { return model_->config(); }
   const data::DataRepresentation& representation() const { return representation_; }
   const std::string& model_path() const { return model_path_; }

@@ -1,11 +1,7 @@
 #include "generate/pictures.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "common/error.h"
@@ -63,71 +59,6 @@ std::string piano_roll_svg(const std::vector<std::vector<uint16_t>>& patterns, c
   }
   svg << "</svg>\n";
   return svg.str();
-}
-
-std::string curves_svg(const std::vector<Series>& series, const std::string& title) {
-  const int w = 640, panel_h = 150, left = 70, right = 20, top = 30, gap = 40;
-  const int height = top + static_cast<int>(series.size()) * (panel_h + gap);
-  double x_max = 1;
-  for (const auto& s : series)
-    for (const auto& p : s.points) x_max = std::max(x_max, p.first);
-  std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << height
-      << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << left << "\" y=\"18\" font-weight=\"bold\">" << esc(title) << "</text>\n";
-  for (size_t k = 0; k < series.size(); ++k) {
-    const auto& s = series[k];
-    const int y0 = top + static_cast<int>(k) * (panel_h + gap) + 10;
-    double lo = INFINITY, hi = -INFINITY;
-    for (const auto& p : s.points) {
-      lo = std::min(lo, p.second);
-      hi = std::max(hi, p.second);
-    }
-    if (s.points.empty()) lo = 0, hi = 1;
-    if (hi - lo < 1e-12) hi = lo + 1;
-    const auto px = [&](double x) { return left + (w - left - right) * x / x_max; };
-    const auto py = [&](double y) { return y0 + panel_h - panel_h * (y - lo) / (hi - lo); };
-    svg << "<rect x=\"" << left << "\" y=\"" << y0 << "\" width=\"" << w - left - right << "\" height=\"" << panel_h
-        << "\" fill=\"none\" stroke=\"#999\"/>\n<text x=\"" << left << "\" y=\"" << y0 - 4 << "\">" << esc(s.name) << "</text>\n"
-        << "<text x=\"4\" y=\"" << y0 + 10 << "\">" << hi << "</text><text x=\"4\" y=\"" << y0 + panel_h << "\">" << lo
-        << "</text>\n<text x=\"" << w - right - 40 << "\" y=\"" << y0 + panel_h + 14 << "\">step " << x_max << "</text>\n";
-    if (s.points.empty()) continue;
-    svg << "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"";
-    for (const auto& p : s.points) svg << px(p.first) << "," << py(p.second) << " ";
-    svg << "\"/>\n";
-  }
-  svg << "</svg>\n";
-  return svg.str();
-}
-
-std::vector<Series> read_metric_series(const std::string& run_or_file, const std::vector<std::string>& keys) {
-  std::filesystem::path path(run_or_file);
-  if (std::filesystem::is_directory(path)) path /= "metrics.jsonl";
-  std::ifstream in(path);
-  if (!in) throw InputError(path.string(), "", "cannot open metrics file");
-  std::vector<Series> series;
-  for (const auto& k : keys) series.push_back({k, {}});
-  std::string line;
-  int line_number = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (line.empty()) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception& e) {
-      throw InputError(path.string(), "line " + std::to_string(line_number), std::string("not JSON: ") + e.what());
-    }
-    for (auto& s : series)
-      if (j.contains(s.name) && j.contains("step")) s.points.emplace_back(j["step"].get<double>(), j[s.name].get<double>());
-  }
-  return series;
-}
-
-void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  if (!out) throw std::runtime_error(path + ": cannot create");
-  out << text;
 }
 
 }  // namespace mvae::generate

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "common/error.h"
@@ -58,31 +59,32 @@ ModelConfig preset(const std::string& name) {
   if (it == presets().end()) {
     std::string known;
     for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
-    throw UsageError("--preset '" + name + "' is not known; presets: " + known);
+    throw ConfigError("preset", "'" + name + "' is not known; presets: " + known);
   }
   return it->second;
 }
 
 void ModelConfig::validate() const {
-  const auto positive = [](const char* option, int v) {
-    if (v < 1) throw UsageError(std::string(option) + " must be >= 1, got " + std::to_string(v));
+  const auto positive = [](const char* field, int v) {
+    if (v < 1) throw ConfigError(field, "must be >= 1, got " + std::to_string(v));
   };
-  positive("--vocab", vocab);
-  positive("--bars", bars);
-  positive("--steps-per-bar", steps_per_bar);
-  positive("--enc", enc);
-  positive("--enc-layers", enc_layers);
-  positive("--z", z);
-  positive("--dec", dec);
-  positive("--dec-layers", dec_layers);
+  positive("vocab", vocab);
+  positive("bars", bars);
+  positive("steps_per_bar", steps_per_bar);
+  positive("enc", enc);
+  positive("enc_layers", enc_layers);
+  positive("z", z);
+  positive("dec", dec);
+  positive("dec_layers", dec_layers);
   if (hierarchical()) {
-    positive("--cond", cond);
-    positive("--cond-layers", cond_layers);
+    positive("cond", cond);
+    positive("cond_layers", cond_layers);
   }
-  if (free_bits < 0) throw UsageError("--free-bits must be >= 0");
-  if (max_beta < 0) throw UsageError("--beta must be >= 0");
-  if (beta_rate < 0 || beta_rate >= 1) throw UsageError("--beta-rate must be in [0, 1)");
-  if (sampling_rate < 0) throw UsageError("--sampling-rate must be >= 0 (0 = teacher forcing)");
+  if (free_bits < 0) throw ConfigError("free_bits", "must be >= 0");
+  if (max_beta < 0) throw ConfigError("max_beta", "must be >= 0");
+  if (beta_rate < 0 || beta_rate >= 1) throw ConfigError("beta_rate", "must be in [0, 1)");
+  if (sampling_rate < 0) throw ConfigError("sampling_rate", "must be >= 0 (0 = teacher forcing)");
+  if (!(dropout_keep > 0 && dropout_keep <= 1)) throw ConfigError("dropout_keep", "must be in (0, 1] (1 = no dropout)");
 }
 
 std::string ModelConfig::to_json() const {
@@ -103,6 +105,7 @@ std::string ModelConfig::to_json() const {
   j["max_beta"] = max_beta;
   j["beta_rate"] = beta_rate;
   j["sampling_rate"] = sampling_rate;
+  j["dropout_keep"] = dropout_keep;
   return j.dump();
 }
 
@@ -118,7 +121,7 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
     c.enc_layers = j.at("enc_layers");
     c.z = j.at("z");
     const std::string kind = j.at("decoder");
-    if (kind != "hierarchical" && kind != "flat") throw std::runtime_error("decoder '" + kind + "'");
+    if (kind != "hierarchical" && kind != "flat") throw std::invalid_argument("decoder '" + kind + "'");
     c.decoder = kind == "hierarchical" ? DecoderKind::kHierarchical : DecoderKind::kFlat;
     c.cond = j.at("cond");
     c.cond_layers = j.at("cond_layers");
@@ -128,6 +131,7 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
     c.max_beta = j.at("max_beta");
     c.beta_rate = j.at("beta_rate");
     c.sampling_rate = j.at("sampling_rate");
+    c.dropout_keep = j.value("dropout_keep", 1.0);  // absent in models saved before dropout existed
   } catch (const std::exception& e) {
     throw InputError(source, "model config", std::string("malformed: ") + e.what());
   }
@@ -142,6 +146,11 @@ std::string ModelConfig::summary() const {
   else
     s += "flat decoder ";
   s += std::to_string(dec) + "x" + std::to_string(dec_layers);
+  if (dropout_keep < 1) {
+    char keep[32];
+    std::snprintf(keep, sizeof keep, ", dropout keep %.2f", dropout_keep);
+    s += keep;
+  }
   return s;
 }
 

@@ -5,7 +5,22 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
+
 namespace mvae::model {
+
+// A configuration value out of range, named by its field ("enc_layers"); programs translate the
+// field into their option's name.
+class ConfigError : public UsageError {
+ public:
+  ConfigError(std::string field, const std::string& problem)
+      : UsageError(field + " " + problem), field_(std::move(field)), problem_(problem) {}
+  const std::string& field() const { return field_; }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::string field_, problem_;
+};
 
 enum class DecoderKind { kHierarchical, kFlat };
 
@@ -28,10 +43,13 @@ struct ModelConfig {
   double max_beta = 0.2;   // KL weight
   double beta_rate = 0.0;  // beta(step) = max_beta * (1 - beta_rate^step); 0 = constant
   double sampling_rate = 0;  // inverse-sigmoid scheduled sampling rate k; 0 = teacher forcing
+  // Regularisation: Magenta's dropout_keep_prob, input dropout on every LSTM layer in training
+  // (1 = none; GrooVAE's configs use 0.3).
+  double dropout_keep = 1.0;
 
   int steps() const { return bars * steps_per_bar; }
   bool hierarchical() const { return decoder == DecoderKind::kHierarchical; }
-  // Throws UsageError naming the option (e.g. "--enc must be >= 1").
+  // Throws ConfigError naming the field (e.g. enc: "must be >= 1, got 0").
   void validate() const;
   std::string to_json() const;
   static ModelConfig from_json(const std::string& text, const std::string& source);
@@ -39,7 +57,8 @@ struct ModelConfig {
 };
 
 // Presets by name: cat-drums_2bar_small, cat-drums_2bar_big, hierdec-drums_4bar,
-// hierdec-drums_16bar, flat-drums_16bar, tiny. Throws UsageError listing them for an unknown name.
+// hierdec-drums_16bar, flat-drums_16bar, tiny. Throws ConfigError (field "preset") listing them
+// for an unknown name.
 ModelConfig preset(const std::string& name);
 std::vector<std::string> preset_names();
 

@@ -1,5 +1,6 @@
 #include "model/lstm.h"
 
+#include "common/error.h"
 #include "model/lstm_layer.h"
 
 #include <cmath>
@@ -8,7 +9,7 @@ namespace mvae::model {
 
 LstmStackImpl::LstmStackImpl(const LstmStackOptions& options) : options_(options) {
   const int64_t H = options.hidden, D = options.directions, G = 4 * H;
-  TORCH_CHECK(D == 1 || D == 2, "directions must be 1 or 2");
+  MVAE_CHECK(D == 1 || D == 2, "directions must be 1 or 2");
   // PyTorch's LSTM initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias.
   const double bound = 1.0 / std::sqrt(static_cast<double>(H));
   const auto uniform = [bound](std::vector<int64_t> shape) { return torch::empty(shape).uniform_(-bound, bound); };
@@ -30,9 +31,15 @@ LstmStackImpl::LstmStackImpl(const LstmStackOptions& options) : options_(options
   }
 }
 
+torch::Tensor LstmStackImpl::drop(const torch::Tensor& x, torch::IntArrayRef mask_shape) const {
+  if (!dropping()) return x;
+  const double keep = options_.input_keep;
+  return x * torch::empty(mask_shape, x.options()).bernoulli_(keep).div_(keep);
+}
+
 torch::Tensor LstmStackImpl::dense_gates(const torch::Tensor& dense, int64_t d) {
   torch::Tensor g = bias_[0][d];  // [4H]
-  if (options_.dense > 0) g = torch::addmm(g, dense, dense_w_[d].t());  // [N, 4H]
+  if (options_.dense > 0) g = torch::addmm(g, drop(dense, dense.sizes()), dense_w_[d].t());  // [N, 4H]
   return g;
 }
 
@@ -53,13 +60,14 @@ torch::Tensor LstmStackImpl::forward(const torch::Tensor& tokens, const torch::T
     for (int64_t d = 0; d < D; ++d) {
       if (l == 0) {
         torch::Tensor base = dense_gates(dense, d);  // [4H] or [N, 4H]
-        if (options_.vocab > 0)
-          xg.push_back(torch::embedding(token_gates_[d], tokens_t, /*padding_idx=*/options_.vocab).add_(base));
+        if (options_.vocab > 0)  // dropping a one-hot input drops its whole row of gates: [T, N, 1] mask
+          xg.push_back(drop(torch::embedding(token_gates_[d], tokens_t, /*padding_idx=*/options_.vocab), {T, N, 1}).add_(base));
         else
           xg.push_back(base.expand({T, N, 4 * H}));
       } else {
         // One matrix product over all steps: [T*N, D*H] x [D*H, 4H].
-        xg.push_back(torch::addmm(bias_[l][d], layer_out.reshape({T * N, D * H}), w_ih_[l - 1][d].t()).view({T, N, 4 * H}));
+        const torch::Tensor below = drop(layer_out, layer_out.sizes());  // its own mask per direction, as Magenta's cells
+        xg.push_back(torch::addmm(bias_[l][d], below.reshape({T * N, D * H}), w_ih_[l - 1][d].t()).view({T, N, 4 * H}));
       }
     }
     const auto out = lstm_layer(xg, h0.narrow(0, l * D, D), c0.narrow(0, l * D, D), w_hh_[l]);
@@ -75,7 +83,7 @@ torch::Tensor LstmStackImpl::forward(const torch::Tensor& tokens, const torch::T
 }
 
 torch::Tensor LstmStackImpl::step(const torch::Tensor& token, const torch::Tensor& dense_gates_0, LstmState& state) {
-  TORCH_CHECK(options_.directions == 1, "step() needs a unidirectional stack");
+  MVAE_CHECK(options_.directions == 1, "step() needs a unidirectional stack");
   const int64_t L = options_.layers;
   std::vector<torch::Tensor> hs, cs;
   torch::Tensor x;
@@ -83,9 +91,10 @@ torch::Tensor LstmStackImpl::step(const torch::Tensor& token, const torch::Tenso
     torch::Tensor gates;
     if (l == 0) {
       gates = dense_gates_0;
-      if (options_.vocab > 0) gates = gates + torch::embedding(token_gates_[0], token, options_.vocab);
+      if (options_.vocab > 0)
+        gates = gates + drop(torch::embedding(token_gates_[0], token, options_.vocab), {token.size(0), 1});
     } else {
-      gates = torch::addmm(bias_[l][0], x, w_ih_[l - 1][0].t());
+      gates = torch::addmm(bias_[l][0], drop(x, x.sizes()), w_ih_[l - 1][0].t());
     }
     gates = torch::addmm(gates, state.h[l], w_hh_[l][0].t());
     const auto ifgo = gates.chunk(4, -1);

@@ -15,6 +15,11 @@ struct LstmStackOptions {
   int64_t directions = 1;  // 2: bidirectional (outputs of both directions concatenated)
   int64_t vocab = 0;       // > 0: layer 0 reads token ids in [0, vocab]; id `vocab` means "no token"
   int64_t dense = 0;       // > 0: a per-sequence input of this size feeds every step of layer 0
+  // Input dropout in training, as Magenta's DropoutWrapper(input_keep_prob) on every layer: each
+  // step's token input and each layer's input from the layer below are kept with this
+  // probability (and scaled by 1/keep). The per-sequence input is dropped once per sequence
+  // (one mask for all its steps), which keeps its projection at one product per sequence.
+  double input_keep = 1.0;
 };
 
 // h and c of every layer and direction: [layers * directions, N, H].
@@ -41,6 +46,10 @@ class LstmStackImpl : public torch::nn::Module {
   const LstmStackOptions& options() const { return options_; }
 
  private:
+  bool dropping() const { return is_training() && options_.input_keep < 1.0; }
+  // x * Bernoulli(keep) / keep with a mask of `mask_shape` broadcast over x; x itself when not dropping.
+  torch::Tensor drop(const torch::Tensor& x, torch::IntArrayRef mask_shape) const;
+
   LstmStackOptions options_;
   std::vector<torch::Tensor> token_gates_;  // per direction: [vocab + 1, 4H]; row `vocab` stays 0
   std::vector<torch::Tensor> dense_w_;      // per direction: [4H, dense]

@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include "common/error.h"
+#include "common/files.h"
 
 namespace mvae::model {
 
@@ -11,7 +13,7 @@ MusicVAEImpl::MusicVAEImpl(const ModelConfig& config) : config_(config) {
   config_.validate();
   const int64_t V = config.vocab;
   encoder_ = register_module(
-      "encoder", LstmStack(LstmStackOptions{config.enc, config.enc_layers, /*directions=*/2, V, /*dense=*/0}));
+      "encoder", LstmStack(LstmStackOptions{config.enc, config.enc_layers, /*directions=*/2, V, /*dense=*/0, config.dropout_keep}));
   mu_ = register_module("mu", torch::nn::Linear(2 * config.enc, config.z));
   sigma_ = register_module("sigma", torch::nn::Linear(2 * config.enc, config.z));
   // Magenta initialises the posterior layers with N(0, 0.001) and zero biases.
@@ -24,11 +26,11 @@ MusicVAEImpl::MusicVAEImpl(const ModelConfig& config) : config_(config) {
   if (config.hierarchical()) {
     conductor_init_ = register_module("conductor_init", torch::nn::Linear(config.z, 2 * config.cond_layers * config.cond));
     conductor_ = register_module(
-        "conductor", LstmStack(LstmStackOptions{config.cond, config.cond_layers, 1, /*vocab=*/0, /*dense=*/0}));
+        "conductor", LstmStack(LstmStackOptions{config.cond, config.cond_layers, 1, /*vocab=*/0, /*dense=*/0, config.dropout_keep}));
     decoder_dense = config.cond;
   }
   decoder_init_ = register_module("decoder_init", torch::nn::Linear(decoder_dense, 2 * config.dec_layers * config.dec));
-  decoder_ = register_module("decoder", LstmStack(LstmStackOptions{config.dec, config.dec_layers, 1, V, decoder_dense}));
+  decoder_ = register_module("decoder", LstmStack(LstmStackOptions{config.dec, config.dec_layers, 1, V, decoder_dense, config.dropout_keep}));
   output_ = register_module("output", torch::nn::Linear(config.dec, V));
 }
 
@@ -81,7 +83,7 @@ torch::Tensor MusicVAEImpl::decode_teacher_forced(const torch::Tensor& z, const 
 }
 
 torch::Tensor MusicVAEImpl::decode_teacher_forced_per_bar(const torch::Tensor& z, const torch::Tensor& targets) {
-  TORCH_CHECK(config_.hierarchical(), "per-bar decoding is for the hierarchical decoder");
+  MVAE_CHECK(config_.hierarchical(), "per-bar decoding is for the hierarchical decoder");
   const int64_t U = config_.bars, S = config_.steps_per_bar;
   const torch::Tensor inputs = shifted_inputs(targets);
   const torch::Tensor c = conductor_->forward({}, {}, U, initial_state(conductor_init_, z, config_.cond_layers, config_.cond));
@@ -143,7 +145,7 @@ torch::Tensor MusicVAEImpl::sample(const torch::Tensor& z, double temperature, b
 LossOutput MusicVAEImpl::forward(const torch::Tensor& tokens, double beta, double sampling_probability,
                                  const torch::Tensor& eps) {
   const int64_t B = tokens.size(0), T = tokens.size(1), V = config_.vocab;
-  TORCH_CHECK(T == config_.steps(), "sequences of ", T, " steps, model expects ", config_.steps());
+  MVAE_CHECK(T == config_.steps(), "sequences of " + std::to_string(T) + " steps, model expects " + std::to_string(config_.steps()));
   const Posterior q = encode(tokens);
   const torch::Tensor z = reparameterize(q, eps);
   const torch::Tensor logits = sampling_probability > 0 ? decode_stepwise(z, tokens, sampling_probability, 1.0, false).logits
@@ -173,9 +175,9 @@ void save_model(const std::string& path, MusicVAE& model, const std::string& rep
   model->save(archive);
   archive.write("mvae_config", c10::IValue(model->config().to_json()));
   archive.write("mvae_representation", c10::IValue(representation_json));
-  const std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
-  std::filesystem::rename(tmp, path);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomic(path, bytes.str());  // temporary file, fsync, rename
 }
 
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
@@ -199,6 +201,7 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
     throw InputError(path, "weights", std::string("do not match the configuration: ") + e.what_without_backtrace());
   }
   loaded.model->to(device);
+  loaded.model->eval();  // inference: no dropout; the trainer switches to train() itself
   return loaded;
 }
 

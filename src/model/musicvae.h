@@ -77,7 +77,7 @@ class MusicVAEImpl : public torch::nn::Module {
 TORCH_MODULE(MusicVAE);
 
 // A saved model: weights, configuration and data representation in one file; loading needs
-// nothing else. Writes atomically (temporary file, then rename).
+// nothing else. Writes atomically (temporary file, fsync, rename).
 void save_model(const std::string& path, MusicVAE& model, const std::string& representation_json);
 struct LoadedModel {
   MusicVAE model{nullptr};

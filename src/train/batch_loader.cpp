@@ -2,11 +2,20 @@
 
 #include <chrono>
 
+#include "model/tokens.h"
+
 namespace mvae::train {
 
 BatchLoader::BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin)
     : shards_(shards), sampler_(std::move(sampler)), consumed_(consumed), depth_(depth), pin_(pin) {
-  thread_ = std::thread([this] { run(); });
+  std::promise<void> claimed;
+  std::future<void> claimed_future = claimed.get_future();
+  thread_ = std::thread([this, &claimed] {
+    shards_.claim_reader();
+    claimed.set_value();
+    run();
+  });
+  claimed_future.wait();  // from here on, reads from any other thread fail loudly
 }
 
 BatchLoader::~BatchLoader() {
@@ -16,6 +25,7 @@ BatchLoader::~BatchLoader() {
   }
   cv_.notify_all();
   thread_.join();
+  shards_.release_reader();
 }
 
 double BatchLoader::load_seconds() const {
@@ -23,28 +33,38 @@ double BatchLoader::load_seconds() const {
   return load_seconds_;
 }
 
-void BatchLoader::run() {
+torch::Tensor BatchLoader::read_windows(const std::string& split, const std::vector<int64_t>& indices, bool pin) {
   const int64_t T = shards_.representation().window_steps();
-  std::vector<uint16_t> raw;
+  std::vector<uint16_t> raw(indices.size() * static_cast<size_t>(T));
+  shards_.read_tokens(split, indices, raw.data());
+  return model::token_tensor(raw.data(), static_cast<int64_t>(indices.size()), T, pin);
+}
+
+void BatchLoader::run() {
   try {
     for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stop_ || static_cast<int>(ready_.size()) < depth_; });
-        if (stop_) return;
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [&] { return stop_ || !requests_.empty() || static_cast<int>(ready_.size()) < depth_; });
+      if (stop_) return;
+      if (!requests_.empty()) {  // a caller is waiting for these: before prefetching
+        Request request = std::move(requests_.front());
+        requests_.pop_front();
+        lock.unlock();
+        try {
+          request.result.set_value(read_windows(request.split, request.indices, false));
+        } catch (...) {
+          request.result.set_exception(std::current_exception());
+        }
+        continue;
       }
+      lock.unlock();
       const auto t0 = std::chrono::steady_clock::now();
       const std::vector<int64_t> indices = sampler_.batch(consumed_);
       consumed_ += sampler_.global_batch();
-      const int64_t B = static_cast<int64_t>(indices.size());
-      raw.resize(static_cast<size_t>(B * T));
-      shards_.read_tokens("train", indices, raw.data());
-      torch::Tensor batch = torch::empty({B, T}, torch::TensorOptions().dtype(torch::kLong).pinned_memory(pin_));
-      int64_t* out = batch.data_ptr<int64_t>();
-      for (size_t i = 0; i < raw.size(); ++i) out[i] = raw[i];
+      torch::Tensor batch = read_windows("train", indices, pin_);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<std::mutex> guard(mutex_);
         ready_.push_back(batch);
         load_seconds_ += seconds;
       }
@@ -53,6 +73,8 @@ void BatchLoader::run() {
   } catch (...) {
     std::lock_guard<std::mutex> lock(mutex_);
     error_ = std::current_exception();
+    for (auto& r : requests_) r.result.set_exception(error_);
+    requests_.clear();
     cv_.notify_all();
   }
 }
@@ -68,6 +90,19 @@ torch::Tensor BatchLoader::next() {
   cv_.notify_all();
   wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return batch;
+}
+
+torch::Tensor BatchLoader::read(const std::string& split, const std::vector<int64_t>& indices) {
+  std::future<torch::Tensor> result;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (error_) std::rethrow_exception(error_);
+    Request request{split, indices, {}};
+    result = request.result.get_future();
+    requests_.push_back(std::move(request));
+  }
+  cv_.notify_all();
+  return result.get();
 }
 
 }  // namespace mvae::train

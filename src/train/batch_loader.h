@@ -1,5 +1,7 @@
-// Prepares training batches in a background thread: the only thread of the process that calls
-// HDF5. Batches come out in step order; the trainer never waits when the loader keeps ahead.
+// Prepares training batches in a background thread, which is the only thread of the process that
+// reads the shards while the loader lives (it claims the ShardSet: HDF5 is not thread-safe).
+// Batches come out in step order; the trainer never waits when the loader keeps ahead. Other
+// reads (validation windows) are requests served by the same thread, ahead of prefetching.
 #pragma once
 
 #include <torch/torch.h>
@@ -7,8 +9,11 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <future>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "data/shards.h"
 #include "train/sampler.h"
@@ -17,21 +22,30 @@ namespace mvae::train {
 
 class BatchLoader {
  public:
-  // Starts loading the batches that follow `consumed` samples, `depth` batches ahead. Tokens are
-  // int64 [batch, T] in pinned memory when `pin` (for asynchronous copies to a GPU).
+  // Starts loading the training batches that follow `consumed` samples, `depth` batches ahead.
+  // Tokens are int64 [batch, T], in pinned memory when `pin` (for asynchronous copies to a GPU).
   BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin);
-  ~BatchLoader();
+  ~BatchLoader();  // stops the thread and hands the ShardSet back to the caller's thread
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
-  // The next batch; rethrows a loader error (a corrupt shard) in the caller's thread.
+  // The next training batch; rethrows a loader error (a corrupt shard) in the caller's thread.
   torch::Tensor next();
+  // Windows `indices` of `split` as int64 [n, T], read by the loader thread; rethrows its errors.
+  torch::Tensor read(const std::string& split, const std::vector<int64_t>& indices);
   // Seconds the caller spent waiting in next(), and seconds the loader spent producing batches.
   double wait_seconds() const { return wait_seconds_; }
   double load_seconds() const;
 
  private:
+  struct Request {
+    std::string split;
+    std::vector<int64_t> indices;
+    std::promise<torch::Tensor> result;
+  };
   void run();
+  torch::Tensor read_windows(const std::string& split, const std::vector<int64_t>& indices, bool pin);
+
   data::ShardSet& shards_;
   DistributedSampler sampler_;
   int64_t consumed_;
@@ -40,6 +54,7 @@ class BatchLoader {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<torch::Tensor> ready_;
+  std::deque<Request> requests_;
   std::exception_ptr error_;
   bool stop_ = false;
   double wait_seconds_ = 0, load_seconds_ = 0;

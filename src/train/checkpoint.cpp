@@ -4,23 +4,19 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "model/checkpoint_files.h"
 
 namespace fs = std::filesystem;
 
 namespace mvae::train {
 namespace {
-
-std::string step_name(int64_t step) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
-  return buf;
-}
 
 std::string rng_name(int rank) {
   char buf[32];
@@ -35,14 +31,29 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
+void prune(const fs::path& dir, int keep) {
+  std::string best;
+  if (fs::exists(dir / "best")) {
+    best = slurp(dir / "best");
+    best.erase(best.find_last_not_of(" \n\r\t") + 1);
+  }
+  std::vector<fs::path> done;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory() && fs::exists(e.path() / "COMPLETE")) done.push_back(e.path());
+  std::sort(done.begin(), done.end());
+  for (size_t i = 0; i + static_cast<size_t>(keep) < done.size(); ++i)
+    if (done[i].filename() != best) fs::remove_all(done[i]);
+}
+
 }  // namespace
 
 void save_checkpoint(const fs::path& run, const TrainingState& state, model::MusicVAE& model,
                      torch::optim::Adam& optimizer, const std::string& representation_json,
-                     const std::string& options_json, dist::Communicator& comm, int keep) {
+                     const std::string& options_json, dist::Communicator& comm, int keep, bool is_best) {
   const fs::path dir = run / "checkpoints";
-  const fs::path final_path = dir / step_name(state.step);
-  const fs::path tmp = dir / (step_name(state.step) + ".tmp");
+  const std::string name = model::checkpoint_name(state.step);
+  const fs::path final_path = dir / name;
+  const fs::path tmp = dir / (name + ".tmp");
   if (comm.rank() == 0) {
     fs::create_directories(dir);
     fs::remove_all(tmp);
@@ -64,37 +75,32 @@ void save_checkpoint(const fs::path& run, const TrainingState& state, model::Mus
     j["world_size"] = state.world_size;
     j["global_batch"] = state.global_batch;
     j["seed"] = state.seed;
+    if (state.best_step >= 0) {
+      j["best_value"] = state.best_value;
+      j["best_step"] = state.best_step;
+      j["evals_since_best"] = state.evals_since_best;
+    }
     j["options"] = nlohmann::json::parse(options_json);
     write_file_atomic(tmp / "state.json", j.dump(2) + "\n");
     for (const auto& e : fs::directory_iterator(tmp)) fsync_path(e.path());
+    model::write_checkpoint_checksums(tmp);
     fs::remove_all(final_path);
     fs::rename(tmp, final_path);
-    write_file_atomic(final_path / "COMPLETE", step_name(state.step) + "\n");
-    write_file_atomic(dir / "latest", step_name(state.step) + "\n");
+    write_file_atomic(final_path / "COMPLETE", name + "\n");
+    write_file_atomic(dir / "latest", name + "\n");
+    if (is_best) write_file_atomic(dir / "best", name + "\n");
     fsync_path(dir);
-    // Keep the newest `keep` complete checkpoints.
-    std::vector<fs::path> done;
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.is_directory() && fs::exists(e.path() / "COMPLETE")) done.push_back(e.path());
-    std::sort(done.begin(), done.end());
-    for (size_t i = 0; i + static_cast<size_t>(keep) < done.size(); ++i) fs::remove_all(done[i]);
+    prune(dir, keep);
   }
   comm.barrier();
 }
 
-fs::path find_checkpoint(const fs::path& run_or_checkpoint) {
-  if (fs::exists(run_or_checkpoint / "COMPLETE")) return run_or_checkpoint;
-  if (fs::exists(run_or_checkpoint / "model.pt"))
-    throw InputError(run_or_checkpoint.string(), "", "checkpoint is incomplete (no COMPLETE marker): it was being written when the run stopped");
-  const fs::path dir = run_or_checkpoint / "checkpoints";
-  const fs::path latest = dir / "latest";
-  if (!fs::exists(latest)) return {};
-  std::string name = slurp(latest);
-  name.erase(name.find_last_not_of(" \n\r\t") + 1);
-  const fs::path path = dir / name;
-  if (!fs::exists(path / "COMPLETE"))
-    throw InputError(latest.string(), "", "names " + name + ", which is missing or incomplete");
-  return path;
+void mark_best_checkpoint(const fs::path& run, int64_t step) {
+  const fs::path dir = run / "checkpoints";
+  const std::string name = model::checkpoint_name(step);
+  MVAE_CHECK(fs::exists(dir / name / "COMPLETE"), "no complete checkpoint " + name + " to mark best");
+  write_file_atomic(dir / "best", name + "\n");
+  fsync_path(dir);
 }
 
 TrainingState read_training_state(const fs::path& checkpoint) {
@@ -107,6 +113,11 @@ TrainingState read_training_state(const fs::path& checkpoint) {
     s.world_size = j.at("world_size");
     s.global_batch = j.at("global_batch");
     s.seed = j.at("seed");
+    if (j.contains("best_step")) {
+      s.best_value = j.at("best_value");
+      s.best_step = j.at("best_step");
+      s.evals_since_best = j.at("evals_since_best");
+    }
   } catch (const std::exception& e) {
     throw InputError(path.string(), "", std::string("unreadable training state: ") + e.what());
   }

@@ -1,19 +1,12 @@
-// Training checkpoints: one folder per step, built under a temporary name and renamed when
-// complete, with a COMPLETE marker inside and a `latest` file naming the newest.
-//
-//   <run>/checkpoints/step-00000200/
-//     model.pt            weights + model configuration + data representation (load_model reads it)
-//     optimizer.pt        Adam state
-//     state.json          step, consumed samples, world size, global batch, seed, options
-//     rng-rank00000.pt    each rank's CPU generator state
-//     COMPLETE            written last
-//   <run>/checkpoints/latest   "step-00000200"
+// Writing and reading training checkpoints: one folder per step, built under a temporary name and
+// renamed when complete (layout and lookup: model/checkpoint_files.h).
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <string>
 
 #include "dist/communicator.h"
@@ -27,18 +20,22 @@ struct TrainingState {
   int world_size = 1;
   int64_t global_batch = 0;
   uint64_t seed = 0;
+  // Model selection (--best-metric): the best validation value so far (higher is better), the
+  // step it was reached at (-1: none yet), and validations since then (for --early-stop).
+  double best_value = -std::numeric_limits<double>::infinity();
+  int64_t best_step = -1;
+  int64_t evals_since_best = 0;
 };
 
 // Collective: every rank calls it at the same step. Rank 0 writes the replicated state, every
-// rank its RNG state; old checkpoints beyond `keep` are removed.
+// rank its RNG state; rank 0 records the files' checksums, publishes the folder, points `latest`
+// (and `best` when `is_best`) at it, and removes checkpoints beyond the newest `keep`, never
+// the one `best` names.
 void save_checkpoint(const std::filesystem::path& run, const TrainingState& state, model::MusicVAE& model,
                      torch::optim::Adam& optimizer, const std::string& representation_json,
-                     const std::string& options_json, dist::Communicator& comm, int keep);
-
-// The newest complete checkpoint folder of a run folder, or of a checkpoint folder given
-// directly; empty when there is none. Throws InputError for a `latest` that names a missing or
-// incomplete folder.
-std::filesystem::path find_checkpoint(const std::filesystem::path& run_or_checkpoint);
+                     const std::string& options_json, dist::Communicator& comm, int keep, bool is_best);
+// Points `best` at the existing checkpoint of `step` (rank 0 only).
+void mark_best_checkpoint(const std::filesystem::path& run, int64_t step);
 
 TrainingState read_training_state(const std::filesystem::path& checkpoint);
 // Adam's state goes to `device`, where the parameters are.

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "common/error.h"
+
 namespace mvae::train {
 
 // Runs after autograd has accumulated a parameter's gradient into its .grad() (a post hook on
@@ -30,7 +32,7 @@ GradientReducer::GradientReducer(const std::vector<torch::Tensor>& parameters, d
   if (comm_.world_size() > 1 && options_.overlap) {
     for (size_t k = 0; k < parameters.size(); ++k) {
       std::shared_ptr<torch::autograd::Node> accumulator = torch::autograd::impl::grad_accumulator(parameters[k]);
-      TORCH_CHECK(accumulator, "gradient reducer: parameter ", k, " is not a leaf that requires grad");
+      MVAE_CHECK(accumulator, "gradient reducer: parameter " + std::to_string(k) + " is not a leaf that requires grad");
       const uintptr_t key = accumulator->add_post_hook(std::make_unique<Hook>(this, k));
       hooks_.emplace_back(std::move(accumulator), key);
     }
@@ -123,7 +125,7 @@ void GradientReducer::on_gradient_ready(size_t index) {
   if (!comm_.any_thread() && std::this_thread::get_id() != owner_thread_) return;
   if (!rebuilt_) ready_order_.push_back(index);
   const size_t bucket = bucket_of_[index];
-  TORCH_CHECK(missing_[bucket] > 0, "gradient reducer: parameter ", index, " reported twice in one backward");
+  MVAE_CHECK(missing_[bucket] > 0, "gradient reducer: parameter " + std::to_string(index) + " reported twice in one backward");
   --missing_[bucket];
   const size_t before = next_to_start_;
   start_ready_buckets();

@@ -1,9 +1,10 @@
 #include "train/sampler.h"
 
+#include <algorithm>
 #include <numeric>
-#include <stdexcept>
 #include <string>
 
+#include "common/error.h"
 #include "common/random.h"
 
 namespace mvae::train {
@@ -16,8 +17,9 @@ DistributedSampler::DistributedSampler(int64_t num_windows, int64_t batch_per_ra
       rank_(rank),
       seed_(seed) {
   if (global_batch_ > num_windows_)
-    throw std::invalid_argument("global batch " + std::to_string(global_batch_) + " (--batch x ranks) exceeds the " +
-                                std::to_string(num_windows_) + " training windows");
+    throw UsageError("global batch " + std::to_string(global_batch_) + " (--batch x ranks) exceeds the " +
+                     std::to_string(num_windows_) + " training windows: pass a --batch of at most " +
+                     std::to_string(std::max<int64_t>(1, num_windows_ / world_size)) + " per rank");
 }
 
 int64_t DistributedSampler::epoch_of(int64_t consumed) const { return consumed / (steps_per_epoch() * global_batch_); }

@@ -7,7 +7,7 @@
 #include <iostream>
 
 #include "common/error.h"
-#include "model/model_options.h"
+#include "cli/model_options.h"
 #include "model/precision.h"
 
 namespace po = boost::program_options;
@@ -29,6 +29,10 @@ void TrainOptions::validate() const {
   at_least("--checkpoint-every", static_cast<double>(checkpoint_every), 1);
   at_least("--keep-checkpoints", keep_checkpoints, 1);
   at_least("--threads", threads, 0);
+  at_least("--early-stop", early_stop, 0);
+  if (best_metric != "elbo" && best_metric != "tf_accuracy" && best_metric != "free_accuracy")
+    throw UsageError("--best-metric must be elbo, tf_accuracy or free_accuracy, got '" + best_metric + "'");
+  if (!(early_stop_min_delta >= 0)) throw UsageError("--early-stop-min-delta must be >= 0");
   if (!(lr > 0)) throw UsageError("--lr must be > 0");
   if (!(lr_decay > 0 && lr_decay <= 1)) throw UsageError("--lr-decay must be in (0, 1]");
   if (min_lr < 0 || min_lr > lr) throw UsageError("--min-lr must be in [0, --lr]");
@@ -62,6 +66,9 @@ std::string TrainOptions::to_json() const {
   j["eval_windows"] = eval_windows;
   j["checkpoint_every"] = checkpoint_every;
   j["keep_checkpoints"] = keep_checkpoints;
+  j["best_metric"] = best_metric;
+  j["early_stop"] = early_stop;
+  j["early_stop_min_delta"] = early_stop_min_delta;
   j["device"] = device;
   j["threads"] = threads;
   j["bucket_mb"] = bucket_mb;
@@ -93,7 +100,10 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("eval-every", po::value(&o.eval_every)->default_value(o.eval_every), "steps between validation runs")
     ("eval-windows", po::value(&o.eval_windows)->default_value(o.eval_windows), "validation windows per evaluation")
     ("checkpoint-every", po::value(&o.checkpoint_every)->default_value(o.checkpoint_every), "steps between checkpoints")
-    ("keep-checkpoints", po::value(&o.keep_checkpoints)->default_value(o.keep_checkpoints), "newest checkpoints kept")
+    ("keep-checkpoints", po::value(&o.keep_checkpoints)->default_value(o.keep_checkpoints), "newest checkpoints kept (besides the best)")
+    ("best-metric", po::value(&o.best_metric)->default_value(o.best_metric), "validation metric that picks checkpoints/best: elbo, tf_accuracy or free_accuracy")
+    ("early-stop", po::value(&o.early_stop)->default_value(o.early_stop), "stop after this many validations without improvement (0 = never)")
+    ("early-stop-min-delta", po::value(&o.early_stop_min_delta)->default_value(o.early_stop_min_delta), "smallest change of --best-metric that counts as improvement")
     ("resume", po::bool_switch(&o.resume), "continue from the newest complete checkpoint in --run")
     ("device", po::value(&o.device)->default_value(o.device), "auto (cuda:<local rank> if GPUs, else cpu), cpu, cuda")
     ("threads", po::value(&o.threads)->default_value(o.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
@@ -109,7 +119,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("fail-mode", po::value(&o.fail_mode), "exception, kill or nan");
   // clang-format on
   po::options_description visible("train: data-parallel MusicVAE training (mpirun -np N train ...)");
-  visible.add(run).add(model::model_options_description());
+  visible.add(run).add(cli::model_options_description());
   po::options_description all;
   all.add(visible).add(hidden);
   po::variables_map vm;
@@ -125,7 +135,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     return false;
   }
   po::notify(vm);
-  o.model = model::resolve_model_config(vm, "hierdec-drums_4bar");
+  o.model = cli::resolve_model_config(vm, "hierdec-drums_4bar");
   o.validate();
   return true;
 }

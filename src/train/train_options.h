@@ -24,7 +24,13 @@ struct TrainOptions {
   int64_t eval_every = 200;
   int64_t eval_windows = 512;  // validation windows per evaluation (all of them if fewer)
   int64_t checkpoint_every = 200;
-  int keep_checkpoints = 3;
+  int keep_checkpoints = 3;      // newest kept, besides the one `best` names
+  // Model selection: the validation metric whose best value `checkpoints/best` marks (elbo,
+  // tf_accuracy, free_accuracy; higher is better), and early stopping after `early_stop`
+  // validations without an improvement larger than `early_stop_min_delta` (0 = never).
+  std::string best_metric = "elbo";
+  int early_stop = 0;
+  double early_stop_min_delta = 0;
   bool resume = false;
   std::string device = "auto";  // auto, cpu, cuda
   int threads = 0;              // intra-op threads per rank (0 = cores / local ranks)

@@ -1,7 +1,24 @@
-// The data-parallel training loop (docs/training.md).
+// The data-parallel training loop (docs/training.md), in named parts: Trainer sets a run up
+// (fresh or resumed), takes one optimizer step, validates and checkpoints; run_training drives
+// it and sends the figures to a MetricsSink. Every Trainer call except the getters is collective.
 #pragma once
 
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/shards.h"
 #include "dist/communicator.h"
+#include "model/musicvae.h"
+#include "model/precision.h"
+#include "train/batch_loader.h"
+#include "train/checkpoint.h"
+#include "train/gradient_reducer.h"
+#include "train/sampler.h"
 #include "train/train_options.h"
 
 namespace mvae::train {
@@ -12,16 +29,77 @@ constexpr int kExitPreempted = 75;  // EX_TEMPFAIL
 struct TrainResult {
   int64_t steps_done = 0;
   bool preempted = false;
+  bool stopped_early = false;  // --early-stop: validation stopped improving
 };
 
-// Runs training on this rank. `local_size` (ranks on this node) sets the default thread count.
 // The device of this rank: --device, or cuda:<local rank> when GPUs are visible, else CPU.
 // Refuses more ranks on a node than GPUs.
 torch::Device pick_device(const TrainOptions& options, int local_rank, int local_size);
 
-TrainResult run_training(const TrainOptions& options, const torch::Device& device, dist::Communicator& comm, int local_size);
-
 // SIGTERM and SIGUSR1 ask for a checkpoint at the next step boundary (all ranks agree first).
 void install_stop_signal_handlers();
+
+// Runs training on this rank. `local_size` (ranks on this node) sets the default thread count.
+TrainResult run_training(const TrainOptions& options, const torch::Device& device, dist::Communicator& comm, int local_size);
+
+// What one optimizer step did, on this rank (loss figures are this rank's means over micro-batches).
+struct StepResult {
+  double loss = 0, r_loss = 0, kl = 0, accuracy = 0;  // nats
+  double lr = 0, beta = 0, sampling_probability = 0;
+  double grad_norm = 0;            // global norm after averaging, before clipping
+  double exposed_comm_seconds = 0;  // communication backward did not hide (minimum over ranks)
+  int64_t buckets = 0, started_in_backward = 0;
+};
+
+// Validation over the first --eval-windows windows, split over ranks and summed.
+struct ValidationResult {
+  int64_t windows = 0;
+  double r_loss = 0, kl = 0, elbo = 0;  // nats per window
+  double tf_accuracy = 0, free_accuracy = 0;
+  double metric(const std::string& name) const;  // --best-metric: higher is better
+};
+
+class Trainer {
+ public:
+  // Opens the shards, checks them against the model, builds the model (or loads it from the
+  // checkpoint --resume finds), its optimizer and gradient reducer, and starts the loader.
+  Trainer(const TrainOptions& options, const torch::Device& device, dist::Communicator& comm);
+
+  StepResult step();
+  ValidationResult validate();
+  // Updates the best-so-far state with `v`; true when it improved (then checkpoint(true)).
+  bool record_validation(const ValidationResult& v);
+  bool should_stop_early() const;
+  void checkpoint(bool is_best);
+
+  const TrainingState& state() const { return state_; }
+  const std::filesystem::path& resumed_from() const { return resumed_from_; }
+  const std::vector<std::string>& passed_over() const { return passed_over_; }
+  int64_t global_batch() const { return sampler_.global_batch(); }
+  int64_t steps_per_epoch() const { return sampler_.steps_per_epoch() / options_.accumulate; }
+  int64_t num_parameters() const;
+  size_t num_buckets() const { return reducer_->num_buckets(); }
+  int64_t windows(const std::string& split) const { return shards_.size(split); }
+  const BatchLoader& loader() const { return *loader_; }
+
+ private:
+  torch::Tensor micro_batch_noise(int64_t micro_index) const;  // [batch, z]: this rank's slice
+
+  const TrainOptions& options_;
+  torch::Device device_;
+  dist::Communicator& comm_;
+  model::Precision precision_;
+  data::ShardSet shards_;
+  DistributedSampler sampler_;
+  TrainingState state_;
+  std::filesystem::path resumed_from_;
+  std::vector<std::string> passed_over_;
+  model::MusicVAE model_{nullptr};
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<BatchLoader> loader_;
+  std::string options_json_;
+};
 
 }  // namespace mvae::train

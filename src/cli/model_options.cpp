@@ -1,0 +1,82 @@
+#include "cli/model_options.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+
+namespace po = boost::program_options;
+
+namespace mvae::cli {
+namespace {
+
+model::ModelConfig resolve_fields(const po::variables_map& vm, const std::string& default_preset) {
+  model::ModelConfig c = model::preset(vm.count("preset") ? vm["preset"].as<std::string>() : default_preset);
+  const auto set_int = [&](const char* name, int& field) {
+    if (vm.count(name)) field = vm[name].as<int>();
+  };
+  const auto set_double = [&](const char* name, double& field) {
+    if (vm.count(name)) field = vm[name].as<double>();
+  };
+  set_int("enc", c.enc);
+  set_int("enc-layers", c.enc_layers);
+  set_int("z", c.z);
+  set_int("cond", c.cond);
+  set_int("cond-layers", c.cond_layers);
+  set_int("dec", c.dec);
+  set_int("dec-layers", c.dec_layers);
+  set_int("bars", c.bars);
+  set_double("free-bits", c.free_bits);
+  set_double("beta", c.max_beta);
+  set_double("beta-rate", c.beta_rate);
+  set_double("sampling-rate", c.sampling_rate);
+  set_double("dropout-keep", c.dropout_keep);
+  if (vm.count("decoder")) {
+    const std::string kind = vm["decoder"].as<std::string>();
+    if (kind != "hierarchical" && kind != "flat") throw model::ConfigError("decoder", "must be hierarchical or flat, got '" + kind + "'");
+    c.decoder = kind == "flat" ? model::DecoderKind::kFlat : model::DecoderKind::kHierarchical;
+  }
+  c.validate();
+  return c;
+}
+
+}  // namespace
+
+po::options_description model_options_description() {
+  po::options_description d("Model (a preset, then any size on top of it)");
+  // clang-format off
+  d.add_options()
+    ("preset", po::value<std::string>(), "cat-drums_2bar_small, cat-drums_2bar_big, hierdec-drums_4bar, hierdec-drums_16bar, flat-drums_16bar, tiny")
+    ("enc", po::value<int>(), "encoder LSTM units per direction")
+    ("enc-layers", po::value<int>(), "encoder bidirectional layers")
+    ("z", po::value<int>(), "latent size")
+    ("decoder", po::value<std::string>(), "hierarchical or flat")
+    ("cond", po::value<int>(), "conductor LSTM units")
+    ("cond-layers", po::value<int>(), "conductor layers")
+    ("dec", po::value<int>(), "decoder LSTM units")
+    ("dec-layers", po::value<int>(), "decoder layers")
+    ("bars", po::value<int>(), "bars per sequence (must match the data)")
+    ("free-bits", po::value<double>(), "free bits of KL per example")
+    ("beta", po::value<double>(), "KL weight (max beta)")
+    ("beta-rate", po::value<double>(), "beta(step) = beta * (1 - rate^step); 0 = constant")
+    ("sampling-rate", po::value<double>(), "inverse-sigmoid scheduled-sampling rate; 0 = teacher forcing")
+    ("dropout-keep", po::value<double>(), "LSTM input keep probability in training (Magenta's dropout_keep_prob; 1 = no dropout)");
+  // clang-format on
+  return d;
+}
+
+std::string option_name(const std::string& field) {
+  if (field == "max_beta") return "--beta";
+  std::string name = "--" + field;
+  std::replace(name.begin(), name.end(), '_', '-');
+  return name;
+}
+
+model::ModelConfig resolve_model_config(const po::variables_map& vm, const std::string& default_preset) {
+  try {
+    return resolve_fields(vm, default_preset);
+  } catch (const model::ConfigError& e) {
+    throw UsageError(option_name(e.field()) + " " + e.problem());
+  }
+}
+
+}  // namespace mvae::cli

@@ -1,0 +1,50 @@
+// The generate program's verbs, one function each, over one options struct.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "generate/generator.h"
+
+namespace mvae::generate {
+
+struct GenerateOptions {
+  std::string verb;        // sample, reconstruct, interpolate, encode, attribute, apply
+  std::string checkpoint;  // run folder, checkpoint folder or model.pt
+  bool best = false;       // a run folder's best checkpoint instead of its newest
+  std::string out;         // output folder
+  std::vector<std::string> inputs;  // reconstruct, apply: one MIDI file; encode: several
+  std::string from, to;             // interpolate: the end points
+  int n = 4;                        // sample: patterns
+  int steps = 8;                    // interpolate: points, end points included
+  std::string interpolation = "slerp";
+  int window = 0;                   // which window of a longer input file
+  std::string data_dir, split = "train", label, vector;  // encode, attribute, apply
+  int64_t max_windows = 0;
+  double scale = 1.0;               // apply: multiple of the attribute vector
+  DecodeOptions decode;
+  bool qpm_given = false;           // else the training data's median tempo
+  bool plot = false, render_wav = false;
+
+  static const std::vector<std::string>& verbs();
+  // Throws UsageError naming the option the verb is missing or that is out of range.
+  void validate() const;
+};
+
+// What a verb wrote, and the patterns --plot draws.
+struct GenerateOutput {
+  std::vector<std::string> written;
+  std::vector<std::vector<uint16_t>> drawn;
+  std::vector<std::string> titles;
+};
+
+GenerateOutput sample(Generator& gen, const GenerateOptions& o);
+GenerateOutput reconstruct(Generator& gen, const GenerateOptions& o);
+GenerateOutput interpolate(Generator& gen, const GenerateOptions& o);
+GenerateOutput encode(Generator& gen, const GenerateOptions& o);     // also attribute
+GenerateOutput apply_attribute(Generator& gen, const GenerateOptions& o);
+
+// Loads the model, runs the verb, then --render-wav and --plot; prints what was written.
+int run_generate(GenerateOptions o);
+
+}  // namespace mvae::generate

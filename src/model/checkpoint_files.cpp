@@ -1,0 +1,133 @@
+#include "model/checkpoint_files.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/files.h"
+
+namespace fs = std::filesystem;
+
+namespace mvae::model {
+namespace {
+
+constexpr const char* kChecksums = "checksums.json";
+constexpr const char* kComplete = "COMPLETE";
+
+std::string read_name(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  std::string name = s.str();
+  name.erase(name.find_last_not_of(" \n\r\t") + 1);
+  return name;
+}
+
+// Complete checkpoint folders of a checkpoints/ folder, newest first.
+std::vector<fs::path> complete_checkpoints(const fs::path& dir) {
+  std::vector<fs::path> done;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory() && fs::exists(e.path() / kComplete)) done.push_back(e.path());
+  std::sort(done.rbegin(), done.rend());  // step-%08d names sort by step
+  return done;
+}
+
+}  // namespace
+
+std::string checkpoint_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
+  return buf;
+}
+
+void write_checkpoint_checksums(const fs::path& folder) {
+  nlohmann::ordered_json files = nlohmann::ordered_json::object();
+  std::vector<fs::path> paths;
+  for (const auto& e : fs::directory_iterator(folder))
+    if (e.is_regular_file() && e.path().filename() != kChecksums && e.path().filename() != kComplete) paths.push_back(e.path());
+  std::sort(paths.begin(), paths.end());
+  for (const auto& p : paths)
+    files[p.filename().string()] = {{"bytes", fs::file_size(p)}, {"crc32", crc32_hex(file_crc32(p))}};
+  write_file_atomic(folder / kChecksums, nlohmann::ordered_json{{"files", files}}.dump(2) + "\n");
+}
+
+std::string verify_checkpoint(const fs::path& folder) {
+  const fs::path list = folder / kChecksums;
+  if (!fs::exists(list)) return "";
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_name(list));
+  } catch (const std::exception& e) {
+    return std::string(kChecksums) + ": unreadable (" + e.what() + ")";
+  }
+  const nlohmann::json files = j.value("files", nlohmann::json::object());
+  for (const auto& [name, expected] : files.items()) {
+    const fs::path p = folder / name;
+    if (!fs::exists(p)) return name + ": missing";
+    const uint64_t bytes = fs::file_size(p);
+    if (bytes != expected.value("bytes", uint64_t{0}))
+      return name + ": " + std::to_string(bytes) + " bytes, recorded " + std::to_string(expected.value("bytes", uint64_t{0}));
+    const std::string crc = crc32_hex(file_crc32(p));
+    if (crc != expected.value("crc32", std::string()))
+      return name + ": CRC-32 " + crc + ", recorded " + expected.value("crc32", std::string());
+  }
+  return "";
+}
+
+FoundCheckpoint find_checkpoint(const fs::path& run_or_checkpoint, CheckpointChoice choice) {
+  FoundCheckpoint found;
+  if (fs::exists(run_or_checkpoint / kComplete)) {
+    const std::string problem = verify_checkpoint(run_or_checkpoint);
+    if (!problem.empty()) throw InputError(run_or_checkpoint.string(), "", "checkpoint is damaged: " + problem);
+    found.folder = run_or_checkpoint;
+    return found;
+  }
+  if (fs::exists(run_or_checkpoint / "model.pt"))
+    throw InputError(run_or_checkpoint.string(), "", "checkpoint is incomplete (no COMPLETE marker): it was being written when the run stopped");
+  const fs::path dir = run_or_checkpoint / "checkpoints";
+  const fs::path link = dir / (choice == CheckpointChoice::kBest ? "best" : "latest");
+  if (!fs::exists(link)) {
+    if (choice == CheckpointChoice::kBest && fs::exists(dir / "latest"))
+      throw InputError(link.string(), "", "no best checkpoint yet (one is marked at the first validation)");
+    return found;
+  }
+  const std::string name = read_name(link);
+  const fs::path named = dir / name;
+  if (!fs::exists(named / kComplete)) throw InputError(link.string(), "", "names " + name + ", which is missing or incomplete");
+  std::string problem = verify_checkpoint(named);
+  if (problem.empty()) {
+    found.folder = named;
+    return found;
+  }
+  if (choice == CheckpointChoice::kBest) throw InputError(named.string(), "", "best checkpoint is damaged: " + problem);
+  found.passed_over.push_back(name + " (" + problem + ")");
+  for (const fs::path& older : complete_checkpoints(dir)) {
+    if (older.filename().string() >= name) continue;
+    problem = verify_checkpoint(older);
+    if (problem.empty()) {
+      found.folder = older;
+      return found;
+    }
+    found.passed_over.push_back(older.filename().string() + " (" + problem + ")");
+  }
+  std::string all;
+  for (const auto& p : found.passed_over) all += (all.empty() ? "" : "; ") + p;
+  throw InputError(dir.string(), "", "no checkpoint passes verification: " + all);
+}
+
+std::string resolve_model_file(const std::string& path, CheckpointChoice choice) {
+  const fs::path p(path);
+  if (!fs::exists(p)) throw InputError(path, "", "no such checkpoint, run folder or model file");
+  if (fs::is_regular_file(p)) return p.string();
+  const FoundCheckpoint found = find_checkpoint(p, choice);
+  if (found.folder.empty()) throw InputError(path, "", "holds no complete checkpoint (has training written one yet?)");
+  for (const auto& skipped : found.passed_over)
+    std::fprintf(stderr, "warning: checkpoint %s failed verification; using %s\n", skipped.c_str(), found.folder.filename().c_str());
+  return (found.folder / "model.pt").string();
+}
+
+}  // namespace mvae::model

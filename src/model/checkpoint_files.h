@@ -1,0 +1,50 @@
+// Where a run folder keeps its checkpoints, and which one a program loads. No LibTorch: the
+// trainer writes these folders (train/checkpoint.h), generate and evaluate only find them.
+//
+//   <run>/checkpoints/step-00000200/
+//     model.pt            weights + model configuration + data representation (load_model reads it)
+//     optimizer.pt        Adam state
+//     state.json          step, consumed samples, world size, global batch, seed, best-so-far
+//     rng-rank00000.pt    each rank's CPU generator state
+//     checksums.json      CRC-32 and size of each file above
+//     COMPLETE            written last
+//   <run>/checkpoints/latest   "step-00000200": the newest complete checkpoint
+//   <run>/checkpoints/best     the checkpoint with the best validation metric so far
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace mvae::model {
+
+std::string checkpoint_name(int64_t step);  // "step-00000200"
+
+// Records the CRC-32 and size of every file in `folder` in its checksums.json.
+void write_checkpoint_checksums(const std::filesystem::path& folder);
+// "" when every file checksums.json lists has its recorded size and CRC-32; otherwise what
+// differs ("model.pt: CRC-32 1a2b3c4d, recorded 5e6f7a8b"). A folder without checksums.json
+// (written before checksums existed) passes.
+std::string verify_checkpoint(const std::filesystem::path& folder);
+
+enum class CheckpointChoice { kLatest, kBest };
+
+struct FoundCheckpoint {
+  std::filesystem::path folder;       // empty: the run has no checkpoint yet
+  std::vector<std::string> passed_over;  // newer checkpoints that failed verification, and why
+};
+
+// The checkpoint to load from a run folder, or a checkpoint folder given directly.
+// kLatest: the one `latest` names; if its files fail verification, the newest older complete
+// checkpoint that verifies (listed in passed_over). kBest: the one `best` names.
+// Throws InputError when the named folder is missing or incomplete, when a checkpoint given
+// directly or the best one fails verification, or when no checkpoint verifies.
+FoundCheckpoint find_checkpoint(const std::filesystem::path& run_or_checkpoint,
+                                CheckpointChoice choice = CheckpointChoice::kLatest);
+
+// The model file for a run folder, a checkpoint folder or a model.pt; passed-over checkpoints
+// are reported on stderr. Throws InputError when there is none.
+std::string resolve_model_file(const std::string& path, CheckpointChoice choice = CheckpointChoice::kLatest);
+
+}  // namespace mvae::model

@@ -1,0 +1,62 @@
+#include "train/metrics_sink.h"
+
+namespace mvae::train {
+
+std::string format_eta(double seconds) {
+  char buf[32];
+  if (seconds >= 3600)
+    std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(seconds / 3600), static_cast<int>(seconds / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(seconds / 60), static_cast<int>(seconds) % 60);
+  return buf;
+}
+
+MetricsSink::MetricsSink(const std::filesystem::path& run, std::FILE* out)
+    : out_(out), jsonl_(run / "metrics.jsonl", std::ios::app), tensorboard_((run / "tensorboard").string()) {}
+
+void MetricsSink::write(int64_t step, const std::vector<Field>& fields) {
+  std::string line = "{\"step\": " + std::to_string(step);
+  char value[64];
+  for (const Field& f : fields) {
+    std::snprintf(value, sizeof value, "%.9g", f.value);  // counts print as integers
+    line += std::string(", \"") + f.key + "\": " + value;
+    if (!f.tag.empty()) tensorboard_.scalar(f.tag, f.value, step);
+  }
+  jsonl_ << line << "}\n";
+  jsonl_.flush();
+  tensorboard_.flush();
+}
+
+void MetricsSink::training(const TrainingRecord& r) {
+  std::fprintf(out_,
+               "step %lld/%lld  loss %.3f  r_loss %.3f  kl %.2f bits  acc %.4f  lr %.2e  |g| %.3f  beta %.3f  %.1f seq/s  ETA %s\n",
+               static_cast<long long>(r.step), static_cast<long long>(r.total_steps), r.loss, r.r_loss, r.kl_bits,
+               r.accuracy, r.lr, r.grad_norm, r.beta, r.seq_per_s, format_eta(r.eta_seconds).c_str());
+  std::fflush(out_);
+  write(r.step, {{"loss", "train/loss", r.loss},
+                 {"r_loss", "train/r_loss", r.r_loss},
+                 {"kl_bits", "train/kl_bits", r.kl_bits},
+                 {"accuracy", "train/accuracy", r.accuracy},
+                 {"lr", "train/lr", r.lr},
+                 {"grad_norm", "train/grad_norm", r.grad_norm},
+                 {"beta", "train/beta", r.beta},
+                 {"sampling_probability", "train/sampling_probability", r.sampling_probability},
+                 {"seq_per_s", "train/seq_per_s", r.seq_per_s}});
+}
+
+void MetricsSink::validation(const ValidationRecord& r) {
+  std::fprintf(out_,
+               "eval step %lld: %lld validation windows  r_loss %.3f  kl %.2f bits  elbo %.3f  teacher-forced acc %.4f  "
+               "free-running acc %.4f%s\n",
+               static_cast<long long>(r.step), static_cast<long long>(r.windows), r.r_loss, r.kl_bits, r.elbo,
+               r.tf_accuracy, r.free_accuracy, r.best ? "  (best so far)" : "");
+  std::fflush(out_);
+  write(r.step, {{"eval_windows", "", static_cast<double>(r.windows)},
+                 {"eval_r_loss", "eval/r_loss", r.r_loss},
+                 {"eval_kl_bits", "eval/kl_bits", r.kl_bits},
+                 {"eval_elbo", "eval/elbo", r.elbo},
+                 {"eval_tf_accuracy", "eval/teacher_forced_accuracy", r.tf_accuracy},
+                 {"eval_free_accuracy", "eval/free_running_accuracy", r.free_accuracy}});
+}
+
+}  // namespace mvae::train

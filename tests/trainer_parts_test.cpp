@@ -1,0 +1,199 @@
+// The trainer's parts in one process, with a communicator that stands for a world of one rank:
+// setup, one step, validation through the loader, checkpoints with checksums, the best
+// checkpoint and early stopping, resume past a damaged checkpoint, and the metrics sink.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+#include "generate/generator.h"
+#include "model/checkpoint_files.h"
+#include "test_util.h"
+#include "train/metrics_sink.h"
+#include "train/trainer.h"
+
+using namespace mvae;
+namespace fs = std::filesystem;
+
+namespace {
+
+class OneRank : public dist::Communicator {
+ public:
+  std::string name() const override { return "one-rank"; }
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  void all_reduce(torch::Tensor&, dist::ReduceOp) override {}
+  void broadcast(torch::Tensor&, int) override {}
+  double all_reduce_scalar(double value, dist::ReduceOp) override { return value; }
+  void barrier() override {}
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class TrainerParts : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    shards_ = test::make_synthetic_shards(dir_->path());
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  train::TrainOptions options(const std::string& run_name) const {
+    train::TrainOptions o;
+    o.data = shards_.string();
+    o.run = (run_dir_.path() / run_name).string();
+    o.model = model::preset("tiny");
+    o.batch = 8;
+    o.steps = 4;
+    o.threads = 1;
+    o.log_every = 2;
+    o.eval_every = 2;
+    o.eval_windows = 16;
+    o.checkpoint_every = 2;
+    o.validate();
+    return o;
+  }
+
+  static test::TempDir* dir_;
+  static fs::path shards_;
+  test::TempDir run_dir_;
+  OneRank comm_;
+};
+test::TempDir* TrainerParts::dir_ = nullptr;
+fs::path TrainerParts::shards_;
+
+TEST_F(TrainerParts, StepValidateAndCheckpointInOneProcess) {
+  const train::TrainOptions o = options("a");
+  train::Trainer trainer(o, torch::kCPU, comm_);
+  const train::StepResult first = trainer.step();
+  EXPECT_TRUE(std::isfinite(first.loss));
+  EXPECT_GT(first.grad_norm, 0);
+  EXPECT_DOUBLE_EQ(first.lr, o.lr);  // step 0 of the schedule
+  EXPECT_EQ(trainer.state().step, 1);
+  EXPECT_EQ(trainer.state().consumed_samples, 8);
+  for (int i = 0; i < 5; ++i) trainer.step();
+  // Validation reads through the loader thread, which owns the shards: a direct read from here
+  // would throw (ShardsTest.OnlyTheClaimingThreadMayRead).
+  const train::ValidationResult v = trainer.validate();
+  EXPECT_EQ(v.windows, std::min<int64_t>(16, trainer.windows("validation")));
+  EXPECT_GE(v.tf_accuracy, 0.0);
+  EXPECT_LE(v.tf_accuracy, 1.0);
+  EXPECT_NEAR(v.elbo, -(v.r_loss + v.kl), 1e-9);
+  EXPECT_TRUE(trainer.record_validation(v));  // the first validation is the best so far
+  trainer.checkpoint(/*is_best=*/true);
+  const fs::path dir = fs::path(o.run) / "checkpoints";
+  EXPECT_EQ(slurp(dir / "latest"), "step-00000006\n");
+  EXPECT_EQ(slurp(dir / "best"), "step-00000006\n");
+  const auto sums = nlohmann::json::parse(slurp(dir / "step-00000006" / "checksums.json"));
+  for (const char* f : {"model.pt", "optimizer.pt", "state.json", "rng-rank00000.pt"}) EXPECT_TRUE(sums["files"].contains(f)) << f;
+  EXPECT_EQ(model::verify_checkpoint(dir / "step-00000006"), "");
+  const auto state = nlohmann::json::parse(slurp(dir / "step-00000006" / "state.json"));
+  EXPECT_EQ(state["best_step"], 6);
+}
+
+TEST_F(TrainerParts, ResumeAndGenerateFallBackPastADamagedCheckpoint) {
+  train::TrainOptions o = options("damaged");
+  o.eval_every = 1000;
+  train::run_training(o, torch::kCPU, comm_, 1);  // checkpoints at steps 2 and 4
+  const fs::path dir = fs::path(o.run) / "checkpoints";
+  ASSERT_TRUE(fs::exists(dir / "step-00000002" / "COMPLETE"));
+  {  // one flipped byte in the middle of the newest model.pt
+    std::fstream f(dir / "step-00000004" / "model.pt", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(fs::file_size(dir / "step-00000004" / "model.pt") / 2));
+    const char c = static_cast<char>(f.get());
+    f.seekp(static_cast<std::streamoff>(fs::file_size(dir / "step-00000004" / "model.pt") / 2));
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+  EXPECT_NE(model::verify_checkpoint(dir / "step-00000004").find("model.pt: CRC-32"), std::string::npos);
+
+  o.resume = true;
+  o.steps = 6;
+  train::Trainer trainer(o, torch::kCPU, comm_);
+  EXPECT_EQ(trainer.resumed_from().filename(), "step-00000002");
+  EXPECT_EQ(trainer.state().step, 2);
+  ASSERT_EQ(trainer.passed_over().size(), 1u);
+  EXPECT_NE(trainer.passed_over()[0].find("step-00000004 (model.pt: CRC-32"), std::string::npos) << trainer.passed_over()[0];
+
+  // generate and evaluate load the same fallback; the damaged folder given directly is refused.
+  generate::Generator gen(o.run);
+  EXPECT_EQ(fs::path(gen.model_path()).parent_path().filename(), "step-00000002");
+  try {
+    generate::Generator direct((dir / "step-00000004").string());
+    FAIL() << "a damaged checkpoint given directly was loaded";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint is damaged: model.pt"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(TrainerParts, EarlyStopKeepsTheBestCheckpointPastPruning) {
+  train::TrainOptions o = options("early");
+  o.steps = 50;
+  o.eval_every = 1;
+  o.keep_checkpoints = 1;
+  o.early_stop = 2;
+  o.early_stop_min_delta = 1e9;  // no later validation can count as an improvement
+  const train::TrainResult r = train::run_training(o, torch::kCPU, comm_, 1);
+  EXPECT_TRUE(r.stopped_early);
+  EXPECT_EQ(r.steps_done, 3);  // best at step 1, then two validations without improvement
+  const fs::path dir = fs::path(o.run) / "checkpoints";
+  EXPECT_EQ(slurp(dir / "best"), "step-00000001\n");
+  EXPECT_EQ(slurp(dir / "latest"), "step-00000003\n");
+  EXPECT_TRUE(fs::exists(dir / "step-00000001" / "COMPLETE"));  // kept although --keep-checkpoints 1
+  EXPECT_FALSE(fs::exists(dir / "step-00000002"));
+  generate::Generator best(o.run, model::CheckpointChoice::kBest);
+  EXPECT_EQ(fs::path(best.model_path()).parent_path().filename(), "step-00000001");
+}
+
+TEST_F(TrainerParts, MetricsSinkWritesTheLineJsonAndTensorBoardFromOneRecord) {
+  const fs::path run = run_dir_.path() / "sink";
+  fs::create_directories(run);
+  std::FILE* out = std::tmpfile();
+  {
+    train::MetricsSink sink(run, out);
+    train::TrainingRecord t;
+    t.step = 20;
+    t.total_steps = 100;
+    t.loss = 12.5;
+    t.r_loss = 11.25;
+    t.kl_bits = 3.5;
+    t.accuracy = 0.625;
+    t.lr = 9.5e-4;
+    t.seq_per_s = 200;
+    t.eta_seconds = 65;
+    sink.training(t);
+    sink.validation({20, 16, 10.5, 2.25, -12.0, 0.75, 0.5, true});
+  }
+  std::rewind(out);
+  std::string printed(4096, '\0');
+  printed.resize(std::fread(printed.data(), 1, printed.size(), out));
+  std::fclose(out);
+  EXPECT_NE(printed.find("step 20/100  loss 12.500  r_loss 11.250  kl 3.50 bits  acc 0.6250  lr 9.50e-04"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("ETA 1m05s"), std::string::npos);
+  EXPECT_NE(printed.find("teacher-forced acc 0.7500  free-running acc 0.5000  (best so far)"), std::string::npos) << printed;
+  std::ifstream jsonl(run / "metrics.jsonl");
+  std::string line;
+  std::getline(jsonl, line);
+  const auto training = nlohmann::json::parse(line);
+  EXPECT_EQ(training["step"], 20);
+  EXPECT_DOUBLE_EQ(training["r_loss"].get<double>(), 11.25);
+  EXPECT_DOUBLE_EQ(training["lr"].get<double>(), 9.5e-4);
+  std::getline(jsonl, line);
+  const auto validation = nlohmann::json::parse(line);
+  EXPECT_EQ(validation["eval_windows"], 16);
+  EXPECT_DOUBLE_EQ(validation["eval_tf_accuracy"].get<double>(), 0.75);
+  // TensorBoard got the same figures under its tags.
+  std::string events;
+  for (const auto& e : fs::directory_iterator(run / "tensorboard")) events += slurp(e.path());
+  for (const char* tag : {"train/r_loss", "train/lr", "eval/teacher_forced_accuracy", "eval/free_running_accuracy"})
+    EXPECT_NE(events.find(tag), std::string::npos) << tag;
+}
+
+}  // namespace
