@@ -232,3 +232,33 @@ TEST_F(Generate, RenderWavWritesAudioOrSaysHowToInstallFluidSynth) {
     EXPECT_NE(r.second.find("apt-get install fluidsynth fluid-soundfont-gm"), std::string::npos) << r.second;
   }
 }
+
+// A release: export stores the weights in float16 (half the bytes) and loads back in float32
+// within float16's precision; `generate` without --checkpoint uses the released model.
+TEST_F(Generate, ExportedFloat16ModelIsTheReleasedDefault) {
+  const fs::path exported = dir.path() / "release" / "model.pt";
+  const auto [status, out] = run(generate("export --checkpoint " + model_path.string() + " --out " + exported.string()));
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("float16 weights"), std::string::npos) << out;
+  EXPECT_LT(fs::file_size(exported), fs::file_size(model_path) * 6 / 10);
+  const model::LoadedModel full = model::load_model(model_path.string(), torch::kCPU);
+  const model::LoadedModel half = model::load_model(exported.string(), torch::kCPU);
+  const auto a = full.model->parameters(), b = half.model->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i].scalar_type(), torch::kFloat32);
+    EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-3, 1e-4)) << "parameter " << i;
+  }
+  EXPECT_EQ(half.representation_json, full.representation_json);
+
+  const std::string released = "MVAE_MODEL=" + exported.string() + " ";
+  const auto [s2, out2] = run(released + generate("sample --n 2 --out " + (dir.path() / "r").string()));
+  ASSERT_EQ(s2, 0) << out2;
+  EXPECT_NE(out2.find("released model " + exported.string()), std::string::npos) << out2;
+  EXPECT_TRUE(fs::exists(dir.path() / "r" / "sample-001.mid"));
+  const auto [s3, out3] = run("MVAE_MODEL=" + (dir.path() / "none.pt").string() + " " + generate("sample --n 2 --out " + (dir.path() / "r2").string()));
+  EXPECT_EQ(s3, 1) << out3;
+  EXPECT_NE(out3.find("none.pt: no such checkpoint"), std::string::npos) << out3;
+  const auto [s4, out4] = run(generate("export --checkpoint " + model_path.string() + " --dtype int8 --out x.pt"));
+  EXPECT_EQ(s4, 2) << out4;
+}

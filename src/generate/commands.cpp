@@ -46,13 +46,16 @@ std::string in_out(const GenerateOptions& o, const std::string& name) { return (
 }  // namespace
 
 const std::vector<std::string>& GenerateOptions::verbs() {
-  static const std::vector<std::string> v = {"sample", "reconstruct", "interpolate", "encode", "attribute", "apply"};
+  static const std::vector<std::string> v = {"sample", "reconstruct", "interpolate", "encode", "attribute", "apply", "export"};
   return v;
 }
 
 void GenerateOptions::validate() const {
-  if (checkpoint.empty()) throw UsageError("--checkpoint is required");
+  if (checkpoint.empty())
+    throw UsageError("--checkpoint is required: no released model was found (models/ in the source tree, or $MVAE_MODEL)");
   if (out.empty()) throw UsageError("--out is required");
+  if (verb == "export" && dtype != "float32" && dtype != "float16" && dtype != "bfloat16")
+    throw UsageError("--dtype must be float32, float16 or bfloat16, got '" + dtype + "'");
   if (decode.temperature <= 0) throw UsageError("--temperature must be > 0");
   if (qpm_given && decode.qpm <= 0) throw UsageError("--qpm must be > 0");
   if (verb == "sample" && n < 1) throw UsageError("--n must be >= 1");
@@ -156,8 +159,21 @@ GenerateOutput apply_attribute(Generator& gen, const GenerateOptions& o) {
   return result;
 }
 
+int export_model_file(const GenerateOptions& o) {
+  const std::string from = model::resolve_model_file(o.checkpoint, o.best ? model::CheckpointChoice::kBest
+                                                                            : model::CheckpointChoice::kLatest);
+  if (fs::path(o.out).has_parent_path()) fs::create_directories(fs::path(o.out).parent_path());
+  const torch::Dtype dtype = o.dtype == "float16" ? torch::kHalf : o.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat;
+  const uint64_t bytes = model::export_model(from, o.out, dtype);
+  std::printf("generate export: %s -> %s (%s weights, %.1f MB)\n", from.c_str(), o.out.c_str(), o.dtype.c_str(), bytes / 1e6);
+  return 0;
+}
+
 int run_generate(GenerateOptions o) {
+  const bool released = o.checkpoint.empty();
+  if (released) o.checkpoint = released_model_path();
   o.validate();
+  if (o.verb == "export") return export_model_file(o);
   Generator gen(o.checkpoint, o.best ? model::CheckpointChoice::kBest : model::CheckpointChoice::kLatest);
   if (!o.qpm_given) o.decode.qpm = gen.representation().default_qpm;
   fs::create_directories(o.out);
@@ -181,7 +197,8 @@ int run_generate(GenerateOptions o) {
     result.written.push_back(in_out(o, o.verb + ".svg"));
     write_file_atomic(result.written.back(), piano_roll_svg(result.drawn, result.titles, gen.representation().steps_per_bar));
   }
-  std::printf("generate %s: model %s (%s)\n", o.verb.c_str(), gen.model_path().c_str(), gen.config().summary().c_str());
+  std::printf("generate %s: %smodel %s (%s)\n", o.verb.c_str(), released ? "released " : "", gen.model_path().c_str(),
+              gen.config().summary().c_str());
   for (const auto& w : result.written) std::printf("  wrote %s\n", w.c_str());
   return 0;
 }

@@ -9,8 +9,8 @@
 namespace mvae::generate {
 
 struct GenerateOptions {
-  std::string verb;        // sample, reconstruct, interpolate, encode, attribute, apply
-  std::string checkpoint;  // run folder, checkpoint folder or model.pt
+  std::string verb;        // sample, reconstruct, interpolate, encode, attribute, apply, export
+  std::string checkpoint;  // run folder, checkpoint folder or model.pt; "" = the released model
   bool best = false;       // a run folder's best checkpoint instead of its newest
   std::string out;         // output folder
   std::vector<std::string> inputs;  // reconstruct, apply: one MIDI file; encode: several
@@ -25,6 +25,7 @@ struct GenerateOptions {
   DecodeOptions decode;
   bool qpm_given = false;           // else the training data's median tempo
   bool plot = false, render_wav = false;
+  std::string dtype = "float16";    // export: how the weights are stored
 
   static const std::vector<std::string>& verbs();
   // Throws UsageError naming the option the verb is missing or that is out of range.
@@ -43,6 +44,8 @@ GenerateOutput reconstruct(Generator& gen, const GenerateOptions& o);
 GenerateOutput interpolate(Generator& gen, const GenerateOptions& o);
 GenerateOutput encode(Generator& gen, const GenerateOptions& o);     // also attribute
 GenerateOutput apply_attribute(Generator& gen, const GenerateOptions& o);
+// export: the model file of --checkpoint written to --out with its weights as --dtype.
+int export_model_file(const GenerateOptions& o);
 
 // Loads the model, runs the verb, then --render-wav and --plot; prints what was written.
 int run_generate(GenerateOptions o);

@@ -1,6 +1,8 @@
 #include "generate/generator.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 
 #include "common/error.h"
 #include "data/drum_tokenizer.h"
@@ -9,6 +11,14 @@
 
 
 namespace mvae::generate {
+
+std::string released_model_path() {
+  if (const char* env = std::getenv("MVAE_MODEL"); env && *env) return env;
+#ifdef MVAE_RELEASED_MODEL
+  if (std::filesystem::exists(MVAE_RELEASED_MODEL)) return MVAE_RELEASED_MODEL;
+#endif
+  return "";
+}
 
 Generator::Generator(const std::string& checkpoint, model::CheckpointChoice choice, const torch::Device& device)
     : device_(device), model_path_(model::resolve_model_file(checkpoint, choice)) {

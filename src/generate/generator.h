@@ -48,6 +48,10 @@ class Generator {
   std::string model_path_;
 };
 
+// The model released with the project (models/), used when no --checkpoint is given: $MVAE_MODEL
+// if set, else the release in the source tree this program was built from; "" when neither exists.
+std::string released_model_path();
+
 // Spherical interpolation between a and b ([z]) at t in [0, 1]; linear when they are parallel.
 torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t);
 

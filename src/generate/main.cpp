@@ -14,17 +14,19 @@ int main(int argc, char** argv) {
   mvae::generate::GenerateOptions o;
   o.verb = argc > 1 ? argv[1] : "";
   po::options_description desc(
-      "generate VERB [options]: sample | reconstruct | interpolate | encode | attribute | apply\n"
+      "generate VERB [options]: sample | reconstruct | interpolate | encode | attribute | apply | export\n"
+      "  (without --checkpoint: the model released with the project, models/)\n"
       "  generate sample      --checkpoint runs/a --n 8 --out samples/\n"
       "  generate reconstruct --checkpoint runs/a --input beat.mid --out recon/\n"
       "  generate interpolate --checkpoint runs/a --from a.mid --to b.mid --steps 8 --out interp/\n"
       "  generate encode      --checkpoint runs/a --data shards/ --split test --out latents/   (or --input a.mid b.mid)\n"
       "  generate attribute   --checkpoint runs/a --data shards/ --split train --label fill --out vectors/\n"
-      "  generate apply       --checkpoint runs/a --input beat.mid --vector vectors/fill.npy --scale 1.0 --out fills/\n\nOptions");
+      "  generate apply       --checkpoint runs/a --input beat.mid --vector vectors/fill.npy --scale 1.0 --out fills/\n"
+      "  generate export      --checkpoint runs/a --best --out models/mine/model.pt --dtype float16\n\nOptions");
   // clang-format off
   desc.add_options()
     ("help,h", "show this help")
-    ("checkpoint,c", po::value(&o.checkpoint), "run folder (its newest complete checkpoint), checkpoint folder or model.pt")
+    ("checkpoint,c", po::value(&o.checkpoint), "run folder (its newest complete checkpoint), checkpoint folder or model.pt (default: the released model)")
     ("best", po::bool_switch(&o.best), "with a run folder: its best checkpoint (checkpoints/best) instead of the newest")
     ("out,o", po::value(&o.out), "output folder for MIDI files")
     ("n", po::value(&o.n)->default_value(4), "sample: number of patterns")
@@ -45,7 +47,8 @@ int main(int argc, char** argv) {
     ("qpm", po::value(&o.decode.qpm), "tempo of the MIDI written (default: the training data's median tempo)")
     ("seed", po::value(&o.decode.seed)->default_value(0), "seed of the prior samples and the decoding")
     ("plot", po::bool_switch(&o.plot), "also draw the patterns as an SVG piano roll (one picture per command)")
-    ("render-wav", po::bool_switch(&o.render_wav), "also render each MIDI file to WAV (FluidSynth + a GM sound font)");
+    ("render-wav", po::bool_switch(&o.render_wav), "also render each MIDI file to WAV (FluidSynth + a GM sound font)")
+    ("dtype", po::value(&o.dtype)->default_value("float16"), "export: weights stored as float32, float16 or bfloat16");
   // clang-format on
   return mvae::run_program("generate", [&] {
     po::variables_map vm;

@@ -175,6 +175,9 @@ void save_model(const std::string& path, MusicVAE& model, const std::string& rep
   model->save(archive);
   archive.write("mvae_config", c10::IValue(model->config().to_json()));
   archive.write("mvae_representation", c10::IValue(representation_json));
+  // The dtype the weights are stored in: loading must read them into tensors of that dtype
+  // (LibTorch's Module::load reuses the parameter's storage, it does not convert).
+  archive.write("mvae_weights_dtype", c10::IValue(std::string(c10::toString(model->parameters().front().scalar_type()))));
   std::ostringstream bytes;
   archive.save_to(bytes);
   write_file_atomic(path, bytes.str());  // temporary file, fsync, rename
@@ -195,14 +198,29 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   loaded.config = ModelConfig::from_json(config_value.toStringRef(), path);
   loaded.representation_json = representation_value.toStringRef();
   loaded.model = MusicVAE(loaded.config);
+  c10::IValue dtype_value;
+  if (archive.try_read("mvae_weights_dtype", dtype_value)) {  // absent in files from before exports: float32
+    const std::string stored = dtype_value.toStringRef();
+    if (stored == "Half") loaded.model->to(torch::kHalf);
+    else if (stored == "BFloat16") loaded.model->to(torch::kBFloat16);
+    else if (stored != "Float") throw InputError(path, "mvae_weights_dtype", "weights stored as " + stored + ", not Float, Half or BFloat16");
+  }
   try {
     loaded.model->load(archive);
   } catch (const c10::Error& e) {
     throw InputError(path, "weights", std::string("do not match the configuration: ") + e.what_without_backtrace());
   }
-  loaded.model->to(device);
+  // Float32 whatever the file stores (a released model keeps its weights in float16).
+  loaded.model->to(device, torch::kFloat32);
   loaded.model->eval();  // inference: no dropout; the trainer switches to train() itself
   return loaded;
+}
+
+uint64_t export_model(const std::string& from, const std::string& to, torch::Dtype dtype) {
+  LoadedModel loaded = load_model(from, torch::kCPU);
+  loaded.model->to(dtype);
+  save_model(to, loaded.model, loaded.representation_json);
+  return std::filesystem::file_size(to);
 }
 
 }  // namespace mvae::model

@@ -84,6 +84,10 @@ struct LoadedModel {
   ModelConfig config;
   std::string representation_json;
 };
+// The weights come back in float32 whatever dtype the file stores them in.
 LoadedModel load_model(const std::string& path, const torch::Device& device);
+// A copy of the model file `from` with its weights stored as `dtype` (float16 halves a release's
+// size); returns the bytes written.
+uint64_t export_model(const std::string& from, const std::string& to, torch::Dtype dtype);
 
 }  // namespace mvae::model
