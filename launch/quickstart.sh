@@ -60,6 +60,14 @@ set -x
 ./build/bin/generate interpolate --checkpoint "$OUT/run" --from "$A" --to "$B" --steps 6 --out "$OUT/interpolation" --plot
 set +x
 echo
+echo "quickstart: the model above trained for $STEPS steps: it shows the pipeline, not the quality."
+echo "quickstart: the model released with the project (models/groove_2bar/MODEL_CARD.md), no --checkpoint:"
+set -x
+./build/bin/generate sample --n 4 --out "$OUT/released/samples" --plot
+./build/bin/generate reconstruct --input "$A" --out "$OUT/released/reconstruction" --plot
+set +x
+echo
 echo "quickstart: done. Shards: $OUT/shards  run (checkpoints, metrics.jsonl): $OUT/run"
-echo "            MIDI and piano-roll pictures (*.svg): $OUT/samples  $OUT/reconstruction  $OUT/interpolation"
+echo "            your model's MIDI and piano-roll pictures (*.svg): $OUT/samples  $OUT/reconstruction  $OUT/interpolation"
+echo "            the released model's: $OUT/released/samples  $OUT/released/reconstruction"
 echo "            test-split metrics: $OUT/test-metrics.json   training curves: $OUT/training-curves.svg"
