@@ -28,6 +28,11 @@ std::vector<uint8_t> read_file_bytes(const fs::path& path) {
   return bytes;
 }
 
+std::string read_text_file(const fs::path& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return std::string(bytes.begin(), bytes.end());
+}
+
 void fsync_path(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) return;

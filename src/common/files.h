@@ -9,6 +9,7 @@
 namespace mvae {
 
 std::vector<uint8_t> read_file_bytes(const std::filesystem::path& path);
+std::string read_text_file(const std::filesystem::path& path);  // InputError when it cannot be read
 void write_file_atomic(const std::filesystem::path& path, const std::string& contents);
 
 // CRC-32 (zlib polynomial) of a whole file, read in 1 MiB blocks.

@@ -10,22 +10,13 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/text.h"
 
 namespace mvae::evaluate {
 namespace {
 
 const char* kRunColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
 
-std::string esc(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else out += c;
-  }
-  return out;
-}
 
 std::string tick_label(double v) {
   char buf[32];
@@ -95,12 +86,12 @@ std::string curves_svg(const std::vector<RunCurves>& runs, const std::vector<std
   std::ostringstream svg;
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << height
       << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << left << "\" y=\"18\" font-weight=\"bold\">" << esc(title) << "</text>\n";
+      << "<text x=\"" << left << "\" y=\"18\" font-weight=\"bold\">" << xml_escape(title) << "</text>\n";
   for (size_t r = 0; r < runs.size(); ++r) {
     const int y = 30 + 18 * static_cast<int>(r);
     svg << "<line x1=\"" << left << "\" x2=\"" << left + 24 << "\" y1=\"" << y - 4 << "\" y2=\"" << y - 4 << "\" stroke=\""
         << kRunColours[r % 6] << "\" stroke-width=\"2\"/><text x=\"" << left + 30 << "\" y=\"" << y << "\">"
-        << esc(runs[r].label) << "</text>\n";
+        << xml_escape(runs[r].label) << "</text>\n";
   }
   for (size_t k = 0; k < keys.size(); ++k) {
     const bool validation = keys[k].rfind("eval_", 0) == 0;
@@ -118,7 +109,7 @@ std::string curves_svg(const std::vector<RunCurves>& runs, const std::vector<std
     hi = std::max(hi, y_ticks.back());
     const auto px = [&](double x) { return left + (w - left - right) * x / x_max; };
     const auto py = [&](double y) { return y0 + panel_h - panel_h * (y - lo) / (hi - lo); };
-    svg << "<text x=\"" << left << "\" y=\"" << y0 - 5 << "\" font-weight=\"bold\">" << esc(keys[k])
+    svg << "<text x=\"" << left << "\" y=\"" << y0 - 5 << "\" font-weight=\"bold\">" << xml_escape(keys[k])
         << (validation ? " (validation; points are evaluations)" : " (training)") << "</text>\n";
     for (double t : y_ticks)
       svg << "<line x1=\"" << left << "\" x2=\"" << w - right << "\" y1=\"" << py(t) << "\" y2=\"" << py(t)

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "data/drum_kit.h"
 
 namespace mvae::generate {
@@ -13,17 +14,6 @@ namespace {
 // Class colours, kick .. ride.
 const char* kColours[data::kNumDrumClasses] = {"#d62728", "#ff7f0e", "#1f77b4", "#17becf", "#8c564b",
                                                "#9467bd", "#e377c2", "#bcbd22", "#2ca02c"};
-
-std::string esc(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else out += c;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -40,7 +30,7 @@ std::string piano_roll_svg(const std::vector<std::vector<uint16_t>>& patterns, c
       << "\" font-family=\"sans-serif\" font-size=\"10\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   for (size_t k = 0; k < patterns.size(); ++k) {
     const int top = static_cast<int>(k) * (panel_h + gap) + 5;
-    svg << "<text x=\"4\" y=\"" << top + 12 << "\" font-weight=\"bold\">" << esc(k < titles.size() ? titles[k] : "") << "</text>\n";
+    svg << "<text x=\"4\" y=\"" << top + 12 << "\" font-weight=\"bold\">" << xml_escape(k < titles.size() ? titles[k] : "") << "</text>\n";
     const int grid_top = top + title_h;
     for (int r = 0; r < rows; ++r) {  // kick at the bottom row
       const int c = rows - 1 - r;

@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -18,11 +16,9 @@ namespace {
 constexpr const char* kChecksums = "checksums.json";
 constexpr const char* kComplete = "COMPLETE";
 
+// A checkpoint name from `latest` or `best`, without the trailing newline.
 std::string read_name(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  std::string name = s.str();
+  std::string name = read_text_file(p);
   name.erase(name.find_last_not_of(" \n\r\t") + 1);
   return name;
 }
@@ -60,7 +56,7 @@ std::string verify_checkpoint(const fs::path& folder) {
   if (!fs::exists(list)) return "";
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_name(list));
+    j = nlohmann::json::parse(read_text_file(list));
   } catch (const std::exception& e) {
     return std::string(kChecksums) + ": unreadable (" + e.what() + ")";
   }

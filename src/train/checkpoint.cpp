@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -24,17 +22,10 @@ std::string rng_name(int rank) {
   return buf;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void prune(const fs::path& dir, int keep) {
   std::string best;
   if (fs::exists(dir / "best")) {
-    best = slurp(dir / "best");
+    best = read_text_file(dir / "best");
     best.erase(best.find_last_not_of(" \n\r\t") + 1);
   }
   std::vector<fs::path> done;
@@ -107,7 +98,7 @@ TrainingState read_training_state(const fs::path& checkpoint) {
   const fs::path path = checkpoint / "state.json";
   TrainingState s;
   try {
-    const auto j = nlohmann::json::parse(slurp(path));
+    const auto j = nlohmann::json::parse(read_text_file(path));
     s.step = j.at("step");
     s.consumed_samples = j.at("consumed_samples");
     s.world_size = j.at("world_size");
