@@ -1,6 +1,7 @@
 #include "train/batch_loader.h"
 
 #include <chrono>
+#include <memory>
 
 #include "model/tokens.h"
 
@@ -8,11 +9,12 @@ namespace mvae::train {
 
 BatchLoader::BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin)
     : shards_(shards), sampler_(std::move(sampler)), consumed_(consumed), depth_(depth), pin_(pin) {
-  std::promise<void> claimed;
-  std::future<void> claimed_future = claimed.get_future();
-  thread_ = std::thread([this, &claimed] {
+  // Shared with the thread, so the promise outlives set_value() whenever this constructor returns.
+  auto claimed = std::make_shared<std::promise<void>>();
+  std::future<void> claimed_future = claimed->get_future();
+  thread_ = std::thread([this, claimed] {
     shards_.claim_reader();
-    claimed.set_value();
+    claimed->set_value();
     run();
   });
   claimed_future.wait();  // from here on, reads from any other thread fail loudly
