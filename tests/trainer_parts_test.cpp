@@ -6,9 +6,9 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "generate/generator.h"
 #include "model/checkpoint_files.h"
 #include "test_util.h"
@@ -30,13 +30,6 @@ class OneRank : public dist::Communicator {
   double all_reduce_scalar(double value, dist::ReduceOp) override { return value; }
   void barrier() override {}
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class TrainerParts : public ::testing::Test {
  protected:
@@ -90,12 +83,12 @@ TEST_F(TrainerParts, StepValidateAndCheckpointInOneProcess) {
   EXPECT_TRUE(trainer.record_validation(v));  // the first validation is the best so far
   trainer.checkpoint(/*is_best=*/true);
   const fs::path dir = fs::path(o.run) / "checkpoints";
-  EXPECT_EQ(slurp(dir / "latest"), "step-00000006\n");
-  EXPECT_EQ(slurp(dir / "best"), "step-00000006\n");
-  const auto sums = nlohmann::json::parse(slurp(dir / "step-00000006" / "checksums.json"));
+  EXPECT_EQ(read_text_file(dir / "latest"), "step-00000006\n");
+  EXPECT_EQ(read_text_file(dir / "best"), "step-00000006\n");
+  const auto sums = nlohmann::json::parse(read_text_file(dir / "step-00000006" / "checksums.json"));
   for (const char* f : {"model.pt", "optimizer.pt", "state.json", "rng-rank00000.pt"}) EXPECT_TRUE(sums["files"].contains(f)) << f;
   EXPECT_EQ(model::verify_checkpoint(dir / "step-00000006"), "");
-  const auto state = nlohmann::json::parse(slurp(dir / "step-00000006" / "state.json"));
+  const auto state = nlohmann::json::parse(read_text_file(dir / "step-00000006" / "state.json"));
   EXPECT_EQ(state["best_step"], 6);
 }
 
@@ -144,8 +137,8 @@ TEST_F(TrainerParts, EarlyStopKeepsTheBestCheckpointPastPruning) {
   EXPECT_TRUE(r.stopped_early);
   EXPECT_EQ(r.steps_done, 3);  // best at step 1, then two validations without improvement
   const fs::path dir = fs::path(o.run) / "checkpoints";
-  EXPECT_EQ(slurp(dir / "best"), "step-00000001\n");
-  EXPECT_EQ(slurp(dir / "latest"), "step-00000003\n");
+  EXPECT_EQ(read_text_file(dir / "best"), "step-00000001\n");
+  EXPECT_EQ(read_text_file(dir / "latest"), "step-00000003\n");
   EXPECT_TRUE(fs::exists(dir / "step-00000001" / "COMPLETE"));  // kept although --keep-checkpoints 1
   EXPECT_FALSE(fs::exists(dir / "step-00000002"));
   generate::Generator best(o.run, model::CheckpointChoice::kBest);
@@ -191,7 +184,7 @@ TEST_F(TrainerParts, MetricsSinkWritesTheLineJsonAndTensorBoardFromOneRecord) {
   EXPECT_DOUBLE_EQ(validation["eval_tf_accuracy"].get<double>(), 0.75);
   // TensorBoard got the same figures under its tags.
   std::string events;
-  for (const auto& e : fs::directory_iterator(run / "tensorboard")) events += slurp(e.path());
+  for (const auto& e : fs::directory_iterator(run / "tensorboard")) events += read_text_file(e.path());
   for (const char* tag : {"train/r_loss", "train/lr", "eval/teacher_forced_accuracy", "eval/free_running_accuracy"})
     EXPECT_NE(events.find(tag), std::string::npos) << tag;
 }

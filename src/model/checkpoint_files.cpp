@@ -16,14 +16,8 @@ namespace {
 constexpr const char* kChecksums = "checksums.json";
 constexpr const char* kComplete = "COMPLETE";
 
-// A checkpoint name from `latest` or `best`, without the trailing newline.
-std::string read_name(const fs::path& p) {
-  std::string name = read_text_file(p);
-  name.erase(name.find_last_not_of(" \n\r\t") + 1);
-  return name;
-}
+}  // namespace
 
-// Complete checkpoint folders of a checkpoints/ folder, newest first.
 std::vector<fs::path> complete_checkpoints(const fs::path& dir) {
   std::vector<fs::path> done;
   for (const auto& e : fs::directory_iterator(dir))
@@ -32,7 +26,12 @@ std::vector<fs::path> complete_checkpoints(const fs::path& dir) {
   return done;
 }
 
-}  // namespace
+std::string linked_checkpoint(const fs::path& dir, const std::string& link) {
+  if (!fs::exists(dir / link)) return "";
+  std::string name = read_text_file(dir / link);
+  name.erase(name.find_last_not_of(" \n\r\t") + 1);
+  return name;
+}
 
 std::string checkpoint_name(int64_t step) {
   char buf[32];
@@ -86,12 +85,12 @@ FoundCheckpoint find_checkpoint(const fs::path& run_or_checkpoint, CheckpointCho
     throw InputError(run_or_checkpoint.string(), "", "checkpoint is incomplete (no COMPLETE marker): it was being written when the run stopped");
   const fs::path dir = run_or_checkpoint / "checkpoints";
   const fs::path link = dir / (choice == CheckpointChoice::kBest ? "best" : "latest");
-  if (!fs::exists(link)) {
+  const std::string name = linked_checkpoint(dir, link.filename().string());
+  if (name.empty()) {
     if (choice == CheckpointChoice::kBest && fs::exists(dir / "latest"))
       throw InputError(link.string(), "", "no best checkpoint yet (one is marked at the first validation)");
     return found;
   }
-  const std::string name = read_name(link);
   const fs::path named = dir / name;
   if (!fs::exists(named / kComplete)) throw InputError(link.string(), "", "names " + name + ", which is missing or incomplete");
   std::string problem = verify_checkpoint(named);

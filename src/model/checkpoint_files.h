@@ -20,6 +20,10 @@
 namespace mvae::model {
 
 std::string checkpoint_name(int64_t step);  // "step-00000200"
+// Complete checkpoint folders (with COMPLETE) of a checkpoints/ folder, newest first.
+std::vector<std::filesystem::path> complete_checkpoints(const std::filesystem::path& checkpoints_dir);
+// The checkpoint name a link file (`latest`, `best`) holds, without its newline; "" when there is no link.
+std::string linked_checkpoint(const std::filesystem::path& checkpoints_dir, const std::string& link);
 
 // Records the CRC-32 and size of every file in `folder` in its checksums.json.
 void write_checkpoint_checksums(const std::filesystem::path& folder);

@@ -3,7 +3,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -22,17 +21,11 @@ std::string rng_name(int rank) {
   return buf;
 }
 
+// Keeps the newest `keep` complete checkpoints and the one `best` names.
 void prune(const fs::path& dir, int keep) {
-  std::string best;
-  if (fs::exists(dir / "best")) {
-    best = read_text_file(dir / "best");
-    best.erase(best.find_last_not_of(" \n\r\t") + 1);
-  }
-  std::vector<fs::path> done;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_directory() && fs::exists(e.path() / "COMPLETE")) done.push_back(e.path());
-  std::sort(done.begin(), done.end());
-  for (size_t i = 0; i + static_cast<size_t>(keep) < done.size(); ++i)
+  const std::string best = model::linked_checkpoint(dir, "best");
+  const std::vector<fs::path> done = model::complete_checkpoints(dir);  // newest first
+  for (size_t i = static_cast<size_t>(keep); i < done.size(); ++i)
     if (done[i].filename() != best) fs::remove_all(done[i]);
 }
 

@@ -85,7 +85,7 @@ class Trainer {
  private:
   torch::Tensor micro_batch_noise(int64_t micro_index) const;  // [batch, z]: this rank's slice
 
-  const TrainOptions& options_;
+  const TrainOptions options_;  // a copy, so options passed as a temporary cannot dangle
   torch::Device device_;
   dist::Communicator& comm_;
   model::Precision precision_;
