@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on Debian 12 / Ubuntu 22.04+ (run as root or with sudo).
 # Why each package is here: docs/dependencies.md.
+#   bash launch/setup.sh            build, train, test
+#   bash launch/setup.sh --slurm    also SLURM and munge, for the tests that submit slurm/train.sh to a
+#                                   private single-host SLURM (CI does this; the packages' own
+#                                   services stay unconfigured and are never started by the tests)
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -15,6 +19,9 @@ PACKAGES=(
   libgtest-dev                            # tests
   clang                                   # libFuzzer target for the MIDI reader
 )
+if [ "${1:-}" = "--slurm" ]; then
+  PACKAGES+=(slurmctld slurmd slurm-client munge)  # tests/slurm_test.cpp
+fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

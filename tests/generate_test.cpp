@@ -15,6 +15,7 @@
 #include "generate/render.h"
 #include "midi/midi_file.h"
 #include "model/musicvae.h"
+#include "process_util.h"
 #include "test_util.h"
 
 using namespace mvae;
@@ -23,13 +24,8 @@ namespace fs = std::filesystem;
 namespace {
 
 std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  const test::ProcessRun r = test::run(cmd);
+  return {r.status, r.output};
 }
 
 // A 2-bar drum file with a distinct groove per seed.

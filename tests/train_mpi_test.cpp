@@ -19,6 +19,8 @@
 #include "midi/midi_file.h"
 #include "model/musicvae.h"
 #include "preprocess/preprocess.h"
+#include "process_util.h"
+#include "run_folder_util.h"
 #include "test_util.h"
 
 using namespace mvae;
@@ -27,31 +29,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string mpirun(int ranks) {
-  std::string cmd = "mpirun -np " + std::to_string(ranks) + " --oversubscribe";
-  if (geteuid() == 0) cmd += " --allow-run-as-root";
-  return cmd;
-}
-
-struct ProcessRun {
-  int status = -1;  // exit code, or 128 + signal
-  std::string output;
-  double seconds = 0;
-};
-
-ProcessRun run(const std::string& cmd) {
-  const auto t0 = Clock::now();
-  ProcessRun r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  return r;
-}
-
+using test::mpirun;
+using test::ProcessRun;
+using test::run;
 
 std::string train_cmd(int ranks, const fs::path& shards, const fs::path& run_dir, int batch, int steps, const std::string& extra = "") {
   std::ostringstream c;
@@ -61,19 +41,8 @@ std::string train_cmd(int ranks, const fs::path& shards, const fs::path& run_dir
   return c.str();
 }
 
-std::vector<torch::Tensor> final_parameters(const fs::path& run_dir) {
-  std::ifstream latest(run_dir / "checkpoints" / "latest");
-  std::string name;
-  latest >> name;
-  model::LoadedModel m = model::load_model((run_dir / "checkpoints" / name / "model.pt").string(), torch::kCPU);
-  return m.model->parameters();
-}
-
-double max_difference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>());
-  return worst;
-}
+using test::final_parameters;
+using test::max_difference;
 
 class TrainMpi : public ::testing::Test {
  protected:

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   mvae::model::ModelConfig c = mvae::model::preset("hierdec-drums_4bar");
   int batch = 64, iters = 10, warmup = 2, threads = 0;
   std::string device_name = "cpu", decoder = "hierarchical";
-  bool bf16 = false, tf32 = false;
+  bool bf16 = false, tf32 = false, keep_denormals = false;
   po::options_description desc("bench_model: training-step throughput of MusicVAE");
   // clang-format off
   desc.add_options()
@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
     ("threads", po::value(&threads)->default_value(0), "intra-op threads (0 = LibTorch's default)")
     ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
     ("bf16", po::bool_switch(&bf16), "bf16 autocast of the forward pass")
-    ("tf32", po::bool_switch(&tf32), "TF32 float32 matrix products (GPU)");
+    ("tf32", po::bool_switch(&tf32), "TF32 float32 matrix products (GPU)")
+    ("keep-denormals", po::bool_switch(&keep_denormals), "do not flush denormals to zero (to measure what flushing saves)");
   // clang-format on
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   c.max_beta = 0.2;
   c.sampling_rate = 0;
   mvae::tune_allocator();
+  if (!keep_denormals) mvae::flush_denormals();
   if (threads > 0) torch::set_num_threads(threads);
   torch::manual_seed(0);
   const torch::Device device(device_name);

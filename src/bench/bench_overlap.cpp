@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
     }
     po::notify(vm);
     const mvae::model::ModelConfig config = mvae::cli::resolve_model_config(vm, "hierdec-drums_4bar");
-    mvae::tune_allocator();
+    mvae::tune_cpu();
     torch::set_num_threads(threads);
     auto comm = mvae::dist::make_mpi_communicator();
     torch::manual_seed(1 + comm->rank());

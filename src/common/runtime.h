@@ -1,4 +1,5 @@
-// Process-wide settings for the training and generation programs.
+// Process-wide CPU settings for the training, evaluation and generation programs. Call
+// tune_cpu() first thing in main: before any thread starts, so that every thread inherits it.
 #pragma once
 
 namespace mvae {
@@ -8,5 +9,17 @@ namespace mvae {
 // mmap that page-faults on first touch, which costs ~1/3 of a training step here
 // (docs/benchmarks.md). Same effect as running with jemalloc/tcmalloc.
 void tune_allocator();
+
+// Flushes denormal float results to zero and reads denormal inputs as zero (x86 FTZ and DAZ;
+// a no-op elsewhere). Backpropagating through hundreds of LSTM steps shrinks gradients into
+// the denormal range (below 1.2e-38), where every float operation takes ~100 cycles instead of
+// one: a 16-bar training step was 5.4x slower without this (docs/benchmarks.md), and nothing
+// a float32 model learns lives in that range. The setting is per thread; threads created
+// afterwards (LibTorch's OpenMP pool, the batch loader) inherit it from their creator.
+// PyTorch's torch.set_flush_denormal(True) sets the same two bits.
+void flush_denormals();
+
+// Both of the above.
+void tune_cpu();
 
 }  // namespace mvae

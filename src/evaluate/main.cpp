@@ -59,7 +59,7 @@ int evaluate_split(EvaluateOptions& o) {
   if (o.checkpoint.empty() || o.data_dir.empty()) throw mvae::UsageError("--checkpoint and --data are required");
   if (o.eval.batch < 1) throw mvae::UsageError("--batch must be >= 1");
   if (o.eval.temperature <= 0) throw mvae::UsageError("--temperature must be > 0");
-  mvae::tune_allocator();
+  mvae::tune_cpu();
   mvae::generate::Generator gen(o.checkpoint, o.best ? mvae::model::CheckpointChoice::kBest : mvae::model::CheckpointChoice::kLatest);
   mvae::data::ShardSet shards(o.data_dir);
   if (!shards.has_split(o.split)) throw mvae::UsageError("--split " + o.split + ": not in " + o.data_dir);

@@ -6,11 +6,13 @@
 #include <iostream>
 
 #include "common/cli.h"
+#include "common/runtime.h"
 #include "generate/commands.h"
 
 namespace po = boost::program_options;
 
 int main(int argc, char** argv) {
+  mvae::tune_cpu();
   mvae::generate::GenerateOptions o;
   o.verb = argc > 1 ? argv[1] : "";
   po::options_description desc(

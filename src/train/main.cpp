@@ -1,6 +1,7 @@
 // train: data-parallel MusicVAE training, one process per GPU (or CPU rank), launched by MPI.
 //   mpirun -np 2 train --data shards/ --preset hierdec-drums_4bar --run runs/a
 #include <cstdio>
+#include <cstdlib>
 
 #include "common/error.h"
 #include "common/runtime.h"
@@ -9,9 +10,11 @@
 #include "train/trainer.h"
 
 int main(int argc, char** argv) {
-  mvae::dist::MpiContext mpi(&argc, &argv);
-  mvae::tune_allocator();
+  // Before MPI starts its threads, which inherit both; a preemption signal from SLURM can come
+  // while MPI is still starting.
+  mvae::tune_cpu();
   mvae::train::install_stop_signal_handlers();
+  mvae::dist::MpiContext mpi(&argc, &argv);
   const auto& info = mpi.info();
   if (const std::string mismatch = mpi.launcher_mismatch(); !mismatch.empty())
     mvae::dist::MpiContext::abort_job(2, "train: " + mismatch);
@@ -24,6 +27,13 @@ int main(int argc, char** argv) {
   }
   try {
     const torch::Device device = mvae::train::pick_device(options, info.local_rank, info.local_size);
+    // One line per rank: which host, local rank and device each rank got (the first thing to
+    // check when GPUs are shared or idle).
+    const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+    std::printf("rank %d of %d on %s: local rank %d of %d, device %s, CUDA_VISIBLE_DEVICES=%s\n", info.rank,
+                info.world_size, info.hostname.c_str(), info.local_rank, info.local_size, device.str().c_str(),
+                visible ? visible : "(unset)");
+    std::fflush(stdout);
     auto comm = device.is_cuda() && mvae::dist::nccl_available()
                     ? mvae::dist::make_nccl_communicator(device.index(), options.nccl_timeout_s)
                     : mvae::dist::make_mpi_communicator();
