@@ -89,7 +89,7 @@ launcher_pid=$!
 while kill -0 "$launcher_pid" 2>/dev/null; do wait "$launcher_pid" || true; done
 status=0
 wait "$launcher_pid" || status=$?
-[ -n "$repeater" ] && kill "$repeater" 2>/dev/null
+if [ -n "$repeater" ]; then kill "$repeater" 2>/dev/null || true; fi
 
 # 75: checkpointed on request. 138 (128 + USR1): a rank got the signal before it could handle it
 # (still starting up); its newest checkpoint is intact, so that is a preemption as well.
