@@ -240,6 +240,13 @@ TEST_F(TrainMpi, EvaluateAgreesWithTheTrainersValidation) {
   EXPECT_NEAR(ev["eval_free_accuracy"].get<double>(), overall["free_running_accuracy"].get<double>(), 1e-6);
   EXPECT_NEAR(ev["eval_r_loss"].get<double>(), overall["r_loss_nats"].get<double>(), 1e-3);
   EXPECT_EQ(overall["windows"].get<double>(), ev["eval_windows"].get<double>());
+  // Per bar (the tiny preset has 2 bars of equal length): the bars' accuracies average to the
+  // window's.
+  for (const char* key : {"teacher_forced_accuracy", "free_running_accuracy"}) {
+    const auto& by_bar = overall[std::string(key) + "_by_bar"];
+    ASSERT_EQ(by_bar.size(), 2u) << key;
+    EXPECT_NEAR((by_bar[0].get<double>() + by_bar[1].get<double>()) / 2, overall[key].get<double>(), 1e-9) << key;
+  }
   // The training-curve picture from the same run.
   const fs::path svg = run_root.path() / "curves.svg";
   const ProcessRun c = run(std::string(MVAE_EVALUATE_BIN) + " --curve " + run_dir.string() + " --curve-out " + svg.string());

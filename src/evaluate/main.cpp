@@ -106,6 +106,19 @@ int evaluate_split(EvaluateOptions& o) {
   std::printf("%-18s %8s %10s %12s %10s %9s %10s\n", "style", "windows", "TF acc", "sampled acc", "r_loss", "KL bits", "ELBO");
   out["overall"] = row("overall", all);
   for (const auto& [style, t] : by_style) out["per_style"][style] = row(style, t);
+  std::printf("by bar (overall):\n%-18s", "bar");
+  for (size_t u = 0; u < all.tf_correct_by_bar.size(); ++u) std::printf(" %6zu", u + 1);
+  std::printf("\n%-18s", "TF acc");
+  for (size_t u = 0; u < all.tf_correct_by_bar.size(); ++u) {
+    std::printf(" %6.3f", all.tf_accuracy_of_bar(u));
+    out["overall"]["teacher_forced_accuracy_by_bar"].push_back(all.tf_accuracy_of_bar(u));
+  }
+  std::printf("\n%-18s", "sampled acc");
+  for (size_t u = 0; u < all.free_correct_by_bar.size(); ++u) {
+    std::printf(" %6.3f", all.free_accuracy_of_bar(u));
+    out["overall"]["free_running_accuracy_by_bar"].push_back(all.free_accuracy_of_bar(u));
+  }
+  std::printf("\n");
   if (!o.json_path.empty()) {
     mvae::write_file_atomic(o.json_path, out.dump(2) + "\n");
     std::printf("wrote %s\n", o.json_path.c_str());

@@ -16,6 +16,7 @@ struct ExampleMetrics {
   torch::Tensor kl;            // [B] KL(q || prior) (nats)
   torch::Tensor tf_correct;    // [B] teacher-forced steps whose argmax equals the target
   torch::Tensor free_correct;  // [B] free-running decoded steps equal to the target
+  torch::Tensor tf_correct_by_bar, free_correct_by_bar;  // [B, bars]: the same, per bar of the window
 };
 
 // x: [B, T] tokens on the model's device. Free-running decoding from z = mu samples at
@@ -27,7 +28,13 @@ struct MetricTotals {
   double r_loss = 0, kl = 0;                // nats, summed over windows
   double tf_correct = 0, free_correct = 0;  // steps, summed over windows
   double steps = 0, windows = 0;
+  // Per bar of the window: where along the sequence free-running decoding goes wrong (a flat
+  // decoder's errors compound over a 16-bar window; a hierarchical one restarts every bar).
+  std::vector<double> tf_correct_by_bar, free_correct_by_bar;  // steps, summed over windows
   void add(const MetricTotals& other);
+  // Accuracy of bar u over the windows added (steps per bar = steps / windows / bars).
+  double tf_accuracy_of_bar(size_t u) const { return tf_correct_by_bar[u] / (steps / tf_correct_by_bar.size()); }
+  double free_accuracy_of_bar(size_t u) const { return free_correct_by_bar[u] / (steps / free_correct_by_bar.size()); }
   double tf_accuracy() const { return tf_correct / steps; }
   double free_accuracy() const { return free_correct / steps; }
   double mean_r_loss() const { return r_loss / windows; }

@@ -229,7 +229,7 @@ ValidationResult Trainer::validate() {
   torch::Tensor sums = torch::tensor({t.r_loss, t.kl, t.tf_correct, t.free_correct, t.steps, t.windows}, torch::kDouble);
   comm_.all_reduce(sums, dist::ReduceOp::kSum);
   const auto s = sums.accessor<double, 1>();
-  const evaluate::MetricTotals all{s[0], s[1], s[2], s[3], s[4], s[5]};
+  const evaluate::MetricTotals all{s[0], s[1], s[2], s[3], s[4], s[5], {}, {}};  // per-bar sums are not reduced
   ValidationResult v;
   v.windows = static_cast<int64_t>(all.windows);
   if (v.windows == 0) return v;
