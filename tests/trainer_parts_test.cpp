@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -190,3 +191,38 @@ TEST_F(TrainerParts, MetricsSinkWritesTheLineJsonAndTensorBoardFromOneRecord) {
 }
 
 }  // namespace
+
+// --lstm-bias-lr-scale 2 gives torch.nn.LSTM's dynamics: the LSTM gate biases (and nothing else)
+// take Adam steps twice as large.
+TEST(Optimizer, LstmBiasScaleDoublesOnlyTheGateBiasSteps) {
+  train::TrainOptions o;
+  o.model = model::preset("tiny");  // hierarchical: encoder, conductor and decoder stacks
+  const auto one_step = [&](double scale) {
+    o.lstm_bias_lr_scale = scale;
+    torch::manual_seed(3);
+    model::MusicVAE m(o.model);
+    auto optimizer = train::make_optimizer(*m, o);
+    std::map<std::string, torch::Tensor> before;
+    for (const auto& p : m->named_parameters()) {
+      before[p.key()] = p.value().detach().clone();
+      p.value().mutable_grad() = torch::full_like(p.value(), 0.5);
+    }
+    optimizer->step();
+    std::map<std::string, double> moved;  // mean |change| per parameter
+    for (const auto& p : m->named_parameters()) moved[p.key()] = (p.value() - before[p.key()]).abs().mean().item<double>();
+    return std::make_pair(moved, optimizer->param_groups().size());
+  };
+  const auto [plain, plain_groups] = one_step(1.0);
+  const auto [scaled, scaled_groups] = one_step(2.0);
+  EXPECT_EQ(plain_groups, 1u);
+  EXPECT_EQ(scaled_groups, 2u);
+  int biases = 0;
+  for (const auto& [name, step] : plain) {
+    const bool gate_bias = train::is_lstm_gate_bias(name);
+    biases += gate_bias;
+    EXPECT_NEAR(scaled.at(name) / step, gate_bias ? 2.0 : 1.0, 1e-4) << name;
+  }
+  EXPECT_EQ(biases, o.model.enc_layers + o.model.cond_layers + o.model.dec_layers);
+  EXPECT_FALSE(train::is_lstm_gate_bias("output.bias"));
+  EXPECT_FALSE(train::is_lstm_gate_bias("mu.bias"));
+}

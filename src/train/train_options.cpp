@@ -37,6 +37,7 @@ void TrainOptions::validate() const {
   if (!(lr_decay > 0 && lr_decay <= 1)) throw UsageError("--lr-decay must be in (0, 1]");
   if (min_lr < 0 || min_lr > lr) throw UsageError("--min-lr must be in [0, --lr]");
   if (!(grad_clip > 0)) throw UsageError("--grad-clip must be > 0");
+  if (!(lstm_bias_lr_scale > 0)) throw UsageError("--lstm-bias-lr-scale must be > 0");
   if (!(bucket_mb > 0)) throw UsageError("--bucket-mb must be > 0");
   if (!(nccl_timeout_s > 0)) throw UsageError("--nccl-timeout must be > 0 seconds");
   model::parse_precision(precision, "--precision");
@@ -59,6 +60,7 @@ std::string TrainOptions::to_json() const {
   j["lr_decay"] = lr_decay;
   j["min_lr"] = min_lr;
   j["grad_clip"] = grad_clip;
+  j["lstm_bias_lr_scale"] = lstm_bias_lr_scale;
   j["clip_to_zero_norm"] = clip_to_zero_norm;
   j["seed"] = seed;
   j["log_every"] = log_every;
@@ -94,6 +96,8 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("lr-decay", po::value(&o.lr_decay)->default_value(o.lr_decay), "exponential decay per step")
     ("min-lr", po::value(&o.min_lr)->default_value(o.min_lr), "learning rate floor")
     ("grad-clip", po::value(&o.grad_clip)->default_value(o.grad_clip), "clip the global gradient norm to this")
+    ("lstm-bias-lr-scale", po::value(&o.lstm_bias_lr_scale)->default_value(o.lstm_bias_lr_scale),
+     "learning rate of the LSTM gate biases relative to --lr (2 = torch.nn.LSTM's dynamics, whose two bias vectors b_ih + b_hh move twice as fast)")
     ("clip-to-zero-norm", po::value(&o.clip_to_zero_norm)->default_value(o.clip_to_zero_norm), "skip the update when the norm exceeds this")
     ("seed", po::value(&o.seed)->default_value(o.seed), "seed of initialisation, data order and noise")
     ("log-every", po::value(&o.log_every)->default_value(o.log_every), "steps between progress lines")

@@ -18,6 +18,10 @@ struct TrainOptions {
   int64_t steps = 1000;   // optimizer steps in total
   double lr = 1e-3, lr_decay = 0.9999, min_lr = 1e-5;  // lr = (lr - min_lr) * decay^step + min_lr
   double grad_clip = 1.0;                               // global-norm clipping after averaging
+  // Learning rate of the LSTM gate biases relative to --lr. 2 reproduces torch.nn.LSTM's training
+  // dynamics: it keeps two bias vectors (b_ih, b_hh) that always appear summed, and Adam moves each
+  // by about lr per step, so their sum moves twice as fast as one bias (ours, and Magenta's).
+  double lstm_bias_lr_scale = 1.0;
   double clip_to_zero_norm = 1e4;                       // a step with a larger norm applies no update
   uint64_t seed = 1;
   int64_t log_every = 10;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <regex>
 #include <thread>
 
 #include "common/error.h"
@@ -59,6 +60,24 @@ void inject_failure(const TrainOptions& o, int64_t step, int rank, model::LossOu
 }
 
 }  // namespace
+
+bool is_lstm_gate_bias(const std::string& parameter_name) {
+  // LstmStack registers its gate biases as "bias<layer>" (model/lstm.cpp); the Linear layers'
+  // biases ("mu.bias", "output.bias", ...) are single vectors in PyTorch too and keep the rate.
+  static const std::regex pattern(R"((^|\.)bias[0-9]+$)");
+  return std::regex_search(parameter_name, pattern);
+}
+
+std::unique_ptr<torch::optim::Adam> make_optimizer(model::MusicVAEImpl& model, const TrainOptions& o) {
+  if (o.lstm_bias_lr_scale == 1.0)  // one group: checkpoints of runs without the option keep loading
+    return std::make_unique<torch::optim::Adam>(model.parameters(), torch::optim::AdamOptions(o.lr));
+  std::vector<torch::Tensor> rest, biases;
+  for (const auto& item : model.named_parameters()) (is_lstm_gate_bias(item.key()) ? biases : rest).push_back(item.value());
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(rest, std::make_unique<torch::optim::AdamOptions>(o.lr));
+  groups.emplace_back(biases, std::make_unique<torch::optim::AdamOptions>(o.lr * o.lstm_bias_lr_scale));
+  return std::make_unique<torch::optim::Adam>(std::move(groups), torch::optim::AdamOptions(o.lr));
+}
 
 torch::Device pick_device(const TrainOptions& o, int local_rank, int local_size) {
   if (o.device == "cpu" || (o.device == "auto" && !torch::cuda::is_available())) return torch::kCPU;
@@ -142,7 +161,7 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
   broadcast_parameters(params_, comm);  // rank 0's parameters everywhere
   check_same_parameters(params_, comm, resumed_from_.empty() ? "at start" : "after resume");
 
-  optimizer_ = std::make_unique<torch::optim::Adam>(params_, torch::optim::AdamOptions(o.lr));
+  optimizer_ = make_optimizer(*model_, o);
   reducer_ = std::make_unique<GradientReducer>(params_, comm, ReducerOptions{o.bucket_mb, /*first_bucket_mb=*/1.0, o.overlap});
   if (!resumed_from_.empty()) {
     load_optimizer(resumed_from_, *optimizer_, device);
@@ -170,7 +189,9 @@ StepResult Trainer::step() {
   const TrainOptions& o = options_;
   StepResult r;
   r.lr = (o.lr - o.min_lr) * std::pow(o.lr_decay, static_cast<double>(state_.step)) + o.min_lr;
-  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(r.lr);
+  auto& groups = optimizer_->param_groups();
+  for (size_t g = 0; g < groups.size(); ++g)  // group 1, when there is one: the LSTM gate biases
+    static_cast<torch::optim::AdamOptions&>(groups[g].options()).lr(g == 0 ? r.lr : r.lr * o.lstm_bias_lr_scale);
   r.beta = model::beta_at(o.model, state_.step);
   r.sampling_probability = model::sampling_probability_at(o.model, state_.step);
 

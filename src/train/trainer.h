@@ -36,6 +36,11 @@ struct TrainResult {
 // Refuses more ranks on a node than GPUs.
 torch::Device pick_device(const TrainOptions& options, int local_rank, int local_size);
 
+// Adam over the model's parameters; with --lstm-bias-lr-scale other than 1, the LSTM gate biases
+// form a second parameter group whose rate is the scale times the first's.
+bool is_lstm_gate_bias(const std::string& parameter_name);
+std::unique_ptr<torch::optim::Adam> make_optimizer(model::MusicVAEImpl& model, const TrainOptions& options);
+
 // SIGTERM and SIGUSR1 ask for a checkpoint at the next step boundary (all ranks agree first).
 void install_stop_signal_handlers();
 
