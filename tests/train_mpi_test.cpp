@@ -191,6 +191,12 @@ TEST_F(TrainMpi, BadInputsGiveClearErrors) {
   r = run(train_cmd(1, shards_, run_root.path() / "l", 8, 6, "--resume"));
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("missing or incomplete"), std::string::npos) << r.output;
+  // The bias rate decides the optimizer's parameter groups: a resume must keep it.
+  r = run(train_cmd(1, shards_, run_root.path() / "b", 8, 3));
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run(train_cmd(1, shards_, run_root.path() / "b", 8, 6, "--resume --lstm-bias-lr-scale 1"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("resume with --lstm-bias-lr-scale 2"), std::string::npos) << r.output;
   // Options are validated by name.
   r = run(train_cmd(1, shards_, run_root.path() / "o", 0, 5));
   EXPECT_EQ(r.status, 2);

@@ -20,6 +20,9 @@ struct TrainingState {
   int world_size = 1;
   int64_t global_batch = 0;
   uint64_t seed = 0;
+  // Read back from the saved options: it decides the optimizer's parameter groups, so a resume
+  // must use the same (1 for checkpoints from before the option).
+  double lstm_bias_lr_scale = 1.0;
   // Model selection (--best-metric): the best validation value so far (higher is better), the
   // step it was reached at (-1: none yet), and validations since then (for --early-stop).
   double best_value = -std::numeric_limits<double>::infinity();

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "common/error.h"
@@ -17,6 +18,13 @@ namespace fs = std::filesystem;
 
 namespace mvae::train {
 namespace {
+
+// A number as the command line would give it (2, 0.5).
+std::string as_text(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
+}
 
 volatile std::sig_atomic_t g_stop_requested = 0;
 extern "C" void on_stop_signal(int) { g_stop_requested = 1; }
@@ -144,6 +152,10 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
     const TrainingState saved = read_training_state(resumed_from_);
     if (saved.seed != o.seed)
       throw UsageError("--seed " + std::to_string(o.seed) + " differs from the checkpoint's " + std::to_string(saved.seed));
+    if (saved.lstm_bias_lr_scale != o.lstm_bias_lr_scale)
+      throw UsageError("--lstm-bias-lr-scale " + as_text(o.lstm_bias_lr_scale) + " differs from the checkpoint's " +
+                       as_text(saved.lstm_bias_lr_scale) + " (runs from before the option used 1): resume with --lstm-bias-lr-scale " +
+                       as_text(saved.lstm_bias_lr_scale));
     state_.step = saved.step;
     state_.consumed_samples = saved.consumed_samples;
     state_.best_value = saved.best_value;
