@@ -244,6 +244,8 @@ INSTANTIATE_TEST_SUITE_P(Launchers, SlurmLaunchers, ::testing::Values("srun", "m
 // build may have no CUDA; the ranks then train on the CPU, but the placement is SLURM's). A job
 // with fewer tasks than GPUs is refused with the fix in the message.
 TEST_F(Slurm, FakeGpusGetOneRankPerDevice) {
+  const fs::path no_gpus = dir_->path() / "cluster" / "no-gpus";
+  if (fs::exists(no_gpus)) GTEST_SKIP() << read_file(no_gpus);
   std::string id = submit("gpus", "srun", train_options(20), "--ntasks-per-node=2 --gpus-per-node=2 --time=5");
   auto job = wait_job(id, "gpus");
   std::string log = read_file(log_path("gpus"));

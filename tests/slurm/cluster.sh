@@ -3,7 +3,8 @@
 # state, logs and sockets under one folder, on ports of their own, so it neither needs nor touches
 # a system SLURM.
 #   cluster.sh start DIR [GPUS [OWNER_PID]]
-#       start it (GPUS > 0: that many fake GPU device files, see below) and print the SLURM_CONF to
+#       start it (GPUS > 0: that many fake GPU device files, see below; where mknod is not allowed,
+#       none, and DIR/no-gpus says why) and print the SLURM_CONF to
 #       export for sbatch/squeue/scontrol; with OWNER_PID, a watchdog stops it when that process
 #       ends, however it ends (a test killed by its timeout leaves no daemons behind)
 #   cluster.sh stop DIR           stop every daemon it started, by the PIDs in DIR
@@ -22,7 +23,14 @@ why_not() {
   return 0
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A port nothing listens on: random in 20000-59999, tried with bash's /dev/tcp.
+free_port() {
+  local port
+  while true; do
+    port=$((20000 + RANDOM % 40000))
+    (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+}
 
 stop() {
   local dir=$1
@@ -84,7 +92,15 @@ start() {
   if [ "$gpus" -gt 0 ]; then
     # Fake GPUs: character devices with NVIDIA's major number (195). slurmd only needs the files
     # to exist; it then hands each job step CUDA_VISIBLE_DEVICES for the ones it was given.
-    for ((g = 0; g < gpus; g++)); do mknod "$dir/dev/nvidia$g" c 195 "$g"; done
+    for ((g = 0; g < gpus; g++)); do
+      if ! mknod "$dir/dev/nvidia$g" c 195 "$g" 2>/dev/null; then
+        echo "mknod is not allowed here (no CAP_MKNOD): no fake GPUs" > "$dir/no-gpus"
+        gpus=0
+        break
+      fi
+    done
+  fi
+  if [ "$gpus" -gt 0 ]; then
     echo "Name=gpu File=$dir/dev/nvidia[0-$((gpus - 1))]" > "$dir/gres.conf"
     gres_line="GresTypes=gpu"
     node_gres="Gres=gpu:$gpus"
