@@ -16,6 +16,11 @@ find_package(Threads REQUIRED)
 find_package(Torch QUIET)
 mvae_require(Torch_FOUND "LibTorch"
   "Set Torch_DIR (or CMAKE_PREFIX_PATH) to the folder holding TorchConfig.cmake.")
+# libstdc++ first among every program's shared libraries: the PyTorch wheel's libtorch.so exports
+# std::filesystem functions of its own, and when it comes first our calls bind to those and crash
+# (std::filesystem::remove_all jumped to address 0 against PyTorch 2.11's wheel). No effect with
+# Debian's LibTorch, whose libraries export no such symbols.
+add_link_options("LINKER:--push-state,--no-as-needed" "-lstdc++" "LINKER:--pop-state")
 
 find_package(MPI QUIET COMPONENTS CXX)
 mvae_require(MPI_CXX_FOUND "MPI (C++)"
