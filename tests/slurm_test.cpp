@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/files.h"
 #include "process_util.h"
 #include "run_folder_util.h"
 #include "test_util.h"
@@ -23,10 +24,8 @@ namespace {
 
 const fs::path kSource = MVAE_SOURCE_DIR;
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+// A job's log, or "" before SLURM has created it (the tests poll logs from the job's start).
+std::string read_file(const fs::path& path) { return fs::exists(path) ? read_text_file(path) : ""; }
 
 // One line of `scontrol show job -o` as key=value pairs (JobState, Restarts, ExitCode, ...).
 std::map<std::string, std::string> job_fields(const std::string& id) {
