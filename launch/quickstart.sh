@@ -66,8 +66,13 @@ set -x
 ./build/bin/generate sample --n 4 --out "$OUT/released/samples" --plot
 ./build/bin/generate reconstruct --input "$A" --out "$OUT/released/reconstruction" --plot
 set +x
+echo "quickstart: the released GrooVAE model (models/groovae_2bar_humanize/MODEL_CARD.md) plays the funk groove's score"
+echo "            like a drummer (velocities and timing):"
+set -x
+./build/bin/generate humanize --input "$A" --out "$OUT/released/humanized" --plot
+set +x
 echo
 echo "quickstart: done. Shards: $OUT/shards  run (checkpoints, metrics.jsonl): $OUT/run"
 echo "            your model's MIDI and piano-roll pictures (*.svg): $OUT/samples  $OUT/reconstruction  $OUT/interpolation"
-echo "            the released model's: $OUT/released/samples  $OUT/released/reconstruction"
+echo "            the released models': $OUT/released/samples  $OUT/released/reconstruction  $OUT/released/humanized"
 echo "            test-split metrics: $OUT/test-metrics.json   training curves: $OUT/training-curves.svg"

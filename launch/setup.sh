@@ -5,7 +5,23 @@
 #   bash launch/setup.sh --slurm    also SLURM and munge, for the tests that submit slurm/train.sh to a
 #                                   private single-host SLURM (CI does this; the packages' own
 #                                   services stay unconfigured and are never started by the tests)
+#   bash launch/setup.sh --torch2   also PyTorch's CUDA LibTorch 2.x (the cluster build) in a virtual
+#                                   environment, $MVAE_TORCH2_VENV (default .venv-torch2 in the
+#                                   repository), and TensorBoard; `bash launch/test.sh --torch2` builds
+#                                   and tests with it
+# Options combine (--slurm --torch2).
 set -euo pipefail
+TORCH2_VERSION=2.11.0       # what the GPU machines run (CUDA 13.0): docs/dependencies.md
+TENSORBOARD_VERSION=2.21.0  # reads the event files train writes (a test checks it)
+WITH_SLURM=0
+WITH_TORCH2=0
+for arg in "$@"; do
+  case "$arg" in
+    --slurm) WITH_SLURM=1 ;;
+    --torch2) WITH_TORCH2=1 ;;
+    *) echo "setup: unknown option $arg (--slurm, --torch2)" >&2; exit 2 ;;
+  esac
+done
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
@@ -19,8 +35,11 @@ PACKAGES=(
   libgtest-dev                            # tests
   clang                                   # libFuzzer target for the MIDI reader
 )
-if [ "${1:-}" = "--slurm" ]; then
+if [ "$WITH_SLURM" = 1 ]; then
   PACKAGES+=(slurmctld slurmd slurm-client munge)  # tests/slurm_test.cpp
+fi
+if [ "$WITH_TORCH2" = 1 ]; then
+  PACKAGES+=(python3-venv)  # the virtual environment for PyTorch's wheel
 fi
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -28,9 +47,23 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all packages present"
-  exit 0
+else
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: packages installed"
 fi
-echo "setup: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ "$WITH_TORCH2" = 1 ]; then
+  VENV="${MVAE_TORCH2_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv-torch2}"
+  if [ "$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null)" = "$TORCH2_VERSION" ]; then
+    echo "setup: PyTorch $TORCH2_VERSION present in $VENV"
+  else
+    echo "setup: installing PyTorch $TORCH2_VERSION (CUDA LibTorch, ~4.6 GB with its CUDA wheels) into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --no-cache-dir "torch==$TORCH2_VERSION"
+  fi
+  "$VENV/bin/python" -c 'import tensorboard' 2>/dev/null ||
+    "$VENV/bin/pip" install -q --no-cache-dir "tensorboard==$TENSORBOARD_VERSION"
+  echo "setup: LibTorch 2.x at $("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)"
+fi
 echo "setup: done"

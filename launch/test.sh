@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
 # Builds the project and runs the whole test suite (CTest), then the MIDI-reader fuzzer briefly.
 # The Groove dataset tests run when MVAE_GROOVE_ZIP names the zip (skipped otherwise).
+#   bash launch/test.sh            against the system LibTorch (Debian's 1.13, CPU), in build/
+#   bash launch/test.sh --torch2   against PyTorch's CUDA LibTorch 2.x (launch/setup.sh --torch2), in
+#                                  build-torch2/: every program built with CUDA and NCCL, the suite run
+#                                  on the CPU (the SLURM and two-node tests, which test launch scripts
+#                                  rather than LibTorch, run in the first build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
+if [ "${1:-}" = "--torch2" ]; then
+  VENV="${MVAE_TORCH2_VENV:-$PWD/.venv-torch2}"
+  PREFIX="$("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)" ||
+    { echo "test: no PyTorch in $VENV: run bash launch/setup.sh --torch2 first" >&2; exit 2; }
+  cmake -S . -B build-torch2 -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$PREFIX" | tee build-torch2.configure.log
+  # The cluster build: the GPU communicator must be linked, not only compile-checked.
+  grep -q "NCCL *: linked" build-torch2.configure.log ||
+    { echo "test: NCCL is not linked in build-torch2 (needs the CUDA toolkit and NCCL, e.g. /usr/local/cuda)" >&2; exit 1; }
+  cmake --build build-torch2 -j "$JOBS"
+  (cd build-torch2 && ctest --output-on-failure -j "$JOBS" --timeout 900 -E 'Slurm|TwoNodes')
+  exit 0
+fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$JOBS"
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)

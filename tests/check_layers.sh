@@ -10,11 +10,12 @@ declare -A allowed=(
   [data]="common midi"
   [preprocess]="common midi data"
   [model]="common"
+  [dataset]="common data model"
   [cli]="common model"
   [dist]="common"
   [evaluate]="common model"
-  [generate]="common midi data model"
-  [train]="common data model dist evaluate cli"
+  [generate]="common midi data model dataset"
+  [train]="common data model dataset dist evaluate cli"
 )
 status=0
 for folder in "${!allowed[@]}"; do

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -257,4 +258,106 @@ TEST_F(Generate, ExportedFloat16ModelIsTheReleasedDefault) {
   EXPECT_NE(out3.find("none.pt: no such checkpoint"), std::string::npos) << out3;
   const auto [s4, out4] = run(generate("export --checkpoint " + model_path.string() + " --dtype int8 --out x.pt"));
   EXPECT_EQ(s4, 2) << out4;
+}
+
+namespace {
+
+// A quantized 5-bar beat (80 steps) at 100 qpm, every hit at velocity 80: a score to humanize.
+fs::path write_score(const fs::path& dir) {
+  std::vector<uint16_t> tokens(80, 0);
+  for (int s = 0; s < 80; s += 2) tokens[s] = 4;                  // closed hi-hat on 8ths
+  for (int s = 0; s < 80; s += 8) tokens[s] |= (s % 16 ? 2 : 1);  // kick on 1, snare on 3
+  const fs::path path = dir / "score-in.mid";
+  midi::write_midi_file(path.string(), data::tokens_to_midi(tokens, data::PitchMap::general_midi(), 100.0));
+  return path;
+}
+
+// (step, pitch) of every note-on, the step being the nearest 16th: a performance's notes on the grid.
+std::vector<std::pair<int64_t, int>> notes_on_grid(const fs::path& p) {
+  std::vector<std::pair<int64_t, int>> v;
+  for (const auto& n : midi::read_midi_file(p.string()).notes)
+    if (n.velocity > 0) v.emplace_back((n.tick + 60) / 120, n.pitch);
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+}  // namespace
+
+TEST_F(Generate, HumanizePlaysTheWholeScoreAtItsTempoWithItsNotes) {
+  torch::manual_seed(3);
+  model::MusicVAE groove(model::preset("tiny-groove"));  // untrained: what generate does, not how well
+  data::DataRepresentation rep;
+  const fs::path groove_path = dir.path() / "groove.pt";
+  model::save_model(groove_path.string(), groove, rep.to_json());
+  const fs::path score = write_score(dir.path());
+  const auto r = run(generate("humanize --checkpoint " + groove_path.string() + " --input " + score.string() + " --plot --out " +
+                              (dir.path() / "h").string()));
+  ASSERT_EQ(r.first, 0) << r.second;
+  const midi::MidiFile played = midi::read_midi_file((dir.path() / "h" / "humanized.mid").string());
+  ASSERT_EQ(played.tempos.size(), 1u);
+  EXPECT_NEAR(played.tempos[0].qpm(), 100.0, 1e-3) << "played at the score's tempo";
+  EXPECT_EQ(played.end_tick, 80 * 120) << "all five bars (two windows and one for the last bar)";
+  // Every note of the score, no other, each near its grid step; velocities and timing the model's.
+  EXPECT_EQ(notes_on_grid(dir.path() / "h" / "humanized.mid"), notes_on_grid(score));
+  EXPECT_EQ(notes_on_grid(dir.path() / "h" / "score.mid"), notes_on_grid(score));
+  std::set<int> velocities;
+  int off_grid = 0;
+  for (const auto& n : played.notes)
+    if (n.velocity > 0) velocities.insert(n.velocity), off_grid += n.tick % 120 != 0;
+  EXPECT_GT(velocities.size(), 1u);
+  EXPECT_GT(off_grid, 0);
+  // The picture shows velocity as shade.
+  std::ifstream in(dir.path() / "h" / "humanize.svg");
+  const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(svg.find(">humanized</text>"), std::string::npos);
+  EXPECT_NE(svg.find("fill-opacity=\"0."), std::string::npos);
+
+  // Without --checkpoint: the released humanizing model ($MVAE_HUMANIZE_MODEL overrides it).
+  const auto released = run("MVAE_HUMANIZE_MODEL=" + groove_path.string() + " " +
+                            generate("humanize --input " + score.string() + " --out " + (dir.path() / "h2").string()));
+  ASSERT_EQ(released.first, 0) << released.second;
+  EXPECT_NE(released.second.find("released model " + groove_path.string()), std::string::npos) << released.second;
+
+  // The token model has no velocities to give: the error says which model to use.
+  const auto wrong = run(generate("humanize --checkpoint " + model_path.string() + " --input " + score.string() + " --out " +
+                                  (dir.path() / "w").string()));
+  EXPECT_EQ(wrong.first, 2) << "a usage error";
+  EXPECT_NE(wrong.second.find("groovae_2bar_humanize"), std::string::npos) << wrong.second;
+}
+
+TEST_F(Generate, TapToDrumsTakesTapsOfAnyPitchOnAnyChannel) {
+  torch::manual_seed(4);
+  model::ModelConfig c = model::preset("tiny-groove");
+  c.input_transform = model::InputTransform::kTap;
+  model::MusicVAE tap(c);
+  data::DataRepresentation rep;
+  const fs::path tap_path = dir.path() / "tap.pt";
+  model::save_model(tap_path.string(), tap, rep.to_json());
+  midi::MidiFile taps;  // quarter-note taps on a piano key, channel 1, two bars at 90 qpm
+  taps.tempos.push_back({0, static_cast<uint32_t>(60e6 / 90)});
+  for (int s = 0; s < 32; s += 4) {
+    taps.notes.push_back({s * 120, 0, 60, 90, 0});
+    taps.notes.push_back({s * 120 + 60, 0, 60, 0, 0});
+  }
+  taps.end_tick = 32 * 120;
+  midi::write_midi_file((dir.path() / "taps-in.mid").string(), taps);
+  const auto r = run(generate("tap2drum --checkpoint " + tap_path.string() + " --input " + (dir.path() / "taps-in.mid").string() +
+                              " --out " + (dir.path() / "t").string()));
+  ASSERT_EQ(r.first, 0) << r.second;
+  const midi::MidiFile drums = midi::read_midi_file((dir.path() / "t" / "drums.mid").string());
+  EXPECT_NEAR(drums.tempos.at(0).qpm(), 90.0, 1e-3);
+  EXPECT_EQ(drums.end_tick, 32 * 120);
+  EXPECT_EQ(notes_on_grid(dir.path() / "t" / "taps.mid").size(), 8u) << "the eight taps, read whatever their pitch";
+}
+
+TEST_F(Generate, ReconstructionIsWrittenAtTheInputsTempoUnlessQpmIsGiven) {
+  const fs::path a = write_groove(dir.path(), 1);  // 100 qpm
+  for (const std::string& qpm : {std::string(), std::string(" --qpm 130")}) {
+    const auto r = run(generate("reconstruct --checkpoint " + model_path.string() + " --input " + a.string() + qpm + " --out " +
+                                (dir.path() / "r").string()));
+    ASSERT_EQ(r.first, 0) << r.second;
+    for (const char* name : {"original.mid", "reconstruction.mid"})
+      EXPECT_NEAR(midi::read_midi_file((dir.path() / "r" / name).string()).tempos.at(0).qpm(), qpm.empty() ? 100.0 : 130.0, 1e-3)
+          << name << qpm;
+  }
 }

@@ -70,16 +70,19 @@ TEST(Model, ShapesForEveryPreset) {
   for (const std::string& name : preset_names()) {
     ModelConfig c = preset(name);
     MusicVAE m(c);
-    const auto x = random_tokens(2, c.steps());
-    const Posterior q = m->encode(x);
+    // Token presets read and write 512-way token ids; groove presets 27 values per step.
+    const auto x = c.groove() ? (torch::rand({2, c.steps(), 27}) < 0.3).to(torch::kFloat) : random_tokens(2, c.steps());
+    const int64_t out_size = c.groove() ? 27 : 512;
+    const Posterior q = m->encode(m->encoder_input(x));
     EXPECT_EQ(q.mu.sizes(), (std::vector<int64_t>{2, c.z})) << name;
     EXPECT_EQ(q.sigma.sizes(), (std::vector<int64_t>{2, c.z})) << name;
     EXPECT_TRUE((q.sigma > 0).all().item<bool>()) << name;
     const auto logits = m->decode_teacher_forced(q.mu, x);
-    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, c.steps(), 512})) << name;
+    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, c.steps(), out_size})) << name;
     if (c.steps() <= 64) {  // sampling the 16-bar giants step by step is slow on a CPU
-      const auto tokens = m->sample(q.mu, 1.0, false);
-      EXPECT_EQ(tokens.sizes(), (std::vector<int64_t>{2, c.steps()})) << name;
+      const auto sampled = m->sample(q.mu, 1.0, false);
+      EXPECT_EQ(sampled.sizes(), x.sizes()) << name;
+      const auto tokens = m->tokens_of(sampled);
       EXPECT_TRUE((tokens >= 0).all().item<bool>() && (tokens < 512).all().item<bool>()) << name;
     }
   }
@@ -136,7 +139,7 @@ TEST(Model, BatchedBarsEqualBarByBarDecoding) {
   // The step-by-step decoder with teacher forcing computes the same logits too.
   const auto stepwise = m->decode_stepwise(z, x, 0.0, 1.0, false);
   EXPECT_TRUE(torch::allclose(batched, stepwise.logits, 1e-5, 1e-5));
-  EXPECT_TRUE(torch::equal(stepwise.tokens, x));
+  EXPECT_TRUE(torch::equal(stepwise.sequences, x));
 }
 
 TEST(Model, FusedLstmLayerMatchesAutogradReference) {

@@ -205,6 +205,26 @@ TEST(Tokenizer, SplitsOnTempoChangesAndQuantizesEachPieceWithItsTempo) {
   EXPECT_EQ(r.windows[0].tokens, r.windows[1].tokens);
   EXPECT_EQ(r.windows[1].piece, 1);
   EXPECT_EQ(r.windows[1].start_bar, 0);
+  // Each window knows its piece's tempo: what a reconstruction is written at.
+  EXPECT_DOUBLE_EQ(r.windows[0].qpm, 120.0);
+  EXPECT_DOUBLE_EQ(r.windows[1].qpm, 150.0);
+}
+
+TEST(Tokenizer, CoveringWindowsKeepRepeatsAndReachTheLastBar) {
+  // Five identical bars: Magenta's rules keep one 2-bar window; covering the piece (humanize)
+  // keeps every hop-2 window, repeats included, and one more ending at bar 5.
+  TokenizerOptions o;
+  o.bars = 2;
+  const auto f = performance(quarters(0, 5));
+  EXPECT_EQ(tokenize_drums(f, PitchMap::general_midi(), o).windows.size(), 1u);
+  o.hop_bars = 2;
+  o.deduplicate = false;
+  o.cover_track_end = true;
+  const auto r = tokenize_drums(f, PitchMap::general_midi(), o);
+  ASSERT_EQ(r.windows.size(), 3u);
+  EXPECT_EQ(r.windows[0].start_bar, 0);
+  EXPECT_EQ(r.windows[1].start_bar, 2);
+  EXPECT_EQ(r.windows[2].start_bar, 3);
 }
 
 TEST(Tokenizer, DropsUnmappedPitchesAndOtherChannels) {

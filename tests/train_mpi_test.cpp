@@ -306,7 +306,7 @@ TEST(AttributeVectors, FillVectorMovesDensityTheWayTheDataDiffers) {
   const auto density = [&](const torch::Tensor& z) {
     double h = 0, n = 0;
     for (const auto& p : gen.decode(z, argmax))
-      for (uint16_t tok : p) h += __builtin_popcount(tok), n += 1;
+      for (uint16_t tok : p.tokens) h += __builtin_popcount(tok), n += 1;
     return h / n;
   };
   const double before = density(mu), after = density(mu + 2.0 * v);
@@ -315,4 +315,110 @@ TEST(AttributeVectors, FillVectorMovesDensityTheWayTheDataDiffers) {
   ASSERT_NE(data_difference, 0.0);
   EXPECT_EQ(after > before, data_difference > 0)
       << "data: fill - beat = " << data_difference << " hits/step; decoded beats " << before << " -> " << after;
+}
+
+// A groove model (velocities and timing) on real Groove windows: two ranks train it as one rank
+// with twice the batch, and evaluate's baselines are the figures computed here from the shards.
+TEST(GrooveTraining, TwoRanksMatchOneAndEvaluateMeasuresTheBaselines) {
+  if (test::groove_zip().empty()) GTEST_SKIP() << "MVAE_GROOVE_ZIP not set";
+  test::TempDir dir;
+  const std::string shard_dir = test::preprocess_groove(dir.path() / "shards").string();
+  const auto train = [&](int ranks, int batch, const std::string& name) {
+    return run(mpirun(ranks) + " " + MVAE_TRAIN_BIN + " --data " + shard_dir + " --run " + (dir.path() / name).string() +
+               " --preset tiny-groove --batch " + std::to_string(batch) +
+               " --steps 30 --threads 1 --log-every 10 --eval-every 30 --eval-windows 32 --checkpoint-every 1000");
+  };
+  const ProcessRun one = train(1, 32, "one"), two = train(2, 16, "two");
+  ASSERT_EQ(one.status, 0) << one.output;
+  ASSERT_EQ(two.status, 0) << two.output;
+  EXPECT_NE(two.output.find("velocities_loss"), std::string::npos) << two.output;
+  const double diff = max_difference(final_parameters(dir.path() / "one"), final_parameters(dir.path() / "two"));
+  EXPECT_LT(diff, 1e-4) << "parameters after 30 steps differ by " << diff;
+
+  const fs::path json = dir.path() / "test.json";
+  const int windows = 64;
+  const ProcessRun e = run(std::string(MVAE_EVALUATE_BIN) + " --checkpoint " + (dir.path() / "two").string() + " --data " +
+                           shard_dir + " --split test --windows " + std::to_string(windows) + " --argmax --json " + json.string());
+  ASSERT_EQ(e.status, 0) << e.output;
+  std::ifstream in(json);
+  const auto groove = nlohmann::json::parse(in).at("groove");
+
+  // The drum-machine baseline and the drummer's timing, from the stored windows and the files' tempi.
+  data::ShardSet shards(shard_dir);
+  double hits = 0, velocity_error = 0, timing_error_ms = 0, hihat_ms = 0, hihats = 0;
+  for (int64_t i = 0; i < windows; ++i) {
+    const data::WindowRecord w = shards.read_window("test", i);
+    const double step_ms = 60000.0 / (shards.files()[w.file_id].bpm * 4.0);
+    for (size_t k = 0; k < w.velocities.size(); ++k) {
+      if (w.velocities[k] == 0) continue;
+      const double late_ms = -w.offsets[k] / 2 * step_ms;
+      hits += 1;
+      velocity_error += std::abs(80.0 - w.velocities[k]);
+      timing_error_ms += std::abs(late_ms);
+      if (k % 9 == 2) hihat_ms += late_ms, hihats += 1;
+    }
+  }
+  ASSERT_GT(hits, 0);
+  EXPECT_EQ(groove["drummer_hits"].get<double>(), hits);
+  EXPECT_NEAR(groove["baseline_grid_velocity80"]["velocity_mae"].get<double>(), velocity_error / hits, 1e-6);
+  EXPECT_NEAR(groove["baseline_grid_velocity80"]["timing_mae_ms"].get<double>(), timing_error_ms / hits, 1e-3);
+  EXPECT_NEAR(groove["per_class"]["closed_hihat"]["drummer_timing_ms_mean"].get<double>(), hihat_ms / hihats, 1e-3);
+  for (const char* key : {"hit_precision", "hit_recall", "hit_f1"}) {
+    EXPECT_GE(groove[key].get<double>(), 0.0) << key;
+    EXPECT_LE(groove[key].get<double>(), 1.0) << key;
+  }
+  EXPECT_GT(groove["velocity_mae"].get<double>(), 0.0);
+}
+
+namespace {
+
+// A Python that has TensorBoard: $MVAE_TENSORBOARD_PYTHON, the --torch2 environment of
+// launch/setup.sh ($MVAE_TORCH2_VENV or .venv-torch2), or the system's python3; "" when none has it.
+std::string python_with_tensorboard() {
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("MVAE_TENSORBOARD_PYTHON")) candidates.push_back(env);
+  if (const char* venv = std::getenv("MVAE_TORCH2_VENV")) candidates.push_back(std::string(venv) + "/bin/python");
+  candidates.push_back(std::string(MVAE_SOURCE_DIR) + "/.venv-torch2/bin/python");
+  candidates.push_back("python3");
+  for (const auto& python : candidates)
+    if (run(python + " -c 'import tensorboard' 2>/dev/null").status == 0) return python;
+  return "";
+}
+
+}  // namespace
+
+// TensorBoard itself reads the event files train writes: every scalar at its step, as in metrics.jsonl.
+TEST_F(TrainMpi, TensorBoardReadsTheScalarsTrainWrites) {
+  const std::string python = python_with_tensorboard();
+  if (python.empty()) GTEST_SKIP() << "TensorBoard is not installed (bash launch/setup.sh --torch2 installs it)";
+  const fs::path run_dir = run_root.path() / "tb";
+  const ProcessRun t = run(std::string(MVAE_TRAIN_BIN) + " --data " + shards_.string() + " --run " + run_dir.string() +
+                           " --preset tiny --batch 8 --steps 20 --threads 1 --log-every 5 --eval-every 10 --eval-windows 16");
+  ASSERT_EQ(t.status, 0) << t.output;
+  const ProcessRun tb = run(python + " " + MVAE_SOURCE_DIR + "/tools/read_tensorboard.py " + (run_dir / "tensorboard").string() + " 2>/dev/null");
+  ASSERT_EQ(tb.status, 0) << tb.output;
+  const auto scalars = nlohmann::json::parse(tb.output);
+  // metrics.jsonl key -> TensorBoard tag, for the keys every run writes.
+  const std::map<std::string, std::string> tags = {{"loss", "train/loss"}, {"r_loss", "train/r_loss"},
+                                                   {"kl_bits", "train/kl_bits"}, {"lr", "train/lr"},
+                                                   {"eval_elbo", "eval/elbo"}, {"eval_tf_accuracy", "eval/teacher_forced_accuracy"}};
+  std::map<std::string, std::vector<std::pair<int64_t, double>>> expected;
+  std::ifstream metrics(run_dir / "metrics.jsonl");
+  std::string line;
+  while (std::getline(metrics, line)) {
+    const auto j = nlohmann::json::parse(line);
+    for (const auto& [key, tag] : tags)
+      if (j.contains(key)) expected[tag].emplace_back(j["step"].get<int64_t>(), j[key].get<double>());
+  }
+  ASSERT_EQ(expected["train/loss"].size(), 4u) << "20 steps logged every 5";
+  ASSERT_EQ(expected["eval/elbo"].size(), 2u) << "validated every 10 steps";
+  for (const auto& [tag, points] : expected) {
+    ASSERT_TRUE(scalars.contains(tag)) << tag << " missing from " << tb.output;
+    const auto& read = scalars[tag];
+    ASSERT_EQ(read.size(), points.size()) << tag;
+    for (size_t i = 0; i < points.size(); ++i) {
+      EXPECT_EQ(read[i][0].get<int64_t>(), points[i].first) << tag;
+      EXPECT_NEAR(read[i][1].get<double>(), points[i].second, 1e-6 * std::max(1.0, std::abs(points[i].second))) << tag;
+    }
+  }
 }

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   int batch = 64, iters = 10, warmup = 2, threads = 0;
   std::string device_name = "cpu", decoder = "hierarchical";
   bool bf16 = false, tf32 = false, keep_denormals = false;
+  std::string preset_name;
+  double peak_tflops = 0;
   po::options_description desc("bench_model: training-step throughput of MusicVAE");
   // clang-format off
   desc.add_options()
@@ -40,7 +42,9 @@ int main(int argc, char** argv) {
     ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
     ("bf16", po::bool_switch(&bf16), "bf16 autocast of the forward pass")
     ("tf32", po::bool_switch(&tf32), "TF32 float32 matrix products (GPU)")
-    ("keep-denormals", po::bool_switch(&keep_denormals), "do not flush denormals to zero (to measure what flushing saves)");
+    ("keep-denormals", po::bool_switch(&keep_denormals), "do not flush denormals to zero (to measure what flushing saves)")
+    ("preset", po::value(&preset_name), "start from this preset's sizes (the size options above then do not apply)")
+    ("peak-tflops", po::value(&peak_tflops)->default_value(0.0), "the device's peak for this precision: reports model FLOP utilisation");
   // clang-format on
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -49,11 +53,16 @@ int main(int argc, char** argv) {
     return 0;
   }
   po::notify(vm);
-  c.preset = "";
-  c.decoder = decoder == "flat" ? mvae::model::DecoderKind::kFlat : mvae::model::DecoderKind::kHierarchical;
-  c.free_bits = 48;
-  c.max_beta = 0.2;
-  c.sampling_rate = 0;
+  if (!preset_name.empty()) {
+    c = mvae::model::preset(preset_name);
+    c.sampling_rate = 0;  // teacher forcing: the throughput of the batched decoder
+  } else {
+    c.preset = "";
+    c.decoder = decoder == "flat" ? mvae::model::DecoderKind::kFlat : mvae::model::DecoderKind::kHierarchical;
+    c.free_bits = 48;
+    c.max_beta = 0.2;
+    c.sampling_rate = 0;
+  }
   mvae::tune_allocator();
   if (!keep_denormals) mvae::flush_denormals();
   if (threads > 0) torch::set_num_threads(threads);
@@ -63,7 +72,9 @@ int main(int argc, char** argv) {
   mvae::model::MusicVAE model(c);
   model->to(device);
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
-  const torch::Tensor data = torch::randint(0, c.vocab, {batch, c.steps()}, torch::TensorOptions().dtype(torch::kLong).device(device));
+  const torch::Tensor data =
+      c.groove() ? (torch::rand({batch, c.steps(), mvae::model::kGrooveValues}, torch::TensorOptions().device(device)) < 0.2).to(torch::kFloat)
+                 : torch::randint(0, c.vocab, {batch, c.steps()}, torch::TensorOptions().dtype(torch::kLong).device(device));
   const auto sync = [&] {
     if (device.is_cuda()) torch::cuda::synchronize();
   };
@@ -89,7 +100,12 @@ int main(int argc, char** argv) {
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
-  std::printf("{\"seq_per_s\": %.2f, \"params\": %lld, \"threads\": %d, \"precision\": \"%s\", \"loss\": %.4f}\n",
-              batch * iters / dt, static_cast<long long>(params), torch::get_num_threads(), bf16 ? "bf16" : "fp32", loss);
+  const double seq_per_s = batch * iters / dt;
+  // Training FLOPs: forward + backward (about twice the forward).
+  const double tflops = 3.0 * mvae::model::forward_flops_per_sequence(c) * seq_per_s / 1e12;
+  std::printf("{\"seq_per_s\": %.2f, \"params\": %lld, \"threads\": %d, \"precision\": \"%s\", \"loss\": %.4f, "
+              "\"model_tflops\": %.4f, \"mfu\": %.4f}\n",
+              seq_per_s, static_cast<long long>(params), torch::get_num_threads(), bf16 ? "bf16" : (tf32 ? "tf32" : "fp32"), loss, tflops,
+              peak_tflops > 0 ? tflops / peak_tflops : 0.0);
   return 0;
 }

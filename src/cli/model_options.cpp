@@ -30,6 +30,14 @@ model::ModelConfig resolve_fields(const po::variables_map& vm, const std::string
   set_double("beta-rate", c.beta_rate);
   set_double("sampling-rate", c.sampling_rate);
   set_double("dropout-keep", c.dropout_keep);
+  if (vm.count("output")) c.output = model::parse_output_kind(vm["output"].as<std::string>());
+  if (vm.count("groove-loss")) {
+    const std::string where = vm["groove-loss"].as<std::string>();
+    if (where != "everywhere" && where != "at-hits")
+      throw model::ConfigError("groove_loss", "must be everywhere or at-hits, got '" + where + "'");
+    c.groove_loss_at_hits = where == "at-hits";
+  }
+  if (vm.count("input-transform")) c.input_transform = model::parse_input_transform(vm["input-transform"].as<std::string>());
   if (vm.count("decoder")) {
     const std::string kind = vm["decoder"].as<std::string>();
     if (kind != "hierarchical" && kind != "flat") throw model::ConfigError("decoder", "must be hierarchical or flat, got '" + kind + "'");
@@ -45,7 +53,10 @@ po::options_description model_options_description() {
   po::options_description d("Model (a preset, then any size on top of it)");
   // clang-format off
   d.add_options()
-    ("preset", po::value<std::string>(), "cat-drums_2bar_small, cat-drums_2bar_big, hierdec-drums_4bar, hierdec-drums_16bar, flat-drums_16bar, tiny")
+    ("preset", po::value<std::string>(), "cat-drums_2bar_small, cat-drums_2bar_big, hierdec-drums_4bar, hierdec-drums_16bar, flat-drums_16bar, groovae_4bar, groovae_2bar_humanize, groovae_2bar_tap_fixed_velocity, tiny, tiny-groove")
+    ("output", po::value<std::string>(), "tokens (512 drum tokens) or groove (hits, velocities and offsets per drum class)")
+    ("groove-loss", po::value<std::string>(), "groove: where velocity and offset errors count: at-hits (the drummer's hits; the groove presets' default) or everywhere (Magenta's GrooVAE)")
+    ("input-transform", po::value<std::string>(), "groove: what the encoder sees: none, humanize (no velocities or timing) or tap (all hits on one class)")
     ("enc", po::value<int>(), "encoder LSTM units per direction")
     ("enc-layers", po::value<int>(), "encoder bidirectional layers")
     ("z", po::value<int>(), "latent size")

@@ -12,6 +12,7 @@ namespace {
 struct Piece {
   int64_t start_tick = 0, end_tick = 0;  // [start, end)
   int numerator = 4, denominator = 4;
+  uint32_t micros_per_quarter = 500000;  // the piece's tempo (120 quarters per minute until a tempo event)
 };
 
 std::vector<Piece> split_on_time_changes(const midi::MidiFile& file) {
@@ -39,6 +40,7 @@ std::vector<Piece> split_on_time_changes(const midi::MidiFile& file) {
     }
     if (ch.is_tempo) {
       tempo = ch.tempo;
+      current.micros_per_quarter = tempo;
     } else {
       current.numerator = ch.num;
       current.denominator = ch.den;
@@ -186,15 +188,19 @@ TokenizeResult tokenize_drums(const midi::MidiFile& file, const PitchMap& map, c
     }
     std::set<std::vector<uint16_t>> seen;  // de-duplication per piece, as Magenta does
     for (const Track& track : extract_tracks(steps, options.max_track_bars, stats)) {
-      for (int64_t end = T; end <= track.length; end += hop) {
+      std::vector<int64_t> ends;
+      for (int64_t end = T; end <= track.length; end += hop) ends.push_back(end);
+      if (options.cover_track_end && !ends.empty() && ends.back() < track.length) ends.push_back(track.length);
+      for (const int64_t end : ends) {
         const int64_t first = track.start_step + end - T;
         ++stats.windows_total;
         DrumWindow w = make_window(steps, first, T);
-        if (!seen.insert(w.tokens).second) {
+        if (options.deduplicate && !seen.insert(w.tokens).second) {
           ++stats.windows_duplicate;
           continue;
         }
         w.piece = static_cast<int32_t>(p);
+        w.qpm = 60e6 / piece.micros_per_quarter;
         w.start_bar = static_cast<int32_t>(first / kStepsPerBar);
         result.windows.push_back(std::move(w));
       }
@@ -238,6 +244,7 @@ midi::MidiFile tokens_to_midi(const std::vector<uint16_t>& tokens, const PitchMa
   const int64_t step_ticks = out.ticks_per_quarter / kStepsPerQuarter;  // 120
   out.tempos.push_back({0, static_cast<uint32_t>(std::lround(60e6 / qpm))});
   out.time_signatures.push_back({0, 4, 4});
+  const int64_t end_tick = static_cast<int64_t>(tokens.size()) * step_ticks;
   for (size_t t = 0; t < tokens.size(); ++t) {
     for (int c = 0; c < kNumDrumClasses; ++c) {
       if (!token_has(tokens[t], c)) continue;
@@ -252,12 +259,13 @@ midi::MidiFile tokens_to_midi(const std::vector<uint16_t>& tokens, const PitchMa
       }
       const uint8_t pitch = static_cast<uint8_t>(map.exemplar(c));
       out.notes.push_back({tick, midi::kDrumChannel, pitch, static_cast<uint8_t>(velocity), 0});
-      out.notes.push_back({tick + step_ticks, midi::kDrumChannel, pitch, 0, 0});
+      // A late hit in the last step ends with the pattern, so the file is exactly its length.
+      out.notes.push_back({std::min(tick + step_ticks, end_tick), midi::kDrumChannel, pitch, 0, 0});
     }
   }
   std::stable_sort(out.notes.begin(), out.notes.end(),
                    [](const midi::NoteEvent& a, const midi::NoteEvent& b) { return a.tick < b.tick; });
-  out.end_tick = static_cast<int64_t>(tokens.size()) * step_ticks;
+  out.end_tick = end_tick;
   return out;
 }
 

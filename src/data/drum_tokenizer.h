@@ -17,6 +17,8 @@ struct TokenizerOptions {
   int max_track_bars = 100;          // drum tracks are cut to this many bars (Magenta's configs)
   int64_t max_windows_per_file = 0;  // 0 = unlimited
   bool any_channel = false;          // also read drum pitches outside channel 10
+  bool deduplicate = true;           // drop a window equal to an earlier one of its piece (Magenta's rule)
+  bool cover_track_end = false;      // also a window ending at each track's last bar when the hop misses it
   int window_steps() const { return bars * kStepsPerBar; }
 };
 
@@ -29,6 +31,7 @@ struct DrumWindow {
   std::vector<float> offsets;       // [T, 9]
   int32_t piece = 0;                // index of the constant-tempo/meter piece of the file
   int32_t start_bar = 0;            // bar within that piece where the window starts
+  double qpm = 120.0;               // the piece's tempo, quarters per minute (not stored in shards)
 };
 
 struct TokenizeStats {

@@ -190,6 +190,16 @@ void ShardSet::read_tokens(const std::string& split, const std::vector<int64_t>&
   }
 }
 
+void ShardSet::read_expressive(const std::string& split, const std::vector<int64_t>& indices, uint8_t* velocities,
+                               float* offsets) {
+  const int64_t values = static_cast<int64_t>(representation_.window_steps()) * representation_.num_classes;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    auto [shard, row] = locate(split, indices[i]);
+    shard->read_rows(shard->velocities, "velocities", H5T_NATIVE_UINT8, row, 1, velocities + static_cast<int64_t>(i) * values);
+    shard->read_rows(shard->offsets, "offsets", H5T_NATIVE_FLOAT, row, 1, offsets + static_cast<int64_t>(i) * values);
+  }
+}
+
 WindowRecord ShardSet::read_window(const std::string& split, int64_t index) {
   auto [shard, row] = locate(split, index);
   const size_t T = static_cast<size_t>(representation_.window_steps());

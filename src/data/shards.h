@@ -61,6 +61,8 @@ class ShardSet {
 
   // Tokens of `indices` into `out` ([indices.size(), T], row-major).
   void read_tokens(const std::string& split, const std::vector<int64_t>& indices, uint16_t* out);
+  // Velocities ([indices.size(), T, 9] MIDI 0..127) and offsets (same shape) of `indices`.
+  void read_expressive(const std::string& split, const std::vector<int64_t>& indices, uint8_t* velocities, float* offsets);
   WindowRecord read_window(const std::string& split, int64_t index);
   // Where a window came from (cheap: two integers, no window data).
   struct Source {

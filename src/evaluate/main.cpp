@@ -6,6 +6,8 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -19,7 +21,7 @@
 #include "evaluate/curves.h"
 #include "evaluate/metrics.h"
 #include "generate/generator.h"
-#include "model/tokens.h"
+#include "dataset/window_tensors.h"
 
 namespace po = boost::program_options;
 using mvae::evaluate::MetricTotals;
@@ -50,6 +52,73 @@ int draw_curves(const EvaluateOptions& o) {
   return 0;
 }
 
+// The training split's mean velocity (MIDI units) and offset per drum class, over its hits: the
+// second baseline a groove model must beat.
+mvae::evaluate::GrooveBaselines training_means(mvae::data::ShardSet& shards) {
+  constexpr int C = mvae::data::kNumDrumClasses;
+  const int64_t T = shards.representation().window_steps();
+  std::array<double, C> count{}, velocity{}, offset{};
+  std::vector<int64_t> indices;
+  std::vector<uint8_t> v;
+  std::vector<float> o;
+  for (int64_t begin = 0; begin < shards.size("train"); begin += 1024) {
+    indices.clear();
+    for (int64_t i = begin; i < std::min(shards.size("train"), begin + 1024); ++i) indices.push_back(i);
+    v.resize(indices.size() * T * C);
+    o.resize(v.size());
+    shards.read_expressive("train", indices, v.data(), o.data());
+    for (size_t k = 0; k < v.size(); ++k) {
+      if (v[k] == 0) continue;
+      count[k % C] += 1;
+      velocity[k % C] += v[k];
+      offset[k % C] += o[k];
+    }
+  }
+  mvae::evaluate::GrooveBaselines b;
+  for (int c = 0; c < C; ++c) {
+    b.mean_velocity[c] = count[c] > 0 ? velocity[c] / count[c] : 80.0;
+    b.mean_offset[c] = count[c] > 0 ? offset[c] / count[c] : 0.0;
+  }
+  return b;
+}
+
+// The groove section of the report: hits, velocity and timing against the two baselines, and the
+// timing distribution per class.
+nlohmann::ordered_json report_groove(const mvae::evaluate::GrooveTotals& g) {
+  const auto& names = mvae::data::drum_class_names();
+  std::printf("\ngroove (free-running hits; velocities and timing at the drummer's hits, hits given):\n");
+  std::printf("  hits: precision %.4f  recall %.4f  F1 %.4f  (%.0f drummer hits)\n", g.precision(), g.recall(), g.f1(), g.hits);
+  std::printf("  %-34s %14s %14s\n", "mean absolute error", "velocity", "timing (ms)");
+  std::printf("  %-34s %14.2f %14.2f\n", "model", g.velocity_error / g.hits, g.timing_error_ms / g.hits);
+  std::printf("  %-34s %14.2f %14.2f\n", "baseline: grid at velocity 80", g.grid_velocity_error / g.hits, g.grid_timing_error_ms / g.hits);
+  std::printf("  %-34s %14.2f %14.2f\n", "baseline: training class means", g.mean_velocity_error / g.hits, g.mean_timing_error_ms / g.hits);
+  std::printf("  per class (timing in ms, positive = late; mean +- SD):\n  %-14s %8s %18s %18s %10s %10s\n", "class", "hits",
+              "drummer timing", "model timing", "drummer v", "model v");
+  nlohmann::ordered_json out{{"hit_precision", g.precision()},
+                             {"hit_recall", g.recall()},
+                             {"hit_f1", g.f1()},
+                             {"drummer_hits", g.hits},
+                             {"velocity_mae", g.velocity_error / g.hits},
+                             {"timing_mae_ms", g.timing_error_ms / g.hits},
+                             {"baseline_grid_velocity80", {{"velocity_mae", g.grid_velocity_error / g.hits}, {"timing_mae_ms", g.grid_timing_error_ms / g.hits}}},
+                             {"baseline_training_class_means", {{"velocity_mae", g.mean_velocity_error / g.hits}, {"timing_mae_ms", g.mean_timing_error_ms / g.hits}}}};
+  for (size_t c = 0; c < g.class_hits.size(); ++c) {
+    const double n = g.class_hits[c];
+    if (n == 0) continue;
+    const auto sd = [n](double sum, double sq) { return std::sqrt(std::max(0.0, sq / n - (sum / n) * (sum / n))); };
+    const double dm = g.drummer_timing_ms[c] / n, mm = g.model_timing_ms[c] / n;
+    const double ds = sd(g.drummer_timing_ms[c], g.drummer_timing_sq[c]), ms = sd(g.model_timing_ms[c], g.model_timing_sq[c]);
+    std::printf("  %-14s %8.0f %9.1f +- %5.1f %9.1f +- %5.1f %10.1f %10.1f\n", names[c], n, dm, ds, mm, ms, g.drummer_velocity[c] / n,
+                g.model_velocity[c] / n);
+    out["per_class"][names[c]] = {{"hits", n},
+                                  {"drummer_timing_ms_mean", dm}, {"drummer_timing_ms_sd", ds},
+                                  {"model_timing_ms_mean", mm}, {"model_timing_ms_sd", ms},
+                                  {"drummer_velocity_mean", g.drummer_velocity[c] / n},
+                                  {"model_velocity_mean", g.model_velocity[c] / n}};
+  }
+  return out;
+}
+
 std::string style_family(const std::string& style) {
   const std::string family = style.substr(0, style.find('/'));
   return family.empty() ? "(none)" : family;
@@ -69,17 +138,22 @@ int evaluate_split(EvaluateOptions& o) {
 
   const int64_t n = o.max_windows > 0 ? std::min(o.max_windows, shards.size(o.split)) : shards.size(o.split);
   if (n == 0) throw mvae::UsageError("split " + o.split + " has no windows");
-  const int64_t T = shards.representation().window_steps();
+  const bool groove = gen.config().groove();
+  mvae::evaluate::GrooveBaselines baselines;
+  if (groove) {
+    baselines = training_means(shards);
+    o.eval.groove_baselines = &baselines;
+    o.eval.qpm_of = [&](int64_t index) {  // the source file's tempo (Groove files keep one tempo)
+      const int bpm = shards.files().at(shards.source(o.split, index).file_id).bpm;
+      return bpm > 0 ? static_cast<double>(bpm) : 120.0;
+    };
+  }
   std::vector<int64_t> indices(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) indices[static_cast<size_t>(i)] = i;
   std::map<std::string, MetricTotals> by_style;
   const MetricTotals all = mvae::evaluate::evaluate_windows(
       gen.model(), indices,
-      [&](const std::vector<int64_t>& idx) {
-        std::vector<uint16_t> raw(idx.size() * static_cast<size_t>(T));
-        shards.read_tokens(o.split, idx, raw.data());
-        return mvae::model::token_tensor(raw.data(), static_cast<int64_t>(idx.size()), T);
-      },
+      [&](const std::vector<int64_t>& idx) { return mvae::dataset::read_window_tensor(shards, o.split, idx, groove); },
       o.eval, torch::kCPU,
       [&](int64_t index, const MetricTotals& window) {
         by_style[style_family(shards.files().at(shards.source(o.split, index).file_id).style)].add(window);
@@ -119,6 +193,7 @@ int evaluate_split(EvaluateOptions& o) {
     out["overall"]["free_running_accuracy_by_bar"].push_back(all.free_accuracy_of_bar(u));
   }
   std::printf("\n");
+  if (groove) out["groove"] = report_groove(all.groove);
   if (!o.json_path.empty()) {
     mvae::write_file_atomic(o.json_path, out.dump(2) + "\n");
     std::printf("wrote %s\n", o.json_path.c_str());

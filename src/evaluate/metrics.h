@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <functional>
 #include <vector>
 
@@ -11,17 +12,47 @@
 
 namespace mvae::evaluate {
 
+// Two baselines for a groove model's velocities and timing, at the drummer's hits: a drum machine
+// (every hit on the grid at velocity 80) and the training set's mean velocity and offset per class.
+struct GrooveBaselines {
+  std::array<double, 9> mean_velocity{};  // MIDI units, per class, over the training split's hits
+  std::array<double, 9> mean_offset{};    // GrooVAE offset units (2 * (grid - actual) / step), per class
+};
+
+// What a drummer would check of a groove model, per window (sums; means are taken at the end):
+// hits of free-running decoding against the drummer's, and velocities and timing at the
+// drummer's hits when the hits are given (what humanizing does).
+struct GrooveTotals {
+  double true_positives = 0, false_positives = 0, false_negatives = 0;  // hits, free-running decoding
+  double hits = 0;                                       // the drummer's hits
+  double velocity_error = 0, timing_error_ms = 0;        // model: sums of |model - drummer|
+  double grid_velocity_error = 0, grid_timing_error_ms = 0;  // baseline: velocity 80, on the grid
+  double mean_velocity_error = 0, mean_timing_error_ms = 0;  // baseline: the training set's class means
+  // Per class: hit count, and sums and squared sums of timing (ms, positive = late) and velocity.
+  std::array<double, 9> class_hits{}, drummer_timing_ms{}, drummer_timing_sq{}, model_timing_ms{}, model_timing_sq{};
+  std::array<double, 9> drummer_velocity{}, model_velocity{};
+  void add(const GrooveTotals& other);
+  double precision() const { return true_positives / std::max(1.0, true_positives + false_positives); }
+  double recall() const { return true_positives / std::max(1.0, true_positives + false_negatives); }
+  double f1() const { const double p = precision(), r = recall(); return p + r > 0 ? 2 * p * r / (p + r) : 0.0; }
+};
+
 struct ExampleMetrics {
-  torch::Tensor r_loss;        // [B] cross-entropy summed over steps, z = mu (nats)
+  torch::Tensor r_loss;        // [B] reconstruction loss summed over steps, z = mu (nats)
   torch::Tensor kl;            // [B] KL(q || prior) (nats)
   torch::Tensor tf_correct;    // [B] teacher-forced steps whose argmax equals the target
   torch::Tensor free_correct;  // [B] free-running decoded steps equal to the target
   torch::Tensor tf_correct_by_bar, free_correct_by_bar;  // [B, bars]: the same, per bar of the window
 };
 
-// x: [B, T] tokens on the model's device. Free-running decoding from z = mu samples at
-// `temperature` (the paper: 1.0), or takes the argmax.
+// x: sequences [B, T] (tokens) or [B, T, 27] (groove) on the model's device. Free-running
+// decoding from z = mu samples at `temperature` (the paper: 1.0), or takes the argmax.
 ExampleMetrics reconstruction_metrics(model::MusicVAE& model, const torch::Tensor& x, double temperature, bool argmax);
+
+// Groove models: GrooveTotals of each window of x [B, T, 27], whose tempi are `qpm` [B] (for
+// milliseconds), against `baselines`.
+std::vector<GrooveTotals> groove_metrics(model::MusicVAE& model, const torch::Tensor& x, const std::vector<double>& qpm,
+                                         const GrooveBaselines& baselines, double temperature, bool argmax);
 
 // Sums of the metrics over windows; the means are taken at the end.
 struct MetricTotals {
@@ -31,6 +62,7 @@ struct MetricTotals {
   // Per bar of the window: where along the sequence free-running decoding goes wrong (a flat
   // decoder's errors compound over a 16-bar window; a hierarchical one restarts every bar).
   std::vector<double> tf_correct_by_bar, free_correct_by_bar;  // steps, summed over windows
+  GrooveTotals groove;  // groove models, when evaluated with baselines
   void add(const MetricTotals& other);
   // Accuracy of bar u over the windows added (steps per bar = steps / windows / bars).
   double tf_accuracy_of_bar(size_t u) const { return tf_correct_by_bar[u] / (steps / tf_correct_by_bar.size()); }
@@ -46,9 +78,13 @@ struct EvaluationOptions {
   int64_t batch = 128;       // windows per forward pass
   double temperature = 1.0;  // free-running sampling temperature
   bool argmax = false;       // free-running by argmax instead
+  // Groove models: also GrooveTotals against these baselines, with each window's tempo
+  // (quarters per minute) from `qpm_of(index)` (120 when unset).
+  const GrooveBaselines* groove_baselines = nullptr;
+  std::function<double(int64_t index)> qpm_of;
 };
 
-// Token windows [n, T] int64 of the given indices (any device; they are moved to the model's).
+// Windows of the given indices as the model takes them (any device; they are moved to the model's).
 using ReadWindows = std::function<torch::Tensor(const std::vector<int64_t>& indices)>;
 // Called with each window's index and its own metrics.
 using EachWindow = std::function<void(int64_t index, const MetricTotals& window)>;

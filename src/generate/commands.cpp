@@ -24,21 +24,67 @@ std::string numbered(const std::string& dir, const std::string& stem, int i) {
 }
 
 // The --window-th window of a MIDI file.
-std::vector<uint16_t> input_window(const Generator& gen, const std::string& file, int window) {
-  const auto windows = gen.windows_of(file);
+Pattern input_window(const Generator& gen, const std::string& file, int window) {
+  auto windows = gen.windows_of(file);
   if (window < 0 || window >= static_cast<int>(windows.size()))
     throw UsageError("--window " + std::to_string(window) + ": " + file + " has " + std::to_string(windows.size()) +
                      " windows (0.." + std::to_string(windows.size() - 1) + ")");
-  return windows[static_cast<size_t>(window)];
+  return std::move(windows[static_cast<size_t>(window)]);
 }
 
-// Writes `tokens` as <out>/<name> and records it (and, for --plot, the pattern and its title).
-void emit(const Generator& gen, const GenerateOptions& o, GenerateOutput& result, const std::string& path,
-          const std::vector<uint16_t>& tokens, const std::string& title) {
-  gen.write_midi(tokens, path, o.decode.qpm);
+// The tempo to write at: --qpm, else the input's (a reconstruction plays at its source's tempo).
+double tempo_of(const GenerateOptions& o, const Pattern& input) { return o.qpm_given ? o.decode.qpm : input.qpm; }
+
+// Writes `pattern` as <out>/<name> at `qpm` and records it (and, for --plot, the pattern and its title).
+void emit(const Generator& gen, GenerateOutput& result, const std::string& path, const Pattern& pattern, double qpm,
+          const std::string& title) {
+  gen.write_midi(pattern, path, qpm);
   result.written.push_back(path);
-  result.drawn.push_back(tokens);
+  result.drawn.push_back(pattern);
+  if (!gen.config().groove()) {  // drawn as written: a token model's patterns are on the grid at one velocity
+    result.drawn.back().velocities.clear();
+    result.drawn.back().offsets.clear();
+  }
   result.titles.push_back(title);
+}
+
+// Patterns one after another, as one.
+Pattern joined(const std::vector<Pattern>& patterns) {
+  Pattern all;
+  for (const Pattern& p : patterns) {
+    all.tokens.insert(all.tokens.end(), p.tokens.begin(), p.tokens.end());
+    all.velocities.insert(all.velocities.end(), p.velocities.begin(), p.velocities.end());
+    all.offsets.insert(all.offsets.end(), p.offsets.begin(), p.offsets.end());
+  }
+  return all;
+}
+
+// Windows decoded from consecutive windows of one piece, put back at their places: steps that an
+// earlier window already covers keep that window's (the last window may overlap its neighbour).
+Pattern assemble(const std::vector<Pattern>& windows, const std::vector<Pattern>& decoded) {
+  constexpr size_t C = data::kNumDrumClasses;
+  size_t length = 0;
+  for (const Pattern& w : windows) length = std::max(length, static_cast<size_t>(w.start_bar) * data::kStepsPerBar + w.tokens.size());
+  Pattern all;
+  all.qpm = windows.front().qpm;
+  all.tokens.assign(length, 0);
+  all.velocities.assign(length * C, 0);
+  all.offsets.assign(length * C, 0.0f);
+  std::vector<bool> covered(length, false);
+  for (size_t k = 0; k < windows.size(); ++k) {
+    const size_t first = static_cast<size_t>(windows[k].start_bar) * data::kStepsPerBar;
+    const Pattern& d = decoded[k];
+    for (size_t t = 0; t < d.tokens.size(); ++t) {
+      if (covered[first + t]) continue;
+      covered[first + t] = true;
+      all.tokens[first + t] = d.tokens[t];
+      if (!d.velocities.empty()) {
+        std::copy_n(d.velocities.begin() + t * C, C, all.velocities.begin() + (first + t) * C);
+        std::copy_n(d.offsets.begin() + t * C, C, all.offsets.begin() + (first + t) * C);
+      }
+    }
+  }
+  return all;
 }
 
 std::string in_out(const GenerateOptions& o, const std::string& name) { return (fs::path(o.out) / name).string(); }
@@ -46,7 +92,8 @@ std::string in_out(const GenerateOptions& o, const std::string& name) { return (
 }  // namespace
 
 const std::vector<std::string>& GenerateOptions::verbs() {
-  static const std::vector<std::string> v = {"sample", "reconstruct", "interpolate", "encode", "attribute", "apply", "export"};
+  static const std::vector<std::string> v = {"sample", "reconstruct", "interpolate", "humanize", "tap2drum",
+                                             "encode", "attribute", "apply", "export"};
   return v;
 }
 
@@ -59,7 +106,8 @@ void GenerateOptions::validate() const {
   if (decode.temperature <= 0) throw UsageError("--temperature must be > 0");
   if (qpm_given && decode.qpm <= 0) throw UsageError("--qpm must be > 0");
   if (verb == "sample" && n < 1) throw UsageError("--n must be >= 1");
-  if (verb == "reconstruct" && inputs.empty()) throw UsageError("reconstruct needs --input FILE.mid");
+  if ((verb == "reconstruct" || verb == "humanize" || verb == "tap2drum") && inputs.empty())
+    throw UsageError(verb + " needs --input FILE.mid");
   if (verb == "apply" && (inputs.empty() || vector.empty()))
     throw UsageError("apply needs --input FILE.mid and --vector FILE.npy");
   if (verb == "attribute" && label.empty()) throw UsageError("attribute needs --label (fill, beat, style=NAME, drummer=NAME)");
@@ -76,24 +124,66 @@ void GenerateOptions::validate() const {
 GenerateOutput sample(Generator& gen, const GenerateOptions& o) {
   GenerateOutput result;
   const auto patterns = gen.decode(gen.sample_prior(o.n, o.decode.seed), o.decode);
-  for (int i = 0; i < o.n; ++i) emit(gen, o, result, numbered(o.out, "sample", i), patterns[i], "sample " + std::to_string(i));
+  for (int i = 0; i < o.n; ++i)
+    emit(gen, result, numbered(o.out, "sample", i), patterns[i], o.decode.qpm, "sample " + std::to_string(i));
   return result;
 }
 
 GenerateOutput reconstruct(Generator& gen, const GenerateOptions& o) {
   GenerateOutput result;
   const std::string& input = o.inputs.front();
-  const auto original = input_window(gen, input, o.window);
+  const Pattern original = input_window(gen, input, o.window);
+  const double qpm = tempo_of(o, original);
   const auto patterns = gen.decode(gen.encode_mean({original}), o.decode);
-  emit(gen, o, result, in_out(o, "original.mid"), original,
+  emit(gen, result, in_out(o, "original.mid"), original, qpm,
        "original (" + fs::path(input).filename().string() + ", window " + std::to_string(o.window) + ")");
-  emit(gen, o, result, in_out(o, "reconstruction.mid"), patterns[0], "reconstruction");
+  emit(gen, result, in_out(o, "reconstruction.mid"), patterns[0], qpm, "reconstruction");
+  return result;
+}
+
+GenerateOutput perform(Generator& gen, const GenerateOptions& o) {
+  const bool humanize = o.verb == "humanize";
+  const model::InputTransform wanted = humanize ? model::InputTransform::kHumanize : model::InputTransform::kTap;
+  if (gen.config().input_transform != wanted)
+    throw UsageError(o.verb + " needs a groove model trained with --input-transform " + model::to_string(wanted) + " (preset " +
+                     (humanize ? "groovae_2bar_humanize" : "groovae_2bar_tap_fixed_velocity") + "); " + gen.model_path() +
+                     " is " + gen.config().summary());
+  // The whole input, bar after bar: consecutive windows, every one kept, the last one at the end.
+  data::TokenizerOptions rules;
+  rules.hop_bars = gen.representation().bars;
+  rules.deduplicate = false;
+  rules.cover_track_end = true;
+  rules.any_channel = !humanize;  // taps may be on any channel and any pitch
+  std::vector<Pattern> windows = gen.windows_of(o.inputs.front(), rules, /*every_pitch_one_class=*/!humanize);
+  const int32_t piece = windows.front().piece;
+  const size_t all = windows.size();
+  windows.erase(std::remove_if(windows.begin(), windows.end(), [&](const Pattern& w) { return w.piece != piece; }), windows.end());
+  if (windows.size() < all)
+    std::printf("%s: %s changes tempo or meter; its first part (%zu of %zu windows) is used\n", o.verb.c_str(),
+                o.inputs.front().c_str(), windows.size(), all);
+  const torch::Tensor sequences = gen.sequences_of(windows);
+  const torch::Tensor forced = humanize ? sequences.narrow(-1, 0, model::kGrooveClasses) : torch::Tensor();
+  const auto decoded = gen.decode(gen.encode_mean(sequences), o.decode, forced);
+  const double qpm = tempo_of(o, windows.front());
+  GenerateOutput result;
+  Pattern given = assemble(windows, windows);
+  given.velocities.clear();  // as the model sees a score (humanize) or taps: on the grid, one velocity
+  given.offsets.clear();
+  emit(gen, result, in_out(o, humanize ? "score.mid" : "taps.mid"), given, qpm,
+       (humanize ? "score (" : "taps (") + fs::path(o.inputs.front()).filename().string() + ")");
+  emit(gen, result, in_out(o, humanize ? "humanized.mid" : "drums.mid"), assemble(windows, decoded), qpm,
+       humanize ? "humanized" : "drums");
+  if (humanize) {  // the picture also shows the input as it was played, to compare with when it is a performance
+    result.drawn.push_back(assemble(windows, windows));
+    result.titles.push_back("input as played");
+  }
   return result;
 }
 
 GenerateOutput interpolate(Generator& gen, const GenerateOptions& o) {
   GenerateOutput result;
-  const torch::Tensor za = gen.encode_mean({input_window(gen, o.from, o.window)})[0];
+  const Pattern from = input_window(gen, o.from, o.window);
+  const torch::Tensor za = gen.encode_mean({from})[0];
   const torch::Tensor zb = gen.encode_mean({input_window(gen, o.to, o.window)})[0];
   std::vector<torch::Tensor> points;
   for (int i = 0; i < o.steps; ++i) {
@@ -101,16 +191,15 @@ GenerateOutput interpolate(Generator& gen, const GenerateOptions& o) {
     points.push_back(o.interpolation == "slerp" ? slerp(za, zb, t) : (1 - t) * za + t * zb);
   }
   const auto patterns = gen.decode(torch::stack(points), o.decode);
-  std::vector<uint16_t> all;
+  const double qpm = tempo_of(o, from);
   for (int i = 0; i < o.steps; ++i) {
     char title[64];
     std::snprintf(title, sizeof title, "step %d  (t = %.2f)", i, static_cast<double>(i) / (o.steps - 1));
-    emit(gen, o, result, numbered(o.out, "interpolation", i), patterns[i], title);
-    all.insert(all.end(), patterns[i].begin(), patterns[i].end());
+    emit(gen, result, numbered(o.out, "interpolation", i), patterns[i], qpm, title);
   }
-  const std::string joined = in_out(o, "interpolation-all.mid");
-  gen.write_midi(all, joined, o.decode.qpm);
-  result.written.push_back(joined);
+  const std::string all = in_out(o, "interpolation-all.mid");
+  gen.write_midi(joined(patterns), all, qpm);
+  result.written.push_back(all);
   return result;
 }
 
@@ -147,15 +236,16 @@ GenerateOutput apply_attribute(Generator& gen, const GenerateOptions& o) {
   const std::vector<float> v = read_npy(o.vector, &shape);
   if (shape.size() != 1 || shape[0] != gen.config().z)
     throw InputError(o.vector, "shape", "expected a vector of " + std::to_string(gen.config().z) + " (the model's z)");
-  const auto original = input_window(gen, o.inputs.front(), o.window);
+  const Pattern original = input_window(gen, o.inputs.front(), o.window);
+  const double qpm = tempo_of(o, original);
   const torch::Tensor mu = gen.encode_mean({original});
   const torch::Tensor shifted = mu + o.scale * torch::tensor(v).view({1, -1});
   const auto patterns = gen.decode(torch::cat({mu, shifted}), o.decode);
   char title[96];
   std::snprintf(title, sizeof title, "with %+.2f x %s", o.scale, fs::path(o.vector).filename().c_str());
-  emit(gen, o, result, in_out(o, "original.mid"), original, "original");
-  emit(gen, o, result, in_out(o, "reconstruction.mid"), patterns[0], "reconstruction");
-  emit(gen, o, result, in_out(o, "with-attribute.mid"), patterns[1], title);
+  emit(gen, result, in_out(o, "original.mid"), original, qpm, "original");
+  emit(gen, result, in_out(o, "reconstruction.mid"), patterns[0], qpm, "reconstruction");
+  emit(gen, result, in_out(o, "with-attribute.mid"), patterns[1], qpm, title);
   return result;
 }
 
@@ -171,7 +261,7 @@ int export_model_file(const GenerateOptions& o) {
 
 int run_generate(GenerateOptions o) {
   const bool released = o.checkpoint.empty();
-  if (released) o.checkpoint = released_model_path();
+  if (released) o.checkpoint = released_model_path(o.verb);
   o.validate();
   if (o.verb == "export") return export_model_file(o);
   Generator gen(o.checkpoint, o.best ? model::CheckpointChoice::kBest : model::CheckpointChoice::kLatest);
@@ -181,6 +271,7 @@ int run_generate(GenerateOptions o) {
   if (o.verb == "sample") result = sample(gen, o);
   else if (o.verb == "reconstruct") result = reconstruct(gen, o);
   else if (o.verb == "interpolate") result = interpolate(gen, o);
+  else if (o.verb == "humanize" || o.verb == "tap2drum") result = perform(gen, o);
   else if (o.verb == "encode" || o.verb == "attribute") result = encode(gen, o);
   else if (o.verb == "apply") result = apply_attribute(gen, o);
   else MVAE_CHECK(false, "unknown verb " + o.verb);

@@ -9,11 +9,11 @@
 namespace mvae::generate {
 
 struct GenerateOptions {
-  std::string verb;        // sample, reconstruct, interpolate, encode, attribute, apply, export
+  std::string verb;        // sample, reconstruct, interpolate, humanize, tap2drum, encode, attribute, apply, export
   std::string checkpoint;  // run folder, checkpoint folder or model.pt; "" = the released model
   bool best = false;       // a run folder's best checkpoint instead of its newest
   std::string out;         // output folder
-  std::vector<std::string> inputs;  // reconstruct, apply: one MIDI file; encode: several
+  std::vector<std::string> inputs;  // reconstruct, humanize, tap2drum, apply: one MIDI file; encode: several
   std::string from, to;             // interpolate: the end points
   int n = 4;                        // sample: patterns
   int steps = 8;                    // interpolate: points, end points included
@@ -23,7 +23,7 @@ struct GenerateOptions {
   int64_t max_windows = 0;
   double scale = 1.0;               // apply: multiple of the attribute vector
   DecodeOptions decode;
-  bool qpm_given = false;           // else the training data's median tempo
+  bool qpm_given = false;           // else the input's tempo, or (sample) the training data's median tempo
   bool plot = false, render_wav = false;
   std::string dtype = "float16";    // export: how the weights are stored
 
@@ -35,13 +35,16 @@ struct GenerateOptions {
 // What a verb wrote, and the patterns --plot draws.
 struct GenerateOutput {
   std::vector<std::string> written;
-  std::vector<std::vector<uint16_t>> drawn;
+  std::vector<Pattern> drawn;
   std::vector<std::string> titles;
 };
 
 GenerateOutput sample(Generator& gen, const GenerateOptions& o);
 GenerateOutput reconstruct(Generator& gen, const GenerateOptions& o);
 GenerateOutput interpolate(Generator& gen, const GenerateOptions& o);
+// humanize (a score -> a performance: the hits kept, velocities and timing from the model) and
+// tap2drum (taps -> a kit), over the whole input file, with a groove model trained for the task.
+GenerateOutput perform(Generator& gen, const GenerateOptions& o);
 GenerateOutput encode(Generator& gen, const GenerateOptions& o);     // also attribute
 GenerateOutput apply_attribute(Generator& gen, const GenerateOptions& o);
 // export: the model file of --checkpoint written to --out with its weights as --dtype.

@@ -12,7 +12,14 @@
 
 namespace mvae::generate {
 
-std::string released_model_path() {
+std::string released_model_path(const std::string& verb) {
+  if (verb == "humanize") {  // a groove model trained to humanize
+    if (const char* env = std::getenv("MVAE_HUMANIZE_MODEL"); env && *env) return env;
+#ifdef MVAE_RELEASED_HUMANIZE_MODEL
+    if (std::filesystem::exists(MVAE_RELEASED_HUMANIZE_MODEL)) return MVAE_RELEASED_HUMANIZE_MODEL;
+#endif
+    return "";
+  }
   if (const char* env = std::getenv("MVAE_MODEL"); env && *env) return env;
 #ifdef MVAE_RELEASED_MODEL
   if (std::filesystem::exists(MVAE_RELEASED_MODEL)) return MVAE_RELEASED_MODEL;
@@ -32,32 +39,61 @@ Generator::Generator(const std::string& checkpoint, model::CheckpointChoice choi
   pitch_map_ = data::PitchMap::from_json(representation_.pitch_map_json, model_path_);
 }
 
-std::vector<std::vector<uint16_t>> Generator::windows_of(const std::string& midi_path) const {
+std::vector<Pattern> Generator::windows_of(const std::string& midi_path, data::TokenizerOptions options,
+                                           bool every_pitch_one_class) const {
   const midi::MidiFile midi = midi::read_midi_file(midi_path);
-  data::TokenizerOptions options;
   options.bars = representation_.bars;
-  const data::TokenizeResult result = data::tokenize_drums(midi, pitch_map_, options);
+  data::PitchMap map = pitch_map_;
+  if (every_pitch_one_class) map.class_of.fill(0);
+  data::TokenizeResult result = data::tokenize_drums(midi, map, options);
   if (result.windows.empty())
     throw InputError(midi_path, "", "yields no " + std::to_string(representation_.bars) + "-bar window (" +
                                         result.skip_reason + ": " + result.skip_detail + ")");
-  std::vector<std::vector<uint16_t>> windows;
-  for (const auto& w : result.windows) windows.push_back(w.tokens);
-  return windows;
+  return std::move(result.windows);
 }
 
-torch::Tensor Generator::encode_mean(const std::vector<std::vector<uint16_t>>& windows) {
+torch::Tensor Generator::sequences_of(const std::vector<Pattern>& patterns) const {
+  const int64_t n = static_cast<int64_t>(patterns.size()), T = representation_.window_steps();
+  std::vector<uint16_t> tokens;
+  std::vector<uint8_t> velocities;
+  std::vector<float> offsets;
+  for (const Pattern& p : patterns) {
+    MVAE_CHECK(static_cast<int64_t>(p.tokens.size()) == T, "a pattern of " + std::to_string(p.tokens.size()) + " steps");
+    tokens.insert(tokens.end(), p.tokens.begin(), p.tokens.end());
+    velocities.insert(velocities.end(), p.velocities.begin(), p.velocities.end());
+    offsets.insert(offsets.end(), p.offsets.begin(), p.offsets.end());
+  }
+  if (!config().groove()) return model::token_tensor(tokens.data(), n, T);
+  MVAE_CHECK(velocities.size() == tokens.size() * data::kNumDrumClasses, "a groove model needs the patterns' velocities");
+  return model::groove_tensor(velocities.data(), offsets.data(), n, T);
+}
+
+torch::Tensor Generator::encode_mean(const std::vector<Pattern>& patterns) { return encode_mean(sequences_of(patterns)); }
+
+torch::Tensor Generator::encode_mean(const torch::Tensor& sequences) {
   torch::NoGradGuard no_grad;
-  return model_->encode(model::token_tensor(windows).to(device_)).mu;
+  return model_->encode(model_->encoder_input(sequences.to(device_))).mu;
 }
 
-std::vector<std::vector<uint16_t>> Generator::decode(const torch::Tensor& z, const DecodeOptions& options) {
+std::vector<Pattern> Generator::decode(const torch::Tensor& z, const DecodeOptions& options, const torch::Tensor& forced_hits) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(options.seed);
-  const torch::Tensor tokens = model_->sample(z.to(device_), options.temperature, options.argmax).cpu();
-  std::vector<std::vector<uint16_t>> out;
-  for (int64_t i = 0; i < tokens.size(0); ++i) {
-    const torch::Tensor row = tokens[i].contiguous();
-    out.emplace_back(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+  const torch::Tensor decoded =
+      model_->sample(z.to(device_), options.temperature, options.argmax, forced_hits.defined() ? forced_hits.to(device_) : forced_hits).cpu();
+  std::vector<Pattern> out;
+  for (int64_t i = 0; i < decoded.size(0); ++i) {
+    Pattern p;
+    p.qpm = options.qpm;
+    if (config().groove()) {
+      model::GrooveArrays arrays = model::groove_arrays(decoded[i]);
+      p.tokens = std::move(arrays.tokens);
+      p.velocities = std::move(arrays.velocities);
+      p.offsets = std::move(arrays.offsets);
+    } else {
+      const torch::Tensor row = decoded[i].contiguous();
+      p.tokens.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+    }
+    out.push_back(std::move(p));
   }
   return out;
 }
@@ -67,8 +103,10 @@ torch::Tensor Generator::sample_prior(int64_t n, uint64_t seed) const {
   return torch::randn({n, config().z}, gen);
 }
 
-void Generator::write_midi(const std::vector<uint16_t>& tokens, const std::string& path, double qpm) const {
-  midi::write_midi_file(path, data::tokens_to_midi(tokens, pitch_map_, qpm));
+void Generator::write_midi(const Pattern& pattern, const std::string& path, double qpm) const {
+  const bool expressive = config().groove() && !pattern.velocities.empty();
+  midi::write_midi_file(path, data::tokens_to_midi(pattern.tokens, pitch_map_, qpm, expressive ? &pattern.velocities : nullptr,
+                                                   expressive ? &pattern.offsets : nullptr));
 }
 
 torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t) {

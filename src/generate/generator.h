@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "data/drum_kit.h"
+#include "data/drum_tokenizer.h"
 #include "data/representation.h"
 #include "model/checkpoint_files.h"
 #include "model/musicvae.h"
@@ -20,6 +21,10 @@ struct DecodeOptions {
   uint64_t seed = 0;
 };
 
+// A drum pattern: tokens [T], and per step and class velocities and offsets (read from MIDI, or
+// decoded by a groove model; empty from a token model: written on the grid at velocity 80).
+using Pattern = data::DrumWindow;
+
 // A trained model ready for inference: loaded from a run folder (its newest complete checkpoint
 // that verifies, or its best one), a checkpoint folder, or a model.pt file.
 class Generator {
@@ -31,14 +36,25 @@ class Generator {
   const std::string& model_path() const { return model_path_; }
   model::MusicVAE& model() { return model_; }
 
-  // The windows of a MIDI file under the training data's rules; throws InputError naming the
-  // rule that rejected the file when there is none.
-  std::vector<std::vector<uint16_t>> windows_of(const std::string& midi_path) const;
-  torch::Tensor encode_mean(const std::vector<std::vector<uint16_t>>& windows);  // [N, z]
-  std::vector<std::vector<uint16_t>> decode(const torch::Tensor& z, const DecodeOptions& options);
+  // The windows of a MIDI file under the training data's rules (each with its tempo); throws
+  // InputError naming the rule that rejected the file when there is none. `options` changes the
+  // rules (bars always the model's); `every_pitch_one_class`: every note is a hit of class 0
+  // (taps, whatever their pitch).
+  std::vector<Pattern> windows_of(const std::string& midi_path, data::TokenizerOptions options = {},
+                                  bool every_pitch_one_class = false) const;
+  // Patterns as the model takes them: tokens [N, T] or groove vectors [N, T, 27].
+  torch::Tensor sequences_of(const std::vector<Pattern>& patterns) const;
+  // q(z | x) means of patterns, or of sequences [N, T(, 27)], each through the model's input transform: [N, z].
+  torch::Tensor encode_mean(const std::vector<Pattern>& patterns);
+  torch::Tensor encode_mean(const torch::Tensor& sequences);
+  // Decodes z [N, z]; `forced_hits` [N, T, 9] (groove models): the hits to keep, velocities and
+  // timing from the model.
+  std::vector<Pattern> decode(const torch::Tensor& z, const DecodeOptions& options, const torch::Tensor& forced_hits = {});
   torch::Tensor sample_prior(int64_t n, uint64_t seed) const;  // [n, z]
 
-  void write_midi(const std::vector<uint16_t>& tokens, const std::string& path, double qpm) const;
+  // Writes a pattern as MIDI at `qpm`; with its velocities and offsets when the model is a groove
+  // model (a token model's input is written as the model sees it: on the grid at velocity 80).
+  void write_midi(const Pattern& pattern, const std::string& path, double qpm) const;
 
  private:
   model::MusicVAE model_{nullptr};
@@ -50,7 +66,9 @@ class Generator {
 
 // The model released with the project (models/), used when no --checkpoint is given: $MVAE_MODEL
 // if set, else the release in the source tree this program was built from; "" when neither exists.
-std::string released_model_path();
+// For "humanize": the released humanizing groove model ($MVAE_HUMANIZE_MODEL, else
+// models/groovae_2bar_humanize).
+std::string released_model_path(const std::string& verb = "");
 
 // Spherical interpolation between a and b ([z]) at t in [0, 1]; linear when they are parallel.
 torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t);

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/npy.h"
+#include "dataset/window_tensors.h"
 
 namespace mvae::generate {
 
@@ -15,23 +16,17 @@ EncodedWindows encode_split(Generator& gen, data::ShardSet& shards, const std::s
   const std::string diff = shards.representation().difference(gen.representation());
   if (!diff.empty()) throw UsageError("the shards and the model disagree: " + diff);
   const int64_t n = max_windows > 0 ? std::min(max_windows, shards.size(split)) : shards.size(split);
-  const int64_t T = shards.representation().window_steps();
   EncodedWindows out;
   std::vector<torch::Tensor> parts;
-  std::vector<uint16_t> raw;
   for (int64_t begin = 0; begin < n; begin += batch) {
     std::vector<int64_t> indices;
     for (int64_t i = begin; i < std::min(n, begin + batch); ++i) indices.push_back(i);
-    raw.resize(indices.size() * static_cast<size_t>(T));
-    shards.read_tokens(split, indices, raw.data());  // tokens only: no velocity/offset arrays
-    std::vector<std::vector<uint16_t>> windows;
-    for (size_t k = 0; k < indices.size(); ++k) {
-      const data::ShardSet::Source src = shards.source(split, indices[k]);
+    for (const int64_t index : indices) {
+      const data::ShardSet::Source src = shards.source(split, index);
       const data::FileRecord& f = shards.files().at(src.file_id);
       out.labels.push_back({f.path, f.split, f.drummer, f.style, f.beat_type, f.bpm, src.start_bar});
-      windows.emplace_back(raw.begin() + static_cast<std::ptrdiff_t>(k * T), raw.begin() + static_cast<std::ptrdiff_t>((k + 1) * T));
     }
-    parts.push_back(gen.encode_mean(windows).cpu());
+    parts.push_back(gen.encode_mean(dataset::read_window_tensor(shards, split, indices, gen.config().groove())).cpu());
   }
   out.mu = parts.empty() ? torch::zeros({0, gen.config().z}) : torch::cat(parts);
   return out;

@@ -16,11 +16,13 @@ int main(int argc, char** argv) {
   mvae::generate::GenerateOptions o;
   o.verb = argc > 1 ? argv[1] : "";
   po::options_description desc(
-      "generate VERB [options]: sample | reconstruct | interpolate | encode | attribute | apply | export\n"
+      "generate VERB [options]: sample | reconstruct | interpolate | humanize | tap2drum | encode | attribute | apply | export\n"
       "  (without --checkpoint: the model released with the project, models/)\n"
       "  generate sample      --checkpoint runs/a --n 8 --out samples/\n"
       "  generate reconstruct --checkpoint runs/a --input beat.mid --out recon/\n"
       "  generate interpolate --checkpoint runs/a --from a.mid --to b.mid --steps 8 --out interp/\n"
+      "  generate humanize    --checkpoint runs/groovae --input score.mid --out played/   (groovae_2bar_humanize)\n"
+      "  generate tap2drum    --checkpoint runs/tap --input taps.mid --out drums/        (groovae_2bar_tap_fixed_velocity)\n"
       "  generate encode      --checkpoint runs/a --data shards/ --split test --out latents/   (or --input a.mid b.mid)\n"
       "  generate attribute   --checkpoint runs/a --data shards/ --split train --label fill --out vectors/\n"
       "  generate apply       --checkpoint runs/a --input beat.mid --vector vectors/fill.npy --scale 1.0 --out fills/\n"
@@ -32,7 +34,7 @@ int main(int argc, char** argv) {
     ("best", po::bool_switch(&o.best), "with a run folder: its best checkpoint (checkpoints/best) instead of the newest")
     ("out,o", po::value(&o.out), "output folder for MIDI files")
     ("n", po::value(&o.n)->default_value(4), "sample: number of patterns")
-    ("input,i", po::value(&o.inputs)->multitoken(), "reconstruct, apply: MIDI file; encode: MIDI files")
+    ("input,i", po::value(&o.inputs)->multitoken(), "reconstruct, humanize, tap2drum, apply: MIDI file; encode: MIDI files")
     ("data", po::value(&o.data_dir), "encode, attribute: shard folder")
     ("split", po::value(&o.split)->default_value("train"), "encode, attribute: split of the shards")
     ("windows", po::value(&o.max_windows)->default_value(0), "encode, attribute: first N windows of the split (0 = all)")
@@ -45,8 +47,8 @@ int main(int argc, char** argv) {
     ("interpolation", po::value(&o.interpolation)->default_value("slerp"), "slerp or linear")
     ("window", po::value(&o.window)->default_value(0), "which window of a longer input file to use")
     ("temperature,t", po::value(&o.decode.temperature)->default_value(0.5), "sampling temperature")
-    ("argmax", po::bool_switch(&o.decode.argmax), "decode the most likely token at each step")
-    ("qpm", po::value(&o.decode.qpm), "tempo of the MIDI written (default: the training data's median tempo)")
+    ("argmax", po::bool_switch(&o.decode.argmax), "decode the most likely token (groove: hits above 0.5) at each step")
+    ("qpm", po::value(&o.decode.qpm), "tempo of the MIDI written (default: the input's tempo; sample: the training data's median tempo)")
     ("seed", po::value(&o.decode.seed)->default_value(0), "seed of the prior samples and the decoding")
     ("plot", po::bool_switch(&o.plot), "also draw the patterns as an SVG piano roll (one picture per command)")
     ("render-wav", po::bool_switch(&o.render_wav), "also render each MIDI file to WAV (FluidSynth + a GM sound font)")

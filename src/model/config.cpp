@@ -29,6 +29,26 @@ ModelConfig make(const std::string& name, int bars, int enc, int enc_layers, int
   return c;
 }
 
+// Magenta's groovae_* configs: enc 512, z 256, flat decoder 256x2, free bits 48, beta 0.2,
+// dropout_keep_prob 0.3, teacher forcing. One change, measured (docs/results.md section 5):
+// velocity and offset errors count at the drummer's hits only (--groove-loss everywhere for Magenta's).
+ModelConfig groovae(const std::string& name, int bars, InputTransform transform) {
+  ModelConfig c = make(name, bars, 512, 1, 256, DecoderKind::kFlat, 0, 0, 256, 2, 48, 0);
+  c.output = OutputKind::kGroove;
+  c.input_transform = transform;
+  c.groove_loss_at_hits = true;
+  c.dropout_keep = 0.3;
+  return c;
+}
+
+ModelConfig tiny_groove() {
+  ModelConfig c = make("tiny-groove", 2, 32, 1, 16, DecoderKind::kHierarchical, 32, 1, 32, 1, 0, 0);
+  c.output = OutputKind::kGroove;
+  c.input_transform = InputTransform::kHumanize;
+  c.groove_loss_at_hits = true;
+  return c;
+}
+
 const std::map<std::string, ModelConfig>& presets() {
   using K = DecoderKind;
   static const std::map<std::string, ModelConfig> table = {
@@ -40,13 +60,41 @@ const std::map<std::string, ModelConfig>& presets() {
       {"flat-drums_16bar", make("flat-drums_16bar", 16, 2048, 2, 512, K::kFlat, 0, 0, 2048, 3, 256, 0)},
       // Ours: a hierarchical model small enough for a CPU or one modest GPU.
       {"hierdec-drums_4bar", make("hierdec-drums_4bar", 4, 512, 1, 256, K::kHierarchical, 512, 2, 512, 2, 64, 0)},
+      // Magenta's GrooVAE configs (velocities and microtiming; the 2-bar ones with an input transform).
+      {"groovae_4bar", groovae("groovae_4bar", 4, InputTransform::kNone)},
+      {"groovae_2bar_humanize", groovae("groovae_2bar_humanize", 2, InputTransform::kHumanize)},
+      {"groovae_2bar_tap_fixed_velocity", groovae("groovae_2bar_tap_fixed_velocity", 2, InputTransform::kTap)},
       // Ours: for tests and smoke runs.
       {"tiny", make("tiny", 2, 32, 1, 16, K::kHierarchical, 32, 1, 32, 1, 0, 0)},
+      {"tiny-groove", tiny_groove()},
   };
   return table;
 }
 
 }  // namespace
+
+std::string to_string(OutputKind kind) { return kind == OutputKind::kGroove ? "groove" : "tokens"; }
+
+std::string to_string(InputTransform transform) {
+  switch (transform) {
+    case InputTransform::kHumanize: return "humanize";
+    case InputTransform::kTap: return "tap";
+    default: return "none";
+  }
+}
+
+OutputKind parse_output_kind(const std::string& text) {
+  if (text == "tokens") return OutputKind::kTokens;
+  if (text == "groove") return OutputKind::kGroove;
+  throw ConfigError("output", "must be tokens or groove, got '" + text + "'");
+}
+
+InputTransform parse_input_transform(const std::string& text) {
+  if (text == "none") return InputTransform::kNone;
+  if (text == "humanize") return InputTransform::kHumanize;
+  if (text == "tap") return InputTransform::kTap;
+  throw ConfigError("input_transform", "must be none, humanize or tap, got '" + text + "'");
+}
 
 std::vector<std::string> preset_names() {
   std::vector<std::string> names;
@@ -84,6 +132,9 @@ void ModelConfig::validate() const {
   if (max_beta < 0) throw ConfigError("max_beta", "must be >= 0");
   if (beta_rate < 0 || beta_rate >= 1) throw ConfigError("beta_rate", "must be in [0, 1)");
   if (sampling_rate < 0) throw ConfigError("sampling_rate", "must be >= 0 (0 = teacher forcing)");
+  if (input_transform != InputTransform::kNone && !groove())
+    throw ConfigError("input_transform", "needs the groove output (the token models see only which drums are hit)");
+  if (groove_loss_at_hits && !groove()) throw ConfigError("groove_loss", "needs the groove output");
   if (!(dropout_keep > 0 && dropout_keep <= 1)) throw ConfigError("dropout_keep", "must be in (0, 1] (1 = no dropout)");
 }
 
@@ -101,6 +152,9 @@ std::string ModelConfig::to_json() const {
   j["cond_layers"] = cond_layers;
   j["dec"] = dec;
   j["dec_layers"] = dec_layers;
+  j["output"] = to_string(output);
+  j["input_transform"] = to_string(input_transform);
+  j["groove_loss_at_hits"] = groove_loss_at_hits;
   j["free_bits"] = free_bits;
   j["max_beta"] = max_beta;
   j["beta_rate"] = beta_rate;
@@ -127,6 +181,10 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
     c.cond_layers = j.at("cond_layers");
     c.dec = j.at("dec");
     c.dec_layers = j.at("dec_layers");
+    // Both absent in models saved before the groove output existed: token models.
+    c.output = parse_output_kind(j.value("output", "tokens"));
+    c.input_transform = parse_input_transform(j.value("input_transform", "none"));
+    c.groove_loss_at_hits = j.value("groove_loss_at_hits", false);
     c.free_bits = j.at("free_bits");
     c.max_beta = j.at("max_beta");
     c.beta_rate = j.at("beta_rate");
@@ -146,12 +204,42 @@ std::string ModelConfig::summary() const {
   else
     s += "flat decoder ";
   s += std::to_string(dec) + "x" + std::to_string(dec_layers);
+  if (groove()) s += ", groove output (hits, velocities, offsets)";
+  if (input_transform != InputTransform::kNone) s += ", input " + to_string(input_transform);
+  if (groove() && groove_loss_at_hits) s += ", velocity/offset loss at hits";
   if (dropout_keep < 1) {
     char keep[32];
     std::snprintf(keep, sizeof keep, ", dropout keep %.2f", dropout_keep);
     s += keep;
   }
   return s;
+}
+
+double forward_flops_per_sequence(const ModelConfig& c) {
+  // One LSTM stack over `steps` steps: each layer and direction multiplies [input + H] by [4H] per step.
+  const auto lstm = [](double steps, double hidden, int layers, int directions, double input0) {
+    double flops = 0;
+    for (int l = 0; l < layers; ++l) {
+      const double input = l == 0 ? input0 : directions * hidden;
+      flops += directions * steps * 2.0 * 4.0 * hidden * (input + hidden);
+    }
+    return flops;
+  };
+  const double T = c.steps(), U = c.bars, F = c.step_features(), out = c.output_size();
+  double flops = lstm(T, c.enc, c.enc_layers, 2, F);   // encoder
+  flops += 2 * 2.0 * (2.0 * c.enc) * c.z;               // mu and sigma
+  if (c.hierarchical()) {
+    flops += 2.0 * c.z * (2.0 * c.cond_layers * c.cond);              // conductor initial state
+    flops += lstm(U, c.cond, c.cond_layers, 1, 0);                    // conductor (no input)
+    flops += U * 2.0 * c.cond * (2.0 * c.dec_layers * c.dec);         // decoder initial state per bar
+    flops += U * 2.0 * 4.0 * c.dec * c.cond;                          // conductor embedding, once per bar
+  } else {
+    flops += 2.0 * c.z * (2.0 * c.dec_layers * c.dec);  // decoder initial state
+    flops += 2.0 * 4.0 * c.dec * c.z;                   // z, once per sequence
+  }
+  flops += lstm(T, c.dec, c.dec_layers, 1, F);  // decoder
+  flops += T * 2.0 * c.dec * out;               // output layer
+  return flops;
 }
 
 double beta_at(const ModelConfig& c, long step) {

@@ -24,6 +24,17 @@ class ConfigError : public UsageError {
 
 enum class DecoderKind { kHierarchical, kFlat };
 
+// What a step of a sequence is. kTokens: one of 512 drum tokens (MusicVAE). kGroove: per drum
+// class a hit, a velocity and a microtiming offset, 27 values (GrooVAE, Gillick et al. 2019).
+enum class OutputKind { kTokens, kGroove };
+constexpr int kGrooveClasses = 9;
+constexpr int kGrooveValues = 3 * kGrooveClasses;  // [hits(9) | velocities(9) | offsets(9)]
+
+// GrooVAE's inverse sequence transformations: what the encoder sees instead of the performance
+// (the target is always the performance). kHumanize: velocities and offsets removed (a score);
+// kTap: every step's hits collapsed onto one class at fixed velocity, timing kept (Tap2Drum).
+enum class InputTransform { kNone, kHumanize, kTap };
+
 struct ModelConfig {
   std::string preset;  // the preset it started from ("" if none)
   // Sizes.
@@ -38,6 +49,12 @@ struct ModelConfig {
   int cond_layers = 2;
   int dec = 256;  // bottom (or flat) decoder LSTM units
   int dec_layers = 2;
+  OutputKind output = OutputKind::kTokens;
+  InputTransform input_transform = InputTransform::kNone;  // groove only
+  // Groove only: where the velocity and offset errors count. false: at every step and class
+  // (Magenta's GrooVAE loss; the heads then learn p(hit) x E[velocity | hit]); true: only where the
+  // target has a hit (the heads learn E[velocity | hit], the value a hit is written with).
+  bool groove_loss_at_hits = false;
   // Loss (Magenta's hparams).
   double free_bits = 48;   // bits of KL per example that are free
   double max_beta = 0.2;   // KL weight
@@ -49,6 +66,11 @@ struct ModelConfig {
 
   int steps() const { return bars * steps_per_bar; }
   bool hierarchical() const { return decoder == DecoderKind::kHierarchical; }
+  bool groove() const { return output == OutputKind::kGroove; }
+  // Values per step the encoder and decoder read: 0 for token ids, 27 for groove vectors.
+  int step_features() const { return groove() ? kGrooveValues : 0; }
+  // What the output layer predicts per step: 512 token logits, or 27 groove values.
+  int output_size() const { return groove() ? kGrooveValues : vocab; }
   // Throws ConfigError naming the field (e.g. enc: "must be >= 1, got 0").
   void validate() const;
   std::string to_json() const;
@@ -56,11 +78,23 @@ struct ModelConfig {
   std::string summary() const;  // one line for logs
 };
 
+std::string to_string(OutputKind kind);            // "tokens", "groove"
+std::string to_string(InputTransform transform);   // "none", "humanize", "tap"
+OutputKind parse_output_kind(const std::string& text);          // throws ConfigError("output")
+InputTransform parse_input_transform(const std::string& text);  // throws ConfigError("input_transform")
+
 // Presets by name: cat-drums_2bar_small, cat-drums_2bar_big, hierdec-drums_4bar,
-// hierdec-drums_16bar, flat-drums_16bar, tiny. Throws ConfigError (field "preset") listing them
+// hierdec-drums_16bar, flat-drums_16bar, groovae_4bar, groovae_2bar_humanize,
+// groovae_2bar_tap_fixed_velocity, tiny, tiny-groove. Throws ConfigError (field "preset") listing them
 // for an unknown name.
 ModelConfig preset(const std::string& name);
 std::vector<std::string> preset_names();
+
+// Matrix-product FLOPs (a multiply-add = 2) of one sequence's forward pass, teacher-forced: the
+// LSTM gates, the posterior, the initial states and the output layer (token inputs are lookups
+// and cost none). A training step costs about 3x this (backward = 2x forward); benchmarks divide
+// the achieved rate by the device's peak for model FLOP utilisation.
+double forward_flops_per_sequence(const ModelConfig& c);
 
 // Magenta's schedules (docs/model.md).
 double beta_at(const ModelConfig& c, long step);

@@ -10,6 +10,7 @@ namespace mvae::model {
 LstmStackImpl::LstmStackImpl(const LstmStackOptions& options) : options_(options) {
   const int64_t H = options.hidden, D = options.directions, G = 4 * H;
   MVAE_CHECK(D == 1 || D == 2, "directions must be 1 or 2");
+  MVAE_CHECK(options.vocab == 0 || options.features == 0, "layer 0 reads token ids or vectors, not both");
   // PyTorch's LSTM initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias.
   const double bound = 1.0 / std::sqrt(static_cast<double>(H));
   const auto uniform = [bound](std::vector<int64_t> shape) { return torch::empty(shape).uniform_(-bound, bound); };
@@ -20,6 +21,7 @@ LstmStackImpl::LstmStackImpl(const LstmStackOptions& options) : options_(options
       w[options.vocab].zero_();  // "no token": contributes nothing, and embedding's padding_idx keeps it so
       token_gates_.push_back(register_parameter("token_gates" + sfx, w));
     }
+    if (options.features > 0) feature_w_.push_back(register_parameter("input_w" + sfx, uniform({G, options.features})));
     if (options.dense > 0) dense_w_.push_back(register_parameter("dense_w" + sfx, uniform({G, options.dense})));
   }
   for (int64_t l = 0; l < options.layers; ++l) {
@@ -35,6 +37,16 @@ torch::Tensor LstmStackImpl::drop(const torch::Tensor& x, torch::IntArrayRef mas
   if (!dropping()) return x;
   const double keep = options_.input_keep;
   return x * torch::empty(mask_shape, x.options()).bernoulli_(keep).div_(keep);
+}
+
+torch::Tensor LstmStackImpl::input_gates(const torch::Tensor& x, int64_t d) const {
+  if (options_.vocab > 0) {
+    // Dropping a one-hot input drops its whole row of gates: one mask value per step and sequence.
+    std::vector<int64_t> mask_shape = x.sizes().vec();
+    mask_shape.push_back(1);
+    return drop(torch::embedding(token_gates_[d], x, /*padding_idx=*/options_.vocab), mask_shape);
+  }
+  return torch::matmul(drop(x, x.sizes()), feature_w_[d].t());  // each value dropped on its own, as Magenta's
 }
 
 torch::Tensor LstmStackImpl::dense_gates(const torch::Tensor& dense, int64_t d) {
@@ -54,14 +66,14 @@ torch::Tensor LstmStackImpl::forward(const torch::Tensor& tokens, const torch::T
 
   std::vector<torch::Tensor> final_h, final_c;
   torch::Tensor layer_out;  // [T, N, D*H], natural time order
-  const torch::Tensor tokens_t = tokens.defined() ? tokens.t() : torch::Tensor();  // [T, N]
+  const torch::Tensor tokens_t = tokens.defined() ? tokens.transpose(0, 1) : torch::Tensor();  // [T, N] or [T, N, F]
   for (int64_t l = 0; l < L; ++l) {
     std::vector<torch::Tensor> xg;  // per direction [T, N, 4H]
     for (int64_t d = 0; d < D; ++d) {
       if (l == 0) {
         torch::Tensor base = dense_gates(dense, d);  // [4H] or [N, 4H]
-        if (options_.vocab > 0)  // dropping a one-hot input drops its whole row of gates: [T, N, 1] mask
-          xg.push_back(drop(torch::embedding(token_gates_[d], tokens_t, /*padding_idx=*/options_.vocab), {T, N, 1}).add_(base));
+        if (tokens_t.defined())
+          xg.push_back(input_gates(tokens_t, d).add_(base));
         else
           xg.push_back(base.expand({T, N, 4 * H}));
       } else {
@@ -91,8 +103,7 @@ torch::Tensor LstmStackImpl::step(const torch::Tensor& token, const torch::Tenso
     torch::Tensor gates;
     if (l == 0) {
       gates = dense_gates_0;
-      if (options_.vocab > 0)
-        gates = gates + drop(torch::embedding(token_gates_[0], token, options_.vocab), {token.size(0), 1});
+      if (token.defined()) gates = gates + input_gates(token, 0);
     } else {
       gates = torch::addmm(bias_[l][0], drop(x, x.sizes()), w_ih_[l - 1][0].t());
     }

@@ -1,5 +1,6 @@
-// MusicVAE (Roberts et al. 2018) for 512-token drums: bidirectional LSTM encoder, diagonal
-// Gaussian latent, and a hierarchical (conductor + bottom decoder) or flat LSTM decoder.
+// MusicVAE (Roberts et al. 2018) for drums: bidirectional LSTM encoder, diagonal Gaussian latent,
+// and a hierarchical (conductor + bottom decoder) or flat LSTM decoder. A step is one of 512
+// tokens, or (GrooVAE, Gillick et al. 2019) per drum class a hit, a velocity and an offset.
 // docs/model.md: the architecture, and where we follow Magenta's code over the paper.
 #pragma once
 
@@ -14,18 +15,30 @@ struct Posterior {
   torch::Tensor mu, sigma;  // [B, Z]
 };
 
+// Sequences: tokens [B, T] int64, or groove vectors [B, T, 27] float ([hits | velocities / 127 |
+// offsets], model/tokens.h). Outputs ("logits"): [B, T, 512] token logits, or [B, T, 27] groove
+// pre-activations: hit logits, velocities before the sigmoid, offsets before the tanh.
+
+// Reconstruction loss per example, summed over steps (Magenta's r_loss): token cross-entropy, or
+// for groove per step and class BCE(hit) + MSE(sigmoid velocity) + MSE(tanh offset).
+struct ReconstructionLoss {
+  torch::Tensor total;                       // [B]
+  torch::Tensor hits, velocities, offsets;   // [B] each, groove only (undefined for tokens)
+};
+
 // Training objective and metrics of one batch, as Magenta computes them.
 struct LossOutput {
   torch::Tensor loss;       // scalar: mean r_loss + beta * mean(max(KL - free_nats, 0))
-  torch::Tensor r_loss;     // scalar: cross-entropy summed over steps, averaged over the batch (nats)
+  torch::Tensor r_loss;     // scalar: reconstruction loss summed over steps, averaged over the batch (nats)
   torch::Tensor kl;         // scalar: KL(q || N(0, I)) averaged over the batch (nats)
-  torch::Tensor accuracy;   // scalar: fraction of steps whose argmax equals the target
-  torch::Tensor logits;     // [B, T, V]
+  torch::Tensor accuracy;   // scalar: fraction of steps whose predicted drums all equal the target's
+  torch::Tensor hits_loss, velocities_loss, offsets_loss;  // scalars, groove only: r_loss's three parts
+  torch::Tensor logits;     // outputs [B, T, 512 or 27]
 };
 
 struct DecodeOutput {
-  torch::Tensor tokens;  // [B, T] int64: what was fed back (sampled, or the target where teacher forced)
-  torch::Tensor logits;  // [B, T, V]
+  torch::Tensor sequences;  // what was fed back (sampled, or the target where teacher forced): a sequence
+  torch::Tensor logits;     // outputs [B, T, 512 or 27]
 };
 
 class MusicVAEImpl : public torch::nn::Module {
@@ -33,8 +46,11 @@ class MusicVAEImpl : public torch::nn::Module {
   explicit MusicVAEImpl(const ModelConfig& config);
   const ModelConfig& config() const { return config_; }
 
-  // tokens [B, T] int64 -> q(z | x).
-  Posterior encode(const torch::Tensor& tokens);
+  // x: a sequence as the encoder reads it (encoder_input of the data) -> q(z | x).
+  Posterior encode(const torch::Tensor& x);
+  // What the encoder sees of a sequence: the sequence itself, or the configured GrooVAE input
+  // transform of it (humanize: velocities and offsets zeroed; tap: hits collapsed onto one class).
+  torch::Tensor encoder_input(const torch::Tensor& sequences) const;
   static torch::Tensor reparameterize(const Posterior& q, const torch::Tensor& eps = {});  // mu + sigma * eps
 
   // Teacher forcing: logits [B, T, V] given z [B, Z] and the targets [B, T]. The hierarchical
@@ -44,12 +60,22 @@ class MusicVAEImpl : public torch::nn::Module {
   torch::Tensor decode_teacher_forced_per_bar(const torch::Tensor& z, const torch::Tensor& targets);
 
   // Step-by-step decoding batched over B. Without targets: free-running sampling at
-  // `temperature` (argmax when `argmax`). With targets: each step feeds the model's own sample
-  // with probability `sampling_probability`, else the target (scheduled sampling).
+  // `temperature` (argmax when `argmax`; groove: hits Bernoulli(sigmoid(logit / temperature)), or
+  // logit > 0, velocities and offsets from their heads). With targets: each step feeds the model's
+  // own sample with probability `sampling_probability`, else the target (scheduled sampling).
+  // `forced_hits` [B, T, 9] (groove, optional): the hits are these instead of sampled ones, the
+  // model chooses only velocities and offsets (humanizing keeps the score's notes).
   DecodeOutput decode_stepwise(const torch::Tensor& z, const torch::Tensor& targets, double sampling_probability,
-                               double temperature, bool argmax);
-  // Free-running decoding from z: tokens [B, T].
-  torch::Tensor sample(const torch::Tensor& z, double temperature, bool argmax);
+                               double temperature, bool argmax, const torch::Tensor& forced_hits = {});
+  // Free-running decoding from z: a sequence [B, T] or [B, T, 27].
+  torch::Tensor sample(const torch::Tensor& z, double temperature, bool argmax, const torch::Tensor& forced_hits = {});
+
+  // Reconstruction loss of outputs [B, T, 512 or 27] against target sequences.
+  ReconstructionLoss reconstruction_loss(const torch::Tensor& outputs, const torch::Tensor& targets) const;
+  // Token ids [B, T] of what teacher-forced outputs predict (argmax, or hit logits > 0), and of
+  // sequences (themselves, or their hits): the drums of a step, comparable across both outputs.
+  torch::Tensor predicted_tokens(const torch::Tensor& outputs) const;
+  torch::Tensor tokens_of(const torch::Tensor& sequences) const;
 
   // One training (or evaluation) pass: encode, sample z, decode (teacher-forced, or scheduled
   // sampling when sampling_probability > 0), loss. `beta` from beta_at(config, step). `eps`
@@ -63,7 +89,12 @@ class MusicVAEImpl : public torch::nn::Module {
 
  private:
   LstmState initial_state(torch::nn::Linear& dense, const torch::Tensor& x, int64_t layers, int64_t hidden);
-  torch::Tensor shifted_inputs(const torch::Tensor& targets) const;  // [B, T]: "no token", x_0 .. x_{T-2}
+  // Decoder inputs: "no token" (groove: zeros), x_0 .. x_{T-2}.
+  torch::Tensor shifted_inputs(const torch::Tensor& targets) const;
+  // A groove step's outputs [B, 27] -> the step fed back: [hits | velocities | offsets], velocity
+  // and offset zero where there is no hit (as in the data).
+  torch::Tensor sample_groove_step(const torch::Tensor& outputs, double temperature, bool argmax,
+                                   const torch::Tensor& forced_hits) const;
 
   ModelConfig config_;
   LstmStack encoder_{nullptr};

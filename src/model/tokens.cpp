@@ -1,8 +1,10 @@
 #include "model/tokens.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/error.h"
+#include "model/config.h"
 
 namespace mvae::model {
 
@@ -21,6 +23,47 @@ torch::Tensor token_tensor(const std::vector<std::vector<uint16_t>>& windows) {
     flat.insert(flat.end(), w.begin(), w.end());
   }
   return token_tensor(flat.data(), static_cast<int64_t>(windows.size()), steps);
+}
+
+torch::Tensor groove_tensor(const uint8_t* velocities, const float* offsets, int64_t rows, int64_t steps, bool pinned) {
+  constexpr int64_t C = kGrooveClasses;
+  torch::Tensor t = torch::empty({rows, steps, 3 * C}, torch::TensorOptions().dtype(torch::kFloat).pinned_memory(pinned));
+  float* out = t.data_ptr<float>();
+  for (int64_t k = 0; k < rows * steps; ++k, out += 3 * C) {
+    for (int64_t c = 0; c < C; ++c) {
+      const uint8_t v = velocities[k * C + c];
+      out[c] = v > 0 ? 1.0f : 0.0f;
+      out[C + c] = static_cast<float>(v) / 127.0f;
+      out[2 * C + c] = v > 0 ? offsets[k * C + c] : 0.0f;
+    }
+  }
+  return t;
+}
+
+GrooveArrays groove_arrays(const torch::Tensor& window) {
+  constexpr int64_t C = kGrooveClasses;
+  MVAE_CHECK(window.dim() == 2 && window.size(1) == 3 * C, "a groove window is [steps, 27]");
+  const torch::Tensor w = window.to(torch::kCPU, torch::kFloat).contiguous();
+  const int64_t T = w.size(0);
+  const float* in = w.data_ptr<float>();
+  GrooveArrays out;
+  out.tokens.assign(static_cast<size_t>(T), 0);
+  out.velocities.assign(static_cast<size_t>(T * C), 0);
+  out.offsets.assign(static_cast<size_t>(T * C), 0.0f);
+  for (int64_t t = 0; t < T; ++t, in += 3 * C) {
+    for (int64_t c = 0; c < C; ++c) {
+      if (!(in[c] > 0.5f)) continue;
+      out.tokens[t] = static_cast<uint16_t>(out.tokens[t] | (1u << c));
+      out.velocities[t * C + c] = static_cast<uint8_t>(std::clamp(std::lround(127.0 * in[C + c]), 1L, 127L));
+      out.offsets[t * C + c] = std::clamp(in[2 * C + c], -1.0f, 1.0f);
+    }
+  }
+  return out;
+}
+
+torch::Tensor tokens_of_hits(const torch::Tensor& hits) {
+  const torch::Tensor bits = torch::pow(2, torch::arange(kGrooveClasses, hits.options().dtype(torch::kLong)));  // [9]
+  return ((hits > 0.5).to(torch::kLong) * bits).sum(-1);
 }
 
 }  // namespace mvae::model

@@ -1,5 +1,6 @@
-// Token windows as the model takes them: int64 ids [rows, steps], from the uint16 ids that shards,
-// MIDI files and generated patterns hold. The one place the widening is written.
+// Windows as the model takes them: int64 token ids [rows, steps] from the uint16 ids that shards,
+// MIDI files and generated patterns hold, or GrooVAE's float vectors [rows, steps, 27] from the
+// velocities and offsets beside them; and back. The one place each conversion is written.
 #pragma once
 
 #include <torch/torch.h>
@@ -14,5 +15,24 @@ namespace mvae::model {
 torch::Tensor token_tensor(const uint16_t* ids, int64_t rows, int64_t steps, bool pinned = false);
 // Windows of equal length: [windows.size(), length].
 torch::Tensor token_tensor(const std::vector<std::vector<uint16_t>>& windows);
+
+// Groove vectors [rows, steps, 27] = [hits(9) | velocities(9) | offsets(9)] per step: hit = 1 where
+// the velocity (MIDI 1..127, 0 = no hit) is > 0, velocity / 127, and the offset as stored
+// (GrooVAE's 2 * (grid - actual) / step, in (-1, 1], positive = early); all 0 where no hit.
+// `velocities` and `offsets` hold rows * steps * 9 values, row-major.
+torch::Tensor groove_tensor(const uint8_t* velocities, const float* offsets, int64_t rows, int64_t steps, bool pinned = false);
+
+// One decoded groove window [steps, 27] as the arrays MIDI writing takes: a hit where its value is
+// > 0.5, its velocity round(127 v) clamped to 1..127, its offset clamped to [-1, 1]; 0 elsewhere.
+struct GrooveArrays {
+  std::vector<uint16_t> tokens;     // [steps]
+  std::vector<uint8_t> velocities;  // [steps, 9]
+  std::vector<float> offsets;       // [steps, 9]
+};
+GrooveArrays groove_arrays(const torch::Tensor& window);
+
+// Token ids [..., steps] int64 of hit vectors [..., steps, 9] (> 0.5 is a hit): bit c for class c,
+// the token the 512-way models use for the same drums.
+torch::Tensor tokens_of_hits(const torch::Tensor& hits);
 
 }  // namespace mvae::model

@@ -3,12 +3,12 @@
 #include <chrono>
 #include <memory>
 
-#include "model/tokens.h"
+#include "dataset/window_tensors.h"
 
 namespace mvae::train {
 
-BatchLoader::BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin)
-    : shards_(shards), sampler_(std::move(sampler)), consumed_(consumed), depth_(depth), pin_(pin) {
+BatchLoader::BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin, bool groove)
+    : shards_(shards), sampler_(std::move(sampler)), consumed_(consumed), depth_(depth), pin_(pin), groove_(groove) {
   // Shared with the thread, so the promise outlives set_value() whenever this constructor returns.
   auto claimed = std::make_shared<std::promise<void>>();
   std::future<void> claimed_future = claimed->get_future();
@@ -36,10 +36,7 @@ double BatchLoader::load_seconds() const {
 }
 
 torch::Tensor BatchLoader::read_windows(const std::string& split, const std::vector<int64_t>& indices, bool pin) {
-  const int64_t T = shards_.representation().window_steps();
-  std::vector<uint16_t> raw(indices.size() * static_cast<size_t>(T));
-  shards_.read_tokens(split, indices, raw.data());
-  return model::token_tensor(raw.data(), static_cast<int64_t>(indices.size()), T, pin);
+  return dataset::read_window_tensor(shards_, split, indices, groove_, pin);
 }
 
 void BatchLoader::run() {

@@ -23,15 +23,16 @@ namespace mvae::train {
 class BatchLoader {
  public:
   // Starts loading the training batches that follow `consumed` samples, `depth` batches ahead.
-  // Tokens are int64 [batch, T], in pinned memory when `pin` (for asynchronous copies to a GPU).
-  BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin);
+  // Batches are token ids int64 [batch, T], or groove vectors [batch, T, 27] when `groove`, in
+  // pinned memory when `pin` (for asynchronous copies to a GPU).
+  BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin, bool groove = false);
   ~BatchLoader();  // stops the thread and hands the ShardSet back to the caller's thread
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
   // The next training batch; rethrows a loader error (a corrupt shard) in the caller's thread.
   torch::Tensor next();
-  // Windows `indices` of `split` as int64 [n, T], read by the loader thread; rethrows its errors.
+  // Windows `indices` of `split` as batches are, read by the loader thread; rethrows its errors.
   torch::Tensor read(const std::string& split, const std::vector<int64_t>& indices);
   // Seconds the caller spent waiting in next(), and seconds the loader spent producing batches.
   double wait_seconds() const { return wait_seconds_; }
@@ -51,6 +52,7 @@ class BatchLoader {
   int64_t consumed_;
   const int depth_;
   const bool pin_;
+  const bool groove_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<torch::Tensor> ready_;

@@ -32,16 +32,23 @@ void MetricsSink::training(const TrainingRecord& r) {
                "step %lld/%lld  loss %.3f  r_loss %.3f  kl %.2f bits  acc %.4f  lr %.2e  |g| %.3f  beta %.3f  %.1f seq/s  ETA %s\n",
                static_cast<long long>(r.step), static_cast<long long>(r.total_steps), r.loss, r.r_loss, r.kl_bits,
                r.accuracy, r.lr, r.grad_norm, r.beta, r.seq_per_s, format_eta(r.eta_seconds).c_str());
+  std::vector<Field> fields = {{"loss", "train/loss", r.loss},
+                                {"r_loss", "train/r_loss", r.r_loss},
+                                {"kl_bits", "train/kl_bits", r.kl_bits},
+                                {"accuracy", "train/accuracy", r.accuracy},
+                                {"lr", "train/lr", r.lr},
+                                {"grad_norm", "train/grad_norm", r.grad_norm},
+                                {"beta", "train/beta", r.beta},
+                                {"sampling_probability", "train/sampling_probability", r.sampling_probability},
+                                {"seq_per_s", "train/seq_per_s", r.seq_per_s}};
+  if (r.groove) {  // Magenta's GrooVAE logs these three
+    std::fprintf(out_, "    hits_loss %.3f  velocities_loss %.3f  offsets_loss %.3f\n", r.hits_loss, r.velocities_loss, r.offsets_loss);
+    fields.push_back({"hits_loss", "train/hits_loss", r.hits_loss});
+    fields.push_back({"velocities_loss", "train/velocities_loss", r.velocities_loss});
+    fields.push_back({"offsets_loss", "train/offsets_loss", r.offsets_loss});
+  }
   std::fflush(out_);
-  write(r.step, {{"loss", "train/loss", r.loss},
-                 {"r_loss", "train/r_loss", r.r_loss},
-                 {"kl_bits", "train/kl_bits", r.kl_bits},
-                 {"accuracy", "train/accuracy", r.accuracy},
-                 {"lr", "train/lr", r.lr},
-                 {"grad_norm", "train/grad_norm", r.grad_norm},
-                 {"beta", "train/beta", r.beta},
-                 {"sampling_probability", "train/sampling_probability", r.sampling_probability},
-                 {"seq_per_s", "train/seq_per_s", r.seq_per_s}});
+  write(r.step, fields);
 }
 
 void MetricsSink::validation(const ValidationRecord& r) {

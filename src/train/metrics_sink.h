@@ -18,6 +18,8 @@ namespace mvae::train {
 struct TrainingRecord {
   int64_t step = 0, total_steps = 0;
   double loss = 0, r_loss = 0, kl_bits = 0, accuracy = 0;  // r_loss in nats
+  bool groove = false;  // a groove model: r_loss's parts follow (nats / squared error, per sequence)
+  double hits_loss = 0, velocities_loss = 0, offsets_loss = 0;
   double lr = 0, grad_norm = 0, beta = 0, sampling_probability = 0;
   double seq_per_s = 0;    // sequences per second over all ranks
   double eta_seconds = 0;  // to the last step at this speed

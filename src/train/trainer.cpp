@@ -179,7 +179,7 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
     load_optimizer(resumed_from_, *optimizer_, device);
     load_rng(resumed_from_, comm.rank());
   }
-  loader_ = std::make_unique<BatchLoader>(shards_, sampler_, state_.consumed_samples, /*depth=*/4, device.is_cuda());
+  loader_ = std::make_unique<BatchLoader>(shards_, sampler_, state_.consumed_samples, /*depth=*/4, device.is_cuda(), o.model.groove());
 }
 
 int64_t Trainer::num_parameters() const {
@@ -224,6 +224,11 @@ StepResult Trainer::step() {
     r.r_loss += out.r_loss.item<double>() / o.accumulate;
     r.kl += out.kl.item<double>() / o.accumulate;
     r.accuracy += out.accuracy.item<double>() / o.accumulate;
+    if (out.hits_loss.defined()) {
+      r.hits_loss += out.hits_loss.item<double>() / o.accumulate;
+      r.velocities_loss += out.velocities_loss.item<double>() / o.accumulate;
+      r.offsets_loss += out.offsets_loss.item<double>() / o.accumulate;
+    }
     state_.consumed_samples += sampler_.global_batch();
   }
   reducer_->finish();  // the all-reduces started during the last backward, waited for here
@@ -262,7 +267,7 @@ ValidationResult Trainer::validate() {
   torch::Tensor sums = torch::tensor({t.r_loss, t.kl, t.tf_correct, t.free_correct, t.steps, t.windows}, torch::kDouble);
   comm_.all_reduce(sums, dist::ReduceOp::kSum);
   const auto s = sums.accessor<double, 1>();
-  const evaluate::MetricTotals all{s[0], s[1], s[2], s[3], s[4], s[5], {}, {}};  // per-bar sums are not reduced
+  const evaluate::MetricTotals all{s[0], s[1], s[2], s[3], s[4], s[5], {}, {}, {}};  // per-bar sums are not reduced
   ValidationResult v;
   v.windows = static_cast<int64_t>(all.windows);
   if (v.windows == 0) return v;
@@ -363,10 +368,14 @@ TrainResult run_training(const TrainOptions& o, const torch::Device& device, dis
     sum.r_loss += r.r_loss;
     sum.kl += r.kl;
     sum.accuracy += r.accuracy;
+    sum.hits_loss += r.hits_loss;
+    sum.velocities_loss += r.velocities_loss;
+    sum.offsets_loss += r.offsets_loss;
     ++window_steps;
 
     if (state.step % o.log_every == 0 || state.step == o.steps) {
-      torch::Tensor m = torch::tensor({sum.loss, sum.r_loss, sum.kl, sum.accuracy}, torch::kDouble) / static_cast<double>(window_steps);
+      torch::Tensor m = torch::tensor({sum.loss, sum.r_loss, sum.kl, sum.accuracy, sum.hits_loss, sum.velocities_loss, sum.offsets_loss},
+                                      torch::kDouble) / static_cast<double>(window_steps);
       comm.all_reduce(m, dist::ReduceOp::kSum);
       m /= W;
       const double secs = seconds_since(t_window);
@@ -379,6 +388,10 @@ TrainResult run_training(const TrainOptions& o, const torch::Device& device, dis
         rec.r_loss = v[1];
         rec.kl_bits = v[2] / std::log(2.0);
         rec.accuracy = v[3];
+        rec.groove = o.model.groove();
+        rec.hits_loss = v[4];
+        rec.velocities_loss = v[5];
+        rec.offsets_loss = v[6];
         rec.lr = r.lr;
         rec.grad_norm = r.grad_norm;
         rec.beta = r.beta;

@@ -50,6 +50,7 @@ TrainResult run_training(const TrainOptions& options, const torch::Device& devic
 // What one optimizer step did, on this rank (loss figures are this rank's means over micro-batches).
 struct StepResult {
   double loss = 0, r_loss = 0, kl = 0, accuracy = 0;  // nats
+  double hits_loss = 0, velocities_loss = 0, offsets_loss = 0;  // groove models: r_loss's parts
   double lr = 0, beta = 0, sampling_probability = 0;
   double grad_norm = 0;            // global norm after averaging, before clipping
   double exposed_comm_seconds = 0;  // communication backward did not hide (minimum over ranks)
