@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "model/lstm_layer.h"
 #include "process_util.h"
 #include "run_folder_util.h"
 #include "test_util.h"
@@ -96,4 +97,35 @@ TEST_F(Gpu, ResumeOnTheGpuContinuesTheRun) {
   EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
   EXPECT_LT(test::max_difference(test::final_parameters(dir.path() / "straight"), test::final_parameters(dir.path() / "resumed")),
             1e-4);
+}
+
+// The fused CUDA cell (model/lstm_layer.cpp) computes what the CPU layer computes: outputs, final
+// states and every gradient, for one and two directions.
+TEST_F(Gpu, FusedCudaCellMatchesTheCpuLayer) {
+  torch::manual_seed(7);
+  for (int64_t D : {1, 2}) {
+    const int64_t T = 12, N = 5, H = 16;
+    std::vector<torch::Tensor> xg;
+    for (int64_t d = 0; d < D; ++d) xg.push_back(torch::randn({T, N, 4 * H}));
+    const torch::Tensor h0 = torch::randn({D, N, H}), c0 = torch::randn({D, N, H}), w = torch::randn({D, 4 * H, H}) * 0.3;
+    const auto run_on = [&](const torch::Device& device) {
+      std::vector<torch::Tensor> x;
+      for (const auto& t : xg) x.push_back(t.to(device).requires_grad_());
+      const torch::Tensor h = h0.to(device).requires_grad_(), c = c0.to(device).requires_grad_(), wd = w.to(device).requires_grad_();
+      const auto out = model::lstm_layer(x, h, c, wd);
+      torch::Tensor loss = out[D].sum() * 0.3 + out[D + 1].square().sum();
+      for (int64_t d = 0; d < D; ++d) loss = loss + (out[d] * torch::linspace(-1, 1, H, out[d].options())).sum();
+      loss.backward();
+      std::vector<torch::Tensor> all(out.begin(), out.end());
+      for (const auto& t : x) all.push_back(t.grad());
+      for (const auto& t : {h, c, wd}) all.push_back(t.grad());
+      for (auto& t : all) t = t.cpu();
+      return all;
+    };
+    const auto cpu = run_on(torch::kCPU), gpu = run_on(torch::Device(torch::kCUDA, 0));
+    ASSERT_EQ(cpu.size(), gpu.size());
+    for (size_t k = 0; k < cpu.size(); ++k)
+      EXPECT_TRUE(torch::allclose(cpu[k], gpu[k], 1e-4, 1e-4)) << "D " << D << ", tensor " << k << ": max difference "
+                                                               << (cpu[k] - gpu[k]).abs().max().item<double>();
+  }
 }

@@ -107,6 +107,13 @@ torch::Tensor LstmStackImpl::step(const torch::Tensor& token, const torch::Tenso
     } else {
       gates = torch::addmm(bias_[l][0], drop(x, x.sizes()), w_ih_[l - 1][0].t());
     }
+    if (gates.is_cuda()) {  // one fused kernel for the cell, as in the layer (model/lstm_layer.cpp)
+      const auto [h, c, activated] = at::_thnn_fused_lstm_cell(gates, torch::mm(state.h[l], w_hh_[l][0].t()), state.c[l]);
+      hs.push_back(h);
+      cs.push_back(c);
+      x = h;
+      continue;
+    }
     gates = torch::addmm(gates, state.h[l], w_hh_[l][0].t());
     const auto ifgo = gates.chunk(4, -1);
     const torch::Tensor c = torch::addcmul(torch::sigmoid(ifgo[1]) * state.c[l], torch::sigmoid(ifgo[0]), torch::tanh(ifgo[2]));

@@ -48,6 +48,11 @@ void cell_backward_cpu(const torch::Tensor& a, const torch::Tensor& c_prev, cons
   });
 }
 
+// On a GPU the elementwise part of a step is one kernel each way: ATen's fused LSTM cell (the
+// kernels of torch.nn.LSTMCell on CUDA), instead of about eight small kernels per step forward and
+// fifteen backward. docs/model.md ("On a GPU") gives the reasons for this over cuDNN's LSTM.
+bool cuda_cell(const torch::Tensor& t) { return t.is_cuda(); }
+
 // State slots per direction, indexed by time: direction 0 keeps h_{t-1} in slot t (slot 0 =
 // h0) and writes h_t to slot t+1; direction 1 (walking backwards) keeps its previous state in
 // slot t+1 (slot T = h0) and writes h_t to slot t. Every per-direction slice used below is then
@@ -77,6 +82,16 @@ class LstmLayerFunction : public torch::autograd::Function<LstmLayerFunction> {
       for (int64_t d = 0; d < D; ++d) {
         const int64_t t = time_of(s, d, T);
         torch::Tensor a = acts[d][t];  // [N, 4H]
+        if (cuda_cell(a)) {
+          // hy, cy and the activated gates (i, f, g, o, PyTorch's order and ours) in one kernel;
+          // tanh(c) is not kept: the fused backward recomputes it from c.
+          const auto [hy, cy, gates] =
+              at::_thnn_fused_lstm_cell(xg[d][t], torch::mm(hs[d][prev_slot(d, t)], w_t[d]), cs[d][prev_slot(d, t)]);
+          a.copy_(gates);
+          cs[d][new_slot(d, t)].copy_(cy);
+          hs[d][new_slot(d, t)].copy_(hy);
+          continue;
+        }
         torch::addmm_out(a, xg[d][t], hs[d][prev_slot(d, t)], w_t[d]);
         a.narrow(-1, 0, 2 * H).sigmoid_();  // i, f
         a.narrow(-1, 2 * H, H).tanh_();     // g
@@ -123,7 +138,13 @@ class LstmLayerFunction : public torch::autograd::Function<LstmLayerFunction> {
         dh.add_(dy[t]);
         const torch::Tensor a = acts[d][t], c_prev = cs[d][prev_slot(d, t)], tanh_c = tanh_cs[d][t];
         torch::Tensor dg = dgates[d][t];
-        if (fusable(a)) {
+        if (cuda_cell(a)) {
+          // Gate gradients and the gradient reaching c_{t-1} from (dh, dc, c_{t-1}, c_t, gates).
+          const auto [gate_grads, dc_prev, unused_bias] =
+              at::_thnn_fused_lstm_cell_backward_impl(dh, dc, c_prev, cs[d][new_slot(d, t)], a, /*has_bias=*/false);
+          dg.copy_(gate_grads);
+          dc = dc_prev;
+        } else if (fusable(a)) {
           cell_backward_cpu(a, c_prev, tanh_c, dh, dc, dg);
         } else {
           const torch::Tensor i = a.narrow(-1, 0, H), f = a.narrow(-1, H, H), g = a.narrow(-1, 2 * H, H),
