@@ -201,7 +201,8 @@ TEST(GrooveMetrics, BaselinesAndTimingInMillisecondsFollowTheWindowsTempo) {
   baselines.mean_velocity[0] = 70.0;
   baselines.mean_offset[0] = 0.1;
   // At 120 qpm a step is 125 ms and an offset unit 62.5 ms; at 60 qpm twice that.
-  const auto totals = mvae::evaluate::groove_metrics(m, x, {120.0, 60.0}, baselines, 1.0, true);
+  const torch::Tensor mu = m->encode(m->encoder_input(x)).mu;
+  const auto totals = mvae::evaluate::groove_metrics(m, x, mu, {120.0, 60.0}, baselines, 1.0, true);
   ASSERT_EQ(totals.size(), 2u);
   for (int b = 0; b < 2; ++b) {
     const auto& g = totals[static_cast<size_t>(b)];

@@ -13,6 +13,7 @@ ExampleMetrics reconstruction_metrics(model::MusicVAE& model, const torch::Tenso
   ExampleMetrics m;
   m.r_loss = model->reconstruction_loss(logits, x).total;
   m.kl = model::MusicVAEImpl::kl_divergence(q);
+  m.mu = q.mu;
   const int64_t bars = model->config().bars;
   const torch::Tensor target = model->tokens_of(x);                                                        // [B, T]
   const torch::Tensor tf_equal = model->predicted_tokens(logits) == target;                                // [B, T]
@@ -24,12 +25,11 @@ ExampleMetrics reconstruction_metrics(model::MusicVAE& model, const torch::Tenso
   return m;
 }
 
-std::vector<GrooveTotals> groove_metrics(model::MusicVAE& model, const torch::Tensor& x, const std::vector<double>& qpm,
+std::vector<GrooveTotals> groove_metrics(model::MusicVAE& model, const torch::Tensor& x, const torch::Tensor& mu, const std::vector<double>& qpm,
                                          const GrooveBaselines& baselines, double temperature, bool argmax) {
   torch::NoGradGuard no_grad;
   constexpr int64_t C = model::kGrooveClasses;
   const int64_t B = x.size(0), T = x.size(1);
-  const torch::Tensor mu = model->encode(model->encoder_input(x)).mu;
   const torch::Tensor hits = x.narrow(-1, 0, C);
   const torch::Tensor free_hits = model->sample(mu, temperature, argmax).narrow(-1, 0, C);  // the model's own hits
   const torch::Tensor given = model->sample(mu, temperature, argmax, hits);                 // hits given: velocities, offsets
@@ -135,7 +135,7 @@ MetricTotals evaluate_windows(model::MusicVAE& model, const std::vector<int64_t>
     if (options.groove_baselines && model->config().groove()) {
       std::vector<double> qpm;
       for (const int64_t index : batch) qpm.push_back(options.qpm_of ? options.qpm_of(index) : 120.0);
-      groove = groove_metrics(model, x, qpm, *options.groove_baselines, options.temperature, options.argmax);
+      groove = groove_metrics(model, x, m.mu, qpm, *options.groove_baselines, options.temperature, options.argmax);
     }
     // [4, n] on the host: r_loss, kl, tf_correct, free_correct per window.
     const torch::Tensor host = torch::stack({m.r_loss.to(torch::kDouble), m.kl.to(torch::kDouble),

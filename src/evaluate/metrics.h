@@ -43,15 +43,16 @@ struct ExampleMetrics {
   torch::Tensor tf_correct;    // [B] teacher-forced steps whose argmax equals the target
   torch::Tensor free_correct;  // [B] free-running decoded steps equal to the target
   torch::Tensor tf_correct_by_bar, free_correct_by_bar;  // [B, bars]: the same, per bar of the window
+  torch::Tensor mu;  // [B, Z] the posterior means decoded from (groove_metrics decodes from them too)
 };
 
 // x: sequences [B, T] (tokens) or [B, T, 27] (groove) on the model's device. Free-running
 // decoding from z = mu samples at `temperature` (the paper: 1.0), or takes the argmax.
 ExampleMetrics reconstruction_metrics(model::MusicVAE& model, const torch::Tensor& x, double temperature, bool argmax);
 
-// Groove models: GrooveTotals of each window of x [B, T, 27], whose tempi are `qpm` [B] (for
-// milliseconds), against `baselines`.
-std::vector<GrooveTotals> groove_metrics(model::MusicVAE& model, const torch::Tensor& x, const std::vector<double>& qpm,
+// Groove models: GrooveTotals of each window of x [B, T, 27], decoded from its posterior means mu
+// [B, Z], whose tempi are `qpm` [B] (for milliseconds), against `baselines`.
+std::vector<GrooveTotals> groove_metrics(model::MusicVAE& model, const torch::Tensor& x, const torch::Tensor& mu, const std::vector<double>& qpm,
                                          const GrooveBaselines& baselines, double temperature, bool argmax);
 
 // Sums of the metrics over windows; the means are taken at the end.

@@ -220,14 +220,21 @@ StepResult Trainer::step() {
     inject_failure(o, state_.step, comm_.rank(), out);
     if (micro + 1 == o.accumulate) reducer_->arm();  // communicate on the last micro-batch only
     (out.loss / o.accumulate).backward();
-    r.loss += out.loss.item<double>() / o.accumulate;
-    r.r_loss += out.r_loss.item<double>() / o.accumulate;
-    r.kl += out.kl.item<double>() / o.accumulate;
-    r.accuracy += out.accuracy.item<double>() / o.accumulate;
-    if (out.hits_loss.defined()) {
-      r.hits_loss += out.hits_loss.item<double>() / o.accumulate;
-      r.velocities_loss += out.velocities_loss.item<double>() / o.accumulate;
-      r.offsets_loss += out.offsets_loss.item<double>() / o.accumulate;
+    {  // the step's figures in one device-to-host copy (one synchronisation on a GPU, not one per figure)
+      std::vector<torch::Tensor> figures = {out.loss, out.r_loss, out.kl, out.accuracy};
+      if (out.hits_loss.defined()) figures.insert(figures.end(), {out.hits_loss, out.velocities_loss, out.offsets_loss});
+      for (auto& figure : figures) figure = figure.detach().to(torch::kDouble);  // one dtype whatever autocast chose
+      const torch::Tensor host = torch::stack(figures).cpu() / o.accumulate;
+      const auto f = host.accessor<double, 1>();
+      r.loss += f[0];
+      r.r_loss += f[1];
+      r.kl += f[2];
+      r.accuracy += f[3];
+      if (out.hits_loss.defined()) {
+        r.hits_loss += f[4];
+        r.velocities_loss += f[5];
+        r.offsets_loss += f[6];
+      }
     }
     state_.consumed_samples += sampler_.global_batch();
   }
