@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "generate/generator.h"
 #include "model/checkpoint_files.h"
+#include "model/musicvae.h"
 #include "test_util.h"
 #include "train/metrics_sink.h"
 #include "train/trainer.h"
@@ -144,6 +145,76 @@ TEST_F(TrainerParts, EarlyStopKeepsTheBestCheckpointPastPruning) {
   EXPECT_FALSE(fs::exists(dir / "step-00000002"));
   generate::Generator best(o.run, model::CheckpointChoice::kBest);
   EXPECT_EQ(fs::path(best.model_path()).parent_path().filename(), "step-00000001");
+}
+
+// Fine-tuning: a new run starts from another run's weights with other regularisation, at step 0
+// with a fresh optimizer; a model of other sizes is refused, naming the parameter.
+TEST_F(TrainerParts, InitFromStartsANewRunFromAnotherRunsWeights) {
+  train::TrainOptions source = options("source");
+  source.steps = 2;
+  train::run_training(source, torch::kCPU, comm_, 1);
+  model::LoadedModel trained = model::load_model(model::resolve_model_file(source.run), torch::kCPU);
+
+  train::TrainOptions o = options("fine-tune");
+  o.init_from = source.run;
+  o.model.dropout_keep = 0.5;  // regularisation that shapes no parameter may differ
+  o.model.free_bits = 8;
+  train::Trainer trainer(o, torch::kCPU, comm_);
+  EXPECT_EQ(trainer.state().step, 0);
+  EXPECT_TRUE(trainer.resumed_from().empty());
+  EXPECT_EQ(fs::path(trainer.initialized_from()).parent_path().filename(), "step-00000002");
+  const train::StepResult first = trainer.step();
+  EXPECT_DOUBLE_EQ(first.lr, o.lr);  // the schedule starts afresh
+  // A trained model from step 2 scores better on its first step than a fresh initialisation.
+  train::Trainer fresh(options("fresh"), torch::kCPU, comm_);
+  EXPECT_LT(first.r_loss, fresh.step().r_loss);
+  // The weights before that step were the source's: reload the run's parameters through a
+  // second trainer and compare.
+  train::TrainOptions again = options("fine-tune-2");
+  again.init_from = source.run;
+  train::Trainer copy(again, torch::kCPU, comm_);
+  copy.checkpoint(false);
+  model::LoadedModel copied = model::load_model(model::resolve_model_file(again.run), torch::kCPU);
+  const auto expected = trained.model->named_parameters();
+  for (const auto& p : copied.model->named_parameters())
+    EXPECT_TRUE(torch::equal(p.value(), expected[p.key()])) << p.key();
+
+  train::TrainOptions wider = options("wider");
+  wider.init_from = source.run;
+  wider.model.dec = 48;
+  try {
+    train::Trainer refused(wider, torch::kCPU, comm_);
+    FAIL() << "a model of other sizes was accepted";
+  } catch (const UsageError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("--init-from " + model::resolve_model_file(source.run)), std::string::npos) << what;
+    EXPECT_NE(what.find("parameter decoder"), std::string::npos) << what;
+    EXPECT_NE(what.find("decoder 32x1"), std::string::npos) << what;  // the sizes to pass
+  }
+}
+
+// A resume with another --best-metric must not compare an accuracy with a saved ELBO.
+TEST_F(TrainerParts, ResumeWithAnotherBestMetricRestartsModelSelection) {
+  train::TrainOptions o = options("selection");
+  o.steps = 2;
+  train::run_training(o, torch::kCPU, comm_, 1);  // best by ELBO (negative) at step 2
+  o.resume = true;
+  o.steps = 4;
+  {
+    train::Trainer same(o, torch::kCPU, comm_);
+    EXPECT_EQ(same.state().best_step, 2);
+    EXPECT_TRUE(same.selection_restarted_from().empty());
+  }
+  o.best_metric = "tf_accuracy";
+  train::Trainer trainer(o, torch::kCPU, comm_);
+  EXPECT_EQ(trainer.selection_restarted_from(), "elbo");
+  EXPECT_EQ(trainer.state().best_step, -1);
+  EXPECT_EQ(trainer.state().evals_since_best, 0);
+  trainer.step();
+  train::ValidationResult v = trainer.validate();
+  v.tf_accuracy = 0;  // the worst accuracy is still better than no accuracy yet
+  EXPECT_TRUE(trainer.record_validation(v));
+  EXPECT_EQ(trainer.state().best_value, 0);
 }
 
 TEST_F(TrainerParts, MetricsSinkWritesTheLineJsonAndTensorBoardFromOneRecord) {

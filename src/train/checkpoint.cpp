@@ -97,7 +97,10 @@ TrainingState read_training_state(const fs::path& checkpoint) {
     s.world_size = j.at("world_size");
     s.global_batch = j.at("global_batch");
     s.seed = j.at("seed");
-    if (j.contains("options")) s.lstm_bias_lr_scale = j.at("options").value("lstm_bias_lr_scale", 1.0);
+    if (j.contains("options")) {
+      s.lstm_bias_lr_scale = j.at("options").value("lstm_bias_lr_scale", 1.0);
+      s.best_metric = j.at("options").value("best_metric", std::string("elbo"));
+    }
     if (j.contains("best_step")) {
       s.best_value = j.at("best_value");
       s.best_step = j.at("best_step");

@@ -23,6 +23,9 @@ struct TrainingState {
   // Read back from the saved options: it decides the optimizer's parameter groups, so a resume
   // must use the same (1 for checkpoints from before the option).
   double lstm_bias_lr_scale = 1.0;
+  // The --best-metric that best_value was measured in ("elbo" for checkpoints from before the
+  // option was saved): a resume with another metric starts model selection afresh.
+  std::string best_metric = "elbo";
   // Model selection (--best-metric): the best validation value so far (higher is better), the
   // step it was reached at (-1: none yet), and validations since then (for --early-stop).
   double best_value = -std::numeric_limits<double>::infinity();

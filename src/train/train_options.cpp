@@ -71,6 +71,7 @@ std::string TrainOptions::to_json() const {
   j["best_metric"] = best_metric;
   j["early_stop"] = early_stop;
   j["early_stop_min_delta"] = early_stop_min_delta;
+  if (!init_from.empty()) j["init_from"] = init_from;
   j["device"] = device;
   j["threads"] = threads;
   j["bucket_mb"] = bucket_mb;
@@ -109,6 +110,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("early-stop", po::value(&o.early_stop)->default_value(o.early_stop), "stop after this many validations without improvement (0 = never)")
     ("early-stop-min-delta", po::value(&o.early_stop_min_delta)->default_value(o.early_stop_min_delta), "smallest change of --best-metric that counts as improvement")
     ("resume", po::bool_switch(&o.resume), "continue from the newest complete checkpoint in --run")
+    ("init-from", po::value(&o.init_from), "start a new run from this model's weights (run folder, checkpoint folder or model.pt; same sizes, other regularisation allowed); optimizer and schedule start afresh")
     ("device", po::value(&o.device)->default_value(o.device), "auto (cuda:<local rank> if GPUs, else cpu), cpu, cuda")
     ("threads", po::value(&o.threads)->default_value(o.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
     ("bucket-mb", po::value(&o.bucket_mb)->default_value(o.bucket_mb), "gradient all-reduce bucket size in MB")

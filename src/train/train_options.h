@@ -37,6 +37,11 @@ struct TrainOptions {
   int early_stop = 0;
   double early_stop_min_delta = 0;
   bool resume = false;
+  // A new run starts from this model's weights (a run folder's latest checkpoint, a checkpoint
+  // folder or a model.pt) instead of a random initialisation; optimizer, learning-rate schedule
+  // and step start afresh. For fine-tuning with other regularisation (dropout, free bits,
+  // scheduled sampling). With --resume, a run that already has checkpoints continues from them.
+  std::string init_from;
   std::string device = "auto";  // auto, cpu, cuda
   int threads = 0;              // intra-op threads per rank (0 = cores / local ranks)
   double bucket_mb = 25;        // gradient all-reduce bucket size

@@ -59,6 +59,31 @@ void broadcast_parameters(const std::vector<torch::Tensor>& params, dist::Commun
   }
 }
 
+// --init-from: copies every parameter of `from` into `to`, which must have the same parameters
+// with the same shapes (settings that shape no parameter, such as dropout, free bits or the
+// sampling schedule, may differ). `source` names the file in errors.
+void copy_parameters(model::MusicVAEImpl& to, model::MusicVAEImpl& from, const std::string& source,
+                     const std::string& source_summary, const std::string& options_summary) {
+  const auto mismatch = [&](const std::string& what) {
+    return UsageError("--init-from " + source + ": " + what + ". Its model is " + source_summary + "; the options give " +
+                      options_summary + " (pass the sizes of the model you start from)");
+  };
+  torch::NoGradGuard no_grad;
+  const auto sources = from.named_parameters();
+  auto targets = to.named_parameters();
+  for (const auto& target : targets) {
+    const torch::Tensor* found = sources.find(target.key());
+    if (found == nullptr) throw mismatch("it has no parameter " + target.key());
+    if (found->sizes() != target.value().sizes()) {
+      std::ostringstream shapes;
+      shapes << "parameter " << target.key() << " is " << found->sizes() << " there but " << target.value().sizes() << " here";
+      throw mismatch(shapes.str());
+    }
+    target.value().copy_(*found);
+  }
+  if (sources.size() != targets.size()) throw mismatch("it has parameters this model does not");
+}
+
 // --fail-at-step/--fail-rank/--fail-mode: the failures the tests inject.
 void inject_failure(const TrainOptions& o, int64_t step, int rank, model::LossOutput& out) {
   if (step != o.fail_at_step || rank != o.fail_rank) return;
@@ -148,6 +173,11 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
   torch::manual_seed(o.seed);
   if (resumed_from_.empty()) {
     model_ = model::MusicVAE(o.model);
+    if (!o.init_from.empty()) {
+      initialized_from_ = model::resolve_model_file(o.init_from);
+      model::LoadedModel start = model::load_model(initialized_from_, torch::kCPU);
+      copy_parameters(*model_, *start.model, initialized_from_, start.config.summary(), o.model.summary());
+    }
   } else {
     const TrainingState saved = read_training_state(resumed_from_);
     if (saved.seed != o.seed)
@@ -158,9 +188,15 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
                        as_text(saved.lstm_bias_lr_scale));
     state_.step = saved.step;
     state_.consumed_samples = saved.consumed_samples;
-    state_.best_value = saved.best_value;
-    state_.best_step = saved.best_step;
-    state_.evals_since_best = saved.evals_since_best;
+    if (saved.best_metric == o.best_metric) {
+      state_.best_value = saved.best_value;
+      state_.best_step = saved.best_step;
+      state_.evals_since_best = saved.evals_since_best;
+    } else {
+      // The saved best value is in another metric's units (an ELBO is no accuracy): selection
+      // and early stopping start afresh; `best` keeps its checkpoint until the next validation.
+      selection_restarted_from_ = saved.best_metric;
+    }
     model::LoadedModel loaded = model::load_model((resumed_from_ / "model.pt").string(), torch::kCPU);
     if (loaded.config.to_json() != o.model.to_json())
       throw UsageError("the model options differ from the checkpoint's in " + resumed_from_.string() +
@@ -340,6 +376,12 @@ TrainResult run_training(const TrainOptions& o, const torch::Device& device, dis
                   static_cast<long long>(state.step), static_cast<long long>(state.consumed_samples));
     else if (o.resume)
       std::printf("--resume: no checkpoint in %s yet, starting from step 0\n", (run / "checkpoints").c_str());
+    if (!trainer.initialized_from().empty())
+      std::printf("initialised from %s (its weights; optimizer, schedule and step start afresh)\n",
+                  trainer.initialized_from().c_str());
+    if (!trainer.selection_restarted_from().empty())
+      std::printf("--best-metric %s differs from the checkpoint's %s: model selection and early stopping start afresh\n",
+                  o.best_metric.c_str(), trainer.selection_restarted_from().c_str());
     std::printf("config written to %s\n", (run / "config.json").c_str());
     std::fflush(stdout);
   }

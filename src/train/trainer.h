@@ -68,7 +68,8 @@ struct ValidationResult {
 class Trainer {
  public:
   // Opens the shards, checks them against the model, builds the model (or loads it from the
-  // checkpoint --resume finds), its optimizer and gradient reducer, and starts the loader.
+  // checkpoint --resume finds; a new run takes --init-from's weights), its optimizer and
+  // gradient reducer, and starts the loader.
   Trainer(const TrainOptions& options, const torch::Device& device, dist::Communicator& comm);
 
   StepResult step();
@@ -81,6 +82,9 @@ class Trainer {
   const TrainingState& state() const { return state_; }
   const std::filesystem::path& resumed_from() const { return resumed_from_; }
   const std::vector<std::string>& passed_over() const { return passed_over_; }
+  const std::string& initialized_from() const { return initialized_from_; }  // --init-from's model file, "" if none
+  // The checkpoint's --best-metric when a resume changed it (selection restarted), else "".
+  const std::string& selection_restarted_from() const { return selection_restarted_from_; }
   int64_t global_batch() const { return sampler_.global_batch(); }
   int64_t steps_per_epoch() const { return sampler_.steps_per_epoch() / options_.accumulate; }
   int64_t num_parameters() const;
@@ -100,6 +104,8 @@ class Trainer {
   TrainingState state_;
   std::filesystem::path resumed_from_;
   std::vector<std::string> passed_over_;
+  std::string initialized_from_;
+  std::string selection_restarted_from_;
   model::MusicVAE model_{nullptr};
   std::vector<torch::Tensor> params_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
