@@ -61,7 +61,7 @@ set -x
 set +x
 echo
 echo "quickstart: the model above trained for $STEPS steps: it shows the pipeline, not the quality."
-echo "quickstart: the model released with the project (models/groove_2bar/MODEL_CARD.md), no --checkpoint:"
+echo "quickstart: the models released with the project, no --checkpoint: samples from models/groove_2bar, a reconstruction by its high-KL sibling models/groove_2bar_hikl (MODEL_CARD.md in each):"
 set -x
 ./build/bin/generate sample --n 4 --out "$OUT/released/samples" --plot
 ./build/bin/generate reconstruct --input "$A" --out "$OUT/released/reconstruction" --plot

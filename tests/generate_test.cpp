@@ -258,6 +258,16 @@ TEST_F(Generate, ExportedFloat16ModelIsTheReleasedDefault) {
   EXPECT_NE(out3.find("none.pt: no such checkpoint"), std::string::npos) << out3;
   const auto [s4, out4] = run(generate("export --checkpoint " + model_path.string() + " --dtype int8 --out x.pt"));
   EXPECT_EQ(s4, 2) << out4;
+
+  // The verbs that encode an input take the reconstruction release; sampling keeps the default.
+  const std::string both = released + "MVAE_RECONSTRUCTION_MODEL=" + model_path.string() + " ";
+  const fs::path input = write_groove(dir.path(), 5);
+  const auto [s5, out5] = run(both + generate("reconstruct --input " + input.string() + " --out " + (dir.path() / "r5").string()));
+  ASSERT_EQ(s5, 0) << out5;
+  EXPECT_NE(out5.find("released model " + model_path.string()), std::string::npos) << out5;
+  const auto [s6, out6] = run(both + generate("sample --n 1 --out " + (dir.path() / "r6").string()));
+  ASSERT_EQ(s6, 0) << out6;
+  EXPECT_NE(out6.find("released model " + exported.string()), std::string::npos) << out6;
 }
 
 namespace {

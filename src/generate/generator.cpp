@@ -20,7 +20,15 @@ std::string released_model_path(const std::string& verb) {
 #endif
     return "";
   }
+  // Verbs that start from an input's z want the high-KL model (it reconstructs best); all of them
+  // use the same one, so that attribute vectors computed by one verb fit the z of another.
+  const bool from_input = verb == "reconstruct" || verb == "interpolate" || verb == "encode" || verb == "attribute" || verb == "apply";
+  if (from_input)
+    if (const char* env = std::getenv("MVAE_RECONSTRUCTION_MODEL"); env && *env) return env;
   if (const char* env = std::getenv("MVAE_MODEL"); env && *env) return env;
+#ifdef MVAE_RELEASED_RECONSTRUCTION_MODEL
+  if (from_input && std::filesystem::exists(MVAE_RELEASED_RECONSTRUCTION_MODEL)) return MVAE_RELEASED_RECONSTRUCTION_MODEL;
+#endif
 #ifdef MVAE_RELEASED_MODEL
   if (std::filesystem::exists(MVAE_RELEASED_MODEL)) return MVAE_RELEASED_MODEL;
 #endif

@@ -67,7 +67,10 @@ class Generator {
 // The model released with the project (models/), used when no --checkpoint is given: $MVAE_MODEL
 // if set, else the release in the source tree this program was built from; "" when neither exists.
 // For "humanize": the released humanizing groove model ($MVAE_HUMANIZE_MODEL, else
-// models/groovae_2bar_humanize).
+// models/groovae_2bar_humanize). For the verbs that encode an input (reconstruct, interpolate,
+// encode, attribute, apply): $MVAE_RECONSTRUCTION_MODEL, else $MVAE_MODEL, else the high-KL
+// release models/groove_2bar_hikl (better reconstructions; docs/results.md section 3), else the
+// default release.
 std::string released_model_path(const std::string& verb = "");
 
 // Spherical interpolation between a and b ([z]) at t in [0, 1]; linear when they are parallel.
