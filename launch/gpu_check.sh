@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
 # The GPU run as one command, for a machine with an NVIDIA GPU, PyTorch (CUDA) and no internet:
-# builds the project against the PyTorch there, runs the test suite and the GPU tests CI skips,
-# benchmarks against the plain-PyTorch reference, and writes one report (report.md + report.json).
+# builds the project against the PyTorch there, runs the GPU tests CI skips, measures the input
+# pipeline, checks that two ranks on one GPU are refused, benchmarks our training step against the
+# plain-PyTorch reference, and writes one report (report.md + report.json) whatever fails on the way.
 #
-#   bash launch/gpu_check.sh [--out DIR] [--debs DIR] [--data ZIP] [--jobs N] [--skip-build] [--skip-tests] [--skip-bench]
+#   bash launch/gpu_check.sh [--out DIR] [--debs DIR] [--data ZIP] [--jobs N] [--phases LIST] [--full-suite]
+#                            [--skip-build] [--build DIR] [--deadline SECONDS] [--cpu]
 #   bash launch/gpu_check.sh --fetch-debs DIR       # on a Debian 12 machine with apt: the packages to carry
 #   bash launch/gpu_check.sh --unpack-debs DIR --prefix P   # only unpack carried packages (tested in CI)
 #   bash launch/gpu_check.sh --report DIR           # only (re)write DIR/report.md from DIR's results (tested in CI)
 #
+# Phases (--phases, comma-separated; all by default, in this order): build, gpu-tests, suite, data,
+# loader, nccl-refusal, bench, reference. Each has a time limit, its log in DIR/logs/, and a line in
+# the report with its status and seconds; a phase that fails does not stop the others, and none
+# runs past --deadline (480 s: the whole run in 8 minutes). --cpu runs the same phases without a
+# GPU (the CPU-only path: phase times and the report; GPU items skipped).
+# --full-suite: the whole CTest suite in `suite` (default: the in-process tests, the rest is CI's).
+#
 # HDF5, Boost.Program_options, OpenMPI, GoogleTest, libzip and nlohmann-json come from the machine
 # when it has them, else from Debian packages carried in --debs (default .deb/) and unpacked with
-# `dpkg -x` under the build folder (never over /). docs/benchmarks.md says what was run and seen.
+# `dpkg -x` under the build folder (never over /). docs/gpu.md says what to run and how to read it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 OUT="${OUT:-$ROOT/gpu-report}"   # the device tool's $OUT when set
 DEBS="$ROOT/.deb"
 DATA="${MVAE_GROOVE_ZIP:-}"
+[ -z "$DATA" ] && [ -f "$ROOT/shared/data/groove-v1.0.0-midionly.zip" ] && DATA="$ROOT/shared/data/groove-v1.0.0-midionly.zip"
 BUILD="$ROOT/build-gpu"
 JOBS="$(nproc)"
-SKIP_BUILD=0 SKIP_TESTS=0 SKIP_BENCH=0
+SKIP_BUILD=0 FULL_SUITE=0 CPU=0
+DEADLINE=480  # seconds for the whole run: 8 minutes
+PHASES="build,gpu-tests,suite,data,loader,nccl-refusal,bench,reference"
 MODE=run
 PREFIX=""
 # Debian 12 packages that provide the headers and libraries the build needs (and their runtime
@@ -31,7 +43,7 @@ CARRIED_PACKAGES=(
   libgtest-dev libzip-dev libzip4 nlohmann-json3-dev
 )
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "gpu_check: $1" >&2; exit "${2:-1}"; }
 
 while [ $# -gt 0 ]; do
@@ -41,9 +53,11 @@ while [ $# -gt 0 ]; do
     --data) DATA="${2:?--data needs the Groove zip}"; shift 2 ;;
     --jobs) JOBS="${2:?--jobs needs a number}"; shift 2 ;;
     --build) BUILD="${2:?--build needs a folder}"; shift 2 ;;
+    --phases) PHASES="${2:?--phases needs a list}"; shift 2 ;;
+    --deadline) DEADLINE="${2:?--deadline needs seconds}"; shift 2 ;;
     --skip-build) SKIP_BUILD=1; shift ;;
-    --skip-tests) SKIP_TESTS=1; shift ;;
-    --skip-bench) SKIP_BENCH=1; shift ;;
+    --full-suite) FULL_SUITE=1; shift ;;
+    --cpu) CPU=1; shift ;;
     --fetch-debs) MODE=fetch; DEBS="${2:?--fetch-debs needs a folder}"; shift 2 ;;
     --unpack-debs) MODE=unpack; DEBS="${2:?--unpack-debs needs a folder}"; shift 2 ;;
     --prefix) PREFIX="${2:?--prefix needs a folder}"; shift 2 ;;
@@ -53,6 +67,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || die "--jobs must be a positive number, got '$JOBS'" 2
+[[ "$DEADLINE" =~ ^[1-9][0-9]*$ ]] || die "--deadline must be a positive number of seconds, got '$DEADLINE'" 2
+for p in ${PHASES//,/ }; do
+  case "$p" in build|gpu-tests|suite|data|loader|nccl-refusal|bench|reference) ;;
+    *) die "unknown phase '$p' in --phases (build, gpu-tests, suite, data, loader, nccl-refusal, bench, reference)" 2 ;;
+  esac
+done
+[ "$SKIP_BUILD" = 1 ] && PHASES="$(echo ",$PHASES," | sed 's/,build,/,/; s/^,//; s/,$//')"
 
 # Downloads the carried packages (run where apt works: this project's CPU machine).
 fetch_debs() {
@@ -91,33 +112,54 @@ EOF
 # One line of results: `record KEY VALUE` appends to $OUT/results.tsv (the report is made from it).
 record() { printf '%s\t%s\n' "$1" "$2" >> "$OUT/results.tsv"; }
 
-# report.md and report.json from $OUT/results.tsv (and the benchmark lines in $OUT/bench.jsonl).
+# report.md and report.json from $OUT: results.tsv, phases.tsv, and the JSON lines of the
+# benchmarks (bench.jsonl), the loader (loader.jsonl) and the GPU tests (gpu-tests.tsv).
 write_report() {
   [ -f "$OUT/results.tsv" ] || die "no results in $OUT (results.tsv)"
   python3 - "$OUT" <<'PY'
 import json, sys, os
 out = sys.argv[1]
-results = {}
-for line in open(os.path.join(out, "results.tsv")):
-    key, _, value = line.rstrip("\n").partition("\t")
-    results[key] = value
-bench = []
-bench_path = os.path.join(out, "bench.jsonl")
-if os.path.exists(bench_path):
-    for line in open(bench_path):
-        line = line.strip()
-        if line:
-            bench.append(json.loads(line))
-json.dump({"results": results, "bench": bench}, open(os.path.join(out, "report.json"), "w"), indent=2)
+def tsv(name):
+    path = os.path.join(out, name)
+    rows = []
+    if os.path.exists(path):
+        for line in open(path):
+            if line.strip():
+                rows.append(line.rstrip("\n").split("\t"))
+    return rows
+def jsonl(name):
+    path = os.path.join(out, name)
+    return [json.loads(l) for l in open(path) if l.strip()] if os.path.exists(path) else []
+results = {k: (v[0] if v else "") for k, *v in tsv("results.tsv")}
+phases = [{"phase": r[0], "status": r[1], "seconds": int(r[2]), "limit_s": int(r[3])} for r in tsv("phases.tsv")]
+gpu_tests = [{"test": r[0], "status": r[1], "seconds": r[2]} for r in tsv("gpu-tests.tsv")]
+bench, loader = jsonl("bench.jsonl"), jsonl("loader.jsonl")
+json.dump({"results": results, "phases": phases, "gpu_tests": gpu_tests, "bench": bench, "loader": loader},
+          open(os.path.join(out, "report.json"), "w"), indent=2)
 lines = ["# GPU check", ""]
 lines += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in results.items()]
+if phases:
+    total = sum(p["seconds"] for p in phases)
+    lines += ["", f"## Phases ({total} s in all; logs in logs/)", "", "| phase | status | seconds | limit |", "|---|---|---|---|"]
+    lines += [f"| {p['phase']} | {p['status']} | {p['seconds']} | {p['limit_s']} |" for p in phases]
+if gpu_tests:
+    lines += ["", "## GPU tests", "", "| test | status | seconds |", "|---|---|---|"]
+    lines += [f"| {t['test']} | {t['status']} | {t['seconds']} |" for t in gpu_tests]
+if loader:
+    lines += ["", "## Input pipeline (bench_loader, batch 512, resident windows; model input made on the device)", "",
+              "| preset | bars | batches of | windows/s per rank | with the model's input on the device | this GPU needs at 30% MFU | margin |",
+              "|---|---|---|---|---|---|---|"]
+    for r in loader:
+        lines.append(f"| {r.get('preset', '')} | {r['bars']} | {'groove' if r['groove'] else 'tokens'} | {r['windows_per_s_per_rank']:,.0f} | "
+                     f"{r['with_model_input_per_s']:,.0f} | {r.get('gpu_windows_per_s', 0):,.0f} | {r.get('margin', 0):.1f}x |")
 if bench:
     lines += ["", "## Benchmarks (training steps, teacher forcing)", "",
-              "| implementation | model | batch | precision | sequences/s | model TFLOP/s | MFU |", "|---|---|---|---|---|---|---|"]
+              "| implementation | model | batch | precision | sequences/s | tokens/s | model TFLOP/s | MFU |", "|---|---|---|---|---|---|---|---|"]
     for b in bench:
         mfu = b.get("mfu")
+        tokens = b.get("tokens_per_s") or 0
         lines.append(f"| {b.get('impl', '')} | {b.get('model', '')} | {b.get('batch', '')} | {b.get('precision', '')} | "
-                     f"{b.get('seq_per_s', 0):.1f} | {b.get('model_tflops', 0):.2f} | "
+                     f"{b.get('seq_per_s', 0):.1f} | {tokens:,.0f} | {b.get('model_tflops', 0):.2f} | "
                      f"{'' if mfu in (None, 0) else f'{100 * mfu:.1f}%'} |")
 open(os.path.join(out, "report.md"), "w").write("\n".join(lines) + "\n")
 PY
@@ -130,86 +172,186 @@ case "$MODE" in
   report) write_report; exit 0 ;;
 esac
 
-# ---- the GPU run -------------------------------------------------------------------------------
-command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q "^GPU" || die "no NVIDIA GPU visible (nvidia-smi -L lists none)" 3
+# ---- the run ------------------------------------------------------------------------------------
 PYTHON="${PYTHON:-python3}"
-"$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null ||
-  die "$PYTHON has no PyTorch with CUDA (set PYTHON to one that has)" 3
-mkdir -p "$OUT"
-: > "$OUT/results.tsv"
-: > "$OUT/bench.jsonl"
+if [ "$CPU" = 0 ]; then
+  command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q "^GPU" ||
+    die "no NVIDIA GPU visible (nvidia-smi -L lists none; --cpu runs the phases without one)" 3
+  "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null ||
+    die "$PYTHON has no PyTorch with CUDA (set PYTHON to one that has)" 3
+  DEVICE=cuda
+  GPU_NAME="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+  GPUS="$(nvidia-smi -L | grep -c '^GPU')"
+else
+  DEVICE=cpu GPU_NAME=none GPUS=0
+fi
+mkdir -p "$OUT/logs"
+for f in results.tsv phases.tsv bench.jsonl loader.jsonl gpu-tests.tsv; do : > "$OUT/$f"; done
+trap 'write_report' EXIT  # the report is written whatever fails
 record date "$(date -u +%Y-%m-%dT%H:%MZ)"
-record gpu "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)"
-record pytorch "$("$PYTHON" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda, "cuDNN", torch.backends.cudnn.version())')"
+if [ "$DEVICE" = cuda ]; then
+  record gpu "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1) ($GPUS visible)"
+else
+  record gpu "none: --cpu, the CPU-only path (GPU items skipped)"
+fi
+record pytorch "$("$PYTHON" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda, "cuDNN", torch.backends.cudnn.version())' 2>/dev/null || echo "not importable by $PYTHON")"
 record commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+# Dense peak TFLOP/s (no sparsity), for model FLOP utilisation; H100 SXM and H200 share them. The
+# loader is compared with what this GPU would consume at 30% of its bf16 peak (an A100's on the CPU).
+case "$GPU_NAME" in
+  *H100*|*H200*) PEAK_BF16=989; PEAK_TF32=494; PEAK_FP32=67 ;;
+  *A100*) PEAK_BF16=312; PEAK_TF32=156; PEAK_FP32=19.5 ;;
+  *) PEAK_BF16=0; PEAK_TF32=0; PEAK_FP32=0 ;;
+esac
+LOADER_PEAK=$PEAK_BF16
+[ "$LOADER_PEAK" = 0 ] && LOADER_PEAK=312
 
 # Dependencies: the machine's, else the carried packages.
 if ! echo '#include <hdf5.h>
 #include <boost/program_options.hpp>
-#include <mpi.h>' | c++ -E -x c++ - -I/usr/include/hdf5/serial >/dev/null 2>&1; then
-  PREFIX="$BUILD/deps"
-  unpack_debs
-  # shellcheck disable=SC1091
-  source "$PREFIX/env.sh"
-  record dependencies "carried Debian packages, unpacked under $PREFIX"
+#include <mpi.h>' | c++ -E -x c++ - -I/usr/include/hdf5/serial -I/usr/lib/x86_64-linux-gnu/openmpi/include >/dev/null 2>&1; then
+  if [ -d "$DEBS" ]; then
+    PREFIX="$BUILD/deps"
+    unpack_debs
+    # shellcheck disable=SC1091
+    source "$PREFIX/env.sh"
+    record dependencies "carried Debian packages, unpacked under $PREFIX"
+  else
+    record dependencies "MISSING: no HDF5/Boost/MPI headers and no carried packages in $DEBS (--fetch-debs)"
+  fi
 else
   record dependencies "the machine's"
 fi
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 HDF5_USE_FILE_LOCKING=FALSE
+[ -n "$DATA" ] && export MVAE_GROOVE_ZIP="$DATA"  # the tests on real windows (Gpu.Bf16TrainingOnGrooveWindowsLearns)
+export ROOT OUT BUILD JOBS DATA DEVICE GPUS PYTHON FULL_SUITE PEAK_BF16 PEAK_TF32 PEAK_FP32 LOADER_PEAK
 
-TORCH_PREFIX="$("$PYTHON" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-if [ "$SKIP_BUILD" = 0 ]; then
-  t0=$SECONDS
+# ---- the phases: each runs in a shell of its own (exit 77 = skipped, with the reason last) -------
+phase_build() {
+  local torch_prefix targets=(train evaluate preprocess bench_model bench_loader train_mpi_tests)
+  # PyTorch's LibTorch; on the CPU-only path without it, the system's (Debian's libtorch-dev).
+  torch_prefix="$("$PYTHON" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)" ||
+    { [ "$DEVICE" = cpu ] || { echo "$PYTHON has no PyTorch"; exit 1; }; torch_prefix=""; }
   # shellcheck disable=SC2086
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" ${MVAE_DEPS_CMAKE_ARGS:-} \
-    | tee "$OUT/configure.log" | grep -E "LibTorch|NCCL|CUDA" || true
-  grep -q "NCCL *: linked" "$OUT/configure.log" || die "NCCL is not linked: see $OUT/configure.log"
-  cmake --build "$BUILD" -j "$JOBS" > "$OUT/build.log" 2>&1 || die "build failed: see $OUT/build.log"
-  record build "$((SECONDS - t0)) s, $JOBS jobs, NCCL linked"
-fi
-if [ "$SKIP_TESTS" = 0 ]; then
-  [ -n "$DATA" ] && export MVAE_GROOVE_ZIP="$DATA"
-  t0=$SECONDS
-  (cd "$BUILD" && ctest -j "$JOBS" --timeout 900 -E 'Slurm|TwoNodes|^Gpu\.' > "$OUT/tests.log" 2>&1) && status=passed || status=FAILED
-  record "test suite" "$status: $(grep -E 'tests passed' "$OUT/tests.log" | tail -1) ($((SECONDS - t0)) s)"
-  (cd "$BUILD" && ctest --output-on-failure --timeout 900 -R '^Gpu\.' > "$OUT/gpu-tests.log" 2>&1) && status=passed || status=FAILED
-  record "GPU tests" "$status: $(grep -E 'tests passed' "$OUT/gpu-tests.log" | tail -1)"
-fi
-if [ "$SKIP_BENCH" = 0 ]; then
-  gpu_name="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
-  # Dense peak TFLOP/s (no sparsity) for model FLOP utilisation: H100 SXM and H200 share them.
-  case "$gpu_name" in
-    *H100*|*H200*) PEAK_BF16=989; PEAK_TF32=494; PEAK_FP32=67 ;;
-    *A100*) PEAK_BF16=312; PEAK_TF32=156; PEAK_FP32=19.5 ;;
-    *) PEAK_BF16=0; PEAK_TF32=0; PEAK_FP32=0 ;;
-  esac
-  bench() {  # bench MODEL BATCH PRECISION bench_model-args...
-    local model=$1 batch=$2 precision=$3; shift 3
-    local peak=$PEAK_FP32 flags=""
-    case "$precision" in bf16) peak=$PEAK_BF16; flags="--bf16" ;; tf32) peak=$PEAK_TF32; flags="--tf32" ;; esac
-    # shellcheck disable=SC2086
-    "$BUILD/bin/bench_model" --device cuda --batch "$batch" --iters 20 --warmup 3 --peak-tflops "$peak" $flags "$@" |
-      tail -1 | "$PYTHON" -c "import json,sys; d=json.loads(sys.stdin.read()); d.update(impl='ours', model='$model', batch=$batch); print(json.dumps(d))" \
-      >> "$OUT/bench.jsonl"
-  }
-  bench_ref() {  # bench_ref MODEL BATCH PRECISION musicvae_ref-args... (the reference: hierarchical, fp32 or TF32)
-    local model=$1 batch=$2 precision=$3; shift 3
-    local ref="$ROOT/../shared/bench/musicvae_ref.py"
-    [ -f "$ref" ] || ref="$ROOT/shared/bench/musicvae_ref.py"
-    [ -f "$ref" ] || { record "reference $model" "skipped: musicvae_ref.py not found"; return; }
-    local tf32=0
-    [ "$precision" = tf32 ] && tf32=1
-    TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=$tf32 "$PYTHON" "$ref" --device cuda --batch "$batch" --iters 20 --warmup 3 "$@" 2>/dev/null |
-      tail -1 | "$PYTHON" -c "import json,sys; d=json.loads(sys.stdin.read()); d.update(impl='reference (PyTorch eager)', model='$model', batch=$batch, precision='$precision'); print(json.dumps(d))" \
-      >> "$OUT/bench.jsonl" || record "reference $model $precision" "failed"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release ${torch_prefix:+-DCMAKE_PREFIX_PATH="$torch_prefix"} ${MVAE_DEPS_CMAKE_ARGS:-} |
+    tee "$OUT/logs/configure.log"
+  if [ "$DEVICE" = cuda ] && ! grep -q "NCCL *: linked" "$OUT/logs/configure.log"; then echo "NCCL is not linked: see logs/configure.log"; exit 1; fi
+  [ "$FULL_SUITE" = 1 ] && targets=(all)
+  cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
+  record build "$JOBS jobs, targets: ${targets[*]}; $(grep -Eo 'NCCL *: [a-z-]+' "$OUT/logs/configure.log" | head -1 | tr -s ' ')"
+}
+# ctest's lines "Test #N: NAME .... Passed 1.23 sec" as NAME<TAB>STATUS<TAB>SECONDS.
+ctest_rows() { sed -nE 's/.*Test +#[0-9]+: ([A-Za-z0-9_.]+) \.+[* ]*([A-Za-z]+)[^0-9]*([0-9.]+) sec.*/\1\t\2\t\3/p' "$1"; }
+phase_gpu_tests() {
+  local rc=0
+  (cd "$BUILD" && ctest --output-on-failure --timeout 300 -R '^Gpu\.') > "$OUT/logs/gpu-tests.ctest" 2>&1 || rc=$?
+  cat "$OUT/logs/gpu-tests.ctest"
+  ctest_rows "$OUT/logs/gpu-tests.ctest" >> "$OUT/gpu-tests.tsv"
+  [ "$DEVICE" = cuda ] || { echo "no GPU: the Gpu.* tests skip themselves"; exit 77; }
+  exit "$rc"
+}
+phase_suite() {
+  # Default: what the build phase built, less the multi-process trainer runs (CI's on the CPU).
+  local rc=0 args=(-j "$JOBS" --timeout 300 -E '^(Gpu|TrainMpi|GrooveTraining)\.|Slurm|TwoNodes')
+  [ "$FULL_SUITE" = 1 ] && args=(-j "$JOBS" --timeout 900 -E 'Slurm|TwoNodes|^Gpu\.')
+  (cd "$BUILD" && ctest "${args[@]}") || rc=$?
+  exit "$rc"
+}
+phase_data() {
+  [ -n "$DATA" ] || { echo "no Groove zip: --data ZIP, or shared/data/groove-v1.0.0-midionly.zip in the checkout"; exit 77; }
+  for bars in 2 16; do "$BUILD/bin/preprocess" --groove "$DATA" --out "$BUILD/shards$bars" --bars "$bars" --force; done
+}
+phase_loader() {
+  [ -d "$BUILD/shards2" ] && [ -d "$BUILD/shards16" ] || { echo "no shards: the data phase makes them"; exit 77; }
+  local pin=()
+  [ "$DEVICE" = cuda ] && pin=(--pin)
+  for spec in "2 cat-drums_2bar_small" "2 groovae_2bar_humanize" "16 hierdec-drums_16bar"; do
+    set -- $spec
+    "$BUILD/bin/bench_loader" --data "$BUILD/shards$1" --preset "$2" --batch 512 --batches 200 --device "$DEVICE" "${pin[@]}" \
+      --peak-tflops "$LOADER_PEAK" --mfu 0.3 | tail -1 | tee -a "$OUT/loader.jsonl"
+  done
+}
+phase_nccl_refusal() {
+  [ "$DEVICE" = cuda ] || { echo "no GPU"; exit 77; }
+  [ "$GPUS" = 1 ] || { echo "$GPUS GPUs: Gpu.TwoRanksUseTwoGpusOrAreRefusedOnOne checks two ranks on two"; exit 77; }
+  [ -d "$BUILD/shards2" ] || { echo "no shards: the data phase makes them"; exit 77; }
+  local out rc=0
+  out="$(mpirun --oversubscribe -np 2 "$BUILD/bin/train" --data "$BUILD/shards2" --preset tiny --run "$BUILD/refusal-run" \
+    --steps 1 --device cuda 2>&1)" || rc=$?
+  echo "$out"
+  local message
+  message="$(grep -m1 -o "[0-9]* ranks on this node but [0-9]* GPUs visible[^\"]*" <<<"$out" || true)"
+  [ "$rc" != 0 ] && [ -n "$message" ] || { echo "two ranks on one GPU were not refused with the reason (exit $rc)"; exit 1; }
+  record "2 ranks on 1 GPU" "refused (exit $rc): $message"
+}
+phase_bench() {
+  local iters=(--iters 20 --warmup 3) big=(--iters 5 --warmup 2) batch=512
+  [ "$DEVICE" = cpu ] && { iters=(--iters 1 --warmup 1); big=(--iters 1 --warmup 1); batch=8; }  # the phase's plumbing only
+  bench() {  # bench MODEL PRECISION ITER-ARGS...
+    local model=$1 precision=$2 peak=$PEAK_FP32 flags=(); shift 2
+    case "$precision" in bf16) peak=$PEAK_BF16; flags=(--bf16) ;; tf32) peak=$PEAK_TF32; flags=(--tf32) ;; esac
+    "$BUILD/bin/bench_model" --device "$DEVICE" --batch "$batch" --peak-tflops "$peak" "${flags[@]}" --preset "$model" "$@" | tail -1 |
+      "$PYTHON" -c "import json,sys; d=json.loads(sys.stdin.read()); d.update(impl='ours', model='$model', batch=$batch); print(json.dumps(d))" |
+      tee -a "$OUT/bench.jsonl"
   }
   for precision in fp32 tf32 bf16; do
-    bench hierdec-drums_16bar 512 "$precision" --preset hierdec-drums_16bar
-    bench cat-drums_2bar_small 512 "$precision" --preset cat-drums_2bar_small
+    bench hierdec-drums_16bar "$precision" "${big[@]}"
+    bench cat-drums_2bar_small "$precision" "${iters[@]}"
   done
+}
+phase_reference() {
+  local ref="$ROOT/shared/bench/musicvae_ref.py" batch=512 iters=(--iters 5 --warmup 2)
+  [ -f "$ref" ] || ref="$ROOT/../shared/bench/musicvae_ref.py"
+  [ -f "$ref" ] || { echo "musicvae_ref.py not found (shared/bench/ in the checkout, or ../shared/bench/)"; exit 77; }
+  "$PYTHON" -c 'import torch' 2>/dev/null || { echo "$PYTHON has no PyTorch"; exit 77; }
+  [ "$DEVICE" = cpu ] && { batch=8; iters=(--iters 1 --warmup 1); }
   # The reference has a hierarchical decoder only and no bf16: compared on the 16-bar shapes.
   for precision in fp32 tf32; do
-    bench_ref hierdec-drums_16bar 512 "$precision" --bars 16 --enc 2048 --enc-layers 2 --z 512 --cond 1024 --dec 1024
+    local tf32=0
+    [ "$precision" = tf32 ] && tf32=1
+    TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=$tf32 "$PYTHON" "$ref" --device "$DEVICE" --batch "$batch" "${iters[@]}" \
+      --bars 16 --enc 2048 --enc-layers 2 --z 512 --cond 1024 --dec 1024 | tail -1 |
+      "$PYTHON" -c "import json,sys; d=json.loads(sys.stdin.read()); d.update(impl='reference (PyTorch eager)', model='hierdec-drums_16bar', batch=$batch, precision='$precision', tokens_per_s=d.get('seq_per_s', 0) * 256); print(json.dumps(d))" |
+      tee -a "$OUT/bench.jsonl"
   done
-fi
-write_report
+}
+export -f record ctest_rows phase_build phase_gpu_tests phase_suite phase_data phase_loader phase_nccl_refusal phase_bench phase_reference
+
+FAILED=0
+# phase NAME LIMIT_S: runs phase_NAME under `timeout` with its output in logs/NAME.log, records its
+# status and seconds and rewrites the report; a phase that fails or runs out of time does not stop
+# the others. No phase starts with less than 20 s of --deadline left, and none runs past it.
+phase() {
+  local name=$1 limit=$2 rc=0 t0=$SECONDS status=passed
+  [[ ",$PHASES," == *",$name,"* ]] || return 0
+  [ "$CPU" = 1 ] && limit=$((limit * 8))  # the CPU-only path on 2 cores, not 16: the time, not the limit, is the point
+  local left=$((DEADLINE - SECONDS))
+  if [ "$left" -lt 20 ]; then
+    printf '%s\t%s\t0\t%s\n' "$name" "FAILED: not started, the --deadline of $DEADLINE s was reached" "$limit" >> "$OUT/phases.tsv"
+    FAILED=1
+    return 0
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
+  echo "gpu_check: $name (at most $limit s)"
+  timeout --kill-after=10 "$limit" bash -c "set -euo pipefail; phase_${name//-/_}" > "$OUT/logs/$name.log" 2>&1 || rc=$?
+  case "$rc" in
+    0) ;;
+    77) status="skipped: $(tail -1 "$OUT/logs/$name.log")" ;;
+    124|137) status="FAILED: still running after $limit s"; FAILED=1 ;;
+    *) status="FAILED (exit $rc): $(tail -1 "$OUT/logs/$name.log" | cut -c1-200)"; FAILED=1 ;;
+  esac
+  printf '%s\t%s\t%s\t%s\n' "$name" "${status//$'\t'/ }" "$((SECONDS - t0))" "$limit" >> "$OUT/phases.tsv"
+  echo "gpu_check: $name: $status ($((SECONDS - t0)) s)"
+  write_report >/dev/null  # current after every phase, even if the run is killed later
+}
+# Each limit is about twice what the phase should take on one H100/H200 with 16 cores (docs/gpu.md);
+# --deadline bounds the whole run.
+phase build 240
+phase gpu-tests 120
+phase suite 90
+phase data 30
+phase loader 30
+phase nccl-refusal 30
+phase bench 150
+phase reference 90
+exit "$FAILED"

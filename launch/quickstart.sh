@@ -43,7 +43,7 @@ mpirun -np 2 $MPI_FLAGS ./build/bin/train --data "$OUT/shards" --run "$OUT/run" 
   --bucket-mb 4  # this 18 MB model: 8 buckets, most of their all-reduce hidden behind backward
 ./build/bin/evaluate --checkpoint "$OUT/run" --data "$OUT/shards" --split test --windows 512 --json "$OUT/test-metrics.json"
 ./build/bin/evaluate --curve "$OUT/run" --curve-out "$OUT/training-curves.svg"
-./build/bin/generate sample --checkpoint "$OUT/run" --n 4 --out "$OUT/samples" --plot
+./build/bin/generate sample --checkpoint "$OUT/run" --n 4 --force --out "$OUT/samples" --plot
 set +x
 # Two test-split performances from the dataset, to reconstruct and interpolate between.
 mkdir -p "$OUT/inputs"
@@ -56,20 +56,20 @@ fi
 A="$OUT/inputs/1_funk-groove1_138_beat_4-4.mid"
 B="$OUT/inputs/10_soul-groove10_102_beat_4-4.mid"
 set -x
-./build/bin/generate reconstruct --checkpoint "$OUT/run" --input "$A" --out "$OUT/reconstruction" --plot
-./build/bin/generate interpolate --checkpoint "$OUT/run" --from "$A" --to "$B" --steps 6 --out "$OUT/interpolation" --plot
+./build/bin/generate reconstruct --checkpoint "$OUT/run" --input "$A" --force --out "$OUT/reconstruction" --plot
+./build/bin/generate interpolate --checkpoint "$OUT/run" --from "$A" --to "$B" --steps 6 --force --out "$OUT/interpolation" --plot
 set +x
 echo
 echo "quickstart: the model above trained for $STEPS steps: it shows the pipeline, not the quality."
 echo "quickstart: the models released with the project, no --checkpoint: samples from models/groove_2bar, a reconstruction by its high-KL sibling models/groove_2bar_hikl (MODEL_CARD.md in each):"
 set -x
-./build/bin/generate sample --n 4 --out "$OUT/released/samples" --plot
-./build/bin/generate reconstruct --input "$A" --out "$OUT/released/reconstruction" --plot
+./build/bin/generate sample --n 4 --force --out "$OUT/released/samples" --plot
+./build/bin/generate reconstruct --input "$A" --force --out "$OUT/released/reconstruction" --plot
 set +x
 echo "quickstart: the released GrooVAE model (models/groovae_2bar_humanize/MODEL_CARD.md) plays the funk groove's score"
 echo "            like a drummer (velocities and timing):"
 set -x
-./build/bin/generate humanize --input "$A" --out "$OUT/released/humanized" --plot
+./build/bin/generate humanize --input "$A" --force --out "$OUT/released/humanized" --plot
 set +x
 echo
 echo "quickstart: done. Shards: $OUT/shards  run (checkpoints, metrics.jsonl): $OUT/run"

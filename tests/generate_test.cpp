@@ -363,7 +363,7 @@ TEST_F(Generate, TapToDrumsTakesTapsOfAnyPitchOnAnyChannel) {
 TEST_F(Generate, ReconstructionIsWrittenAtTheInputsTempoUnlessQpmIsGiven) {
   const fs::path a = write_groove(dir.path(), 1);  // 100 qpm
   for (const std::string& qpm : {std::string(), std::string(" --qpm 130")}) {
-    const auto r = run(generate("reconstruct --checkpoint " + model_path.string() + " --input " + a.string() + qpm + " --out " +
+    const auto r = run(generate("reconstruct --checkpoint " + model_path.string() + " --input " + a.string() + qpm + " --force --out " +
                                 (dir.path() / "r").string()));
     ASSERT_EQ(r.first, 0) << r.second;
     for (const char* name : {"original.mid", "reconstruction.mid"})

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # What CI can test of launch/gpu_check.sh without a GPU: its options, its refusal without a GPU,
-# unpacking carried Debian packages (two packages built here with dpkg-deb), and the report writer.
+# unpacking carried Debian packages (two packages built here with dpkg-deb), the report writer,
+# and the CPU-only path (--cpu): a failing phase is reported and the others still run; with the
+# project's build (the first argument, from CTest) and the Groove zip, the data and loader phases.
+#   bash tests/gpu_check_test.sh [BUILD_DIR]
 set -euo pipefail
+BUILD_DIR="${1:-}"
 SCRIPT="$(cd "$(dirname "$0")/.." && pwd)/launch/gpu_check.sh"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -57,10 +61,45 @@ set -e
 # The report: a table of the results and one of the benchmarks, MFU in percent; JSON beside it.
 mkdir -p "$WORK/report"
 printf 'gpu\tNVIDIA H100 80GB HBM3, 81559 MiB, 580.159.04\ntest suite\tpassed: 100%% tests passed\n' > "$WORK/report/results.tsv"
-echo '{"impl": "ours", "model": "hierdec-drums_16bar", "batch": 512, "precision": "bf16", "seq_per_s": 1234.5, "model_tflops": 250.0, "mfu": 0.2528}' > "$WORK/report/bench.jsonl"
+echo '{"impl": "ours", "model": "hierdec-drums_16bar", "batch": 512, "precision": "bf16", "seq_per_s": 1234.5, "model_tflops": 250.0, "mfu": 0.2528, "tokens_per_s": 316032}' > "$WORK/report/bench.jsonl"
 bash "$SCRIPT" --report "$WORK/report" >/dev/null
 grep -q "| gpu | NVIDIA H100 80GB HBM3, 81559 MiB, 580.159.04 |" "$WORK/report/report.md" || fail "results row missing: $(cat "$WORK/report/report.md")"
-grep -q "| ours | hierdec-drums_16bar | 512 | bf16 | 1234.5 | 250.00 | 25.3% |" "$WORK/report/report.md" || fail "bench row: $(cat "$WORK/report/report.md")"
+grep -q "| ours | hierdec-drums_16bar | 512 | bf16 | 1234.5 | 316,032 | 250.00 | 25.3% |" "$WORK/report/report.md" || fail "bench row: $(cat "$WORK/report/report.md")"
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['bench'][0]['seq_per_s'] == 1234.5 and 'gpu' in d['results']" "$WORK/report/report.json" ||
   fail "report.json"
-echo "gpu_check: options, no-GPU refusal, unpacking and report all as expected"
+
+# The CPU-only path with nothing built: every phase that needs a program fails or is skipped with
+# its reason, the run goes on to the end, the report says so, and the exit status is 1.
+set +e
+out="$(bash "$SCRIPT" --cpu --skip-build --build "$WORK/nothing-built" --out "$WORK/cpu-fail" --phases data,loader,bench \
+  --data "$WORK/no-such.zip" 2>&1)"; rc=$?
+set -e
+[ "$rc" = 1 ] || fail "a failing phase: exit $rc, '$out'"
+report="$WORK/cpu-fail/report.md"
+[ -f "$report" ] || fail "no report after failing phases: '$out'"
+grep -q "^| data | FAILED (exit 127)" "$report" || fail "the data phase's failure: $(cat "$report")"
+grep -q "^| loader | skipped: no shards: the data phase makes them |" "$report" || fail "the loader's skip: $(cat "$report")"
+grep -q "^| bench | FAILED" "$report" || fail "the bench phase ran after the failures: $(cat "$report")"
+[ -s "$WORK/cpu-fail/logs/data.log" ] || fail "no log of the failed phase"
+set +e
+out="$(bash "$SCRIPT" --cpu --phases data,nonsense 2>&1)"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "unknown phase 'nonsense'" <<<"$out" || fail "--phases nonsense: exit $rc, '$out'"
+
+# With the project's programs and the real data: shards made, the loader's rates in the report.
+if [ -n "$BUILD_DIR" ] && [ -x "$BUILD_DIR/bin/bench_loader" ] && [ -n "${MVAE_GROOVE_ZIP:-}" ]; then
+  mkdir -p "$WORK/cpu-build"
+  ln -s "$BUILD_DIR/bin" "$WORK/cpu-build/bin"
+  bash "$SCRIPT" --cpu --skip-build --build "$WORK/cpu-build" --out "$WORK/cpu-ok" --phases data,loader --data "$MVAE_GROOVE_ZIP" >/dev/null ||
+    fail "the data and loader phases on the CPU: $(cat "$WORK/cpu-ok/report.md" 2>/dev/null)"
+  report="$WORK/cpu-ok/report.md"
+  grep -q "^| data | passed |" "$report" && grep -q "^| loader | passed |" "$report" || fail "phases: $(cat "$report")"
+  for row in "cat-drums_2bar_small | 2 | tokens" "groovae_2bar_humanize | 2 | groove" "hierdec-drums_16bar | 16 | tokens"; do
+    grep -q "^| $row | " "$report" || fail "no loader row '$row': $(cat "$report")"
+  done
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d['loader']) == 3 and all(r['windows_per_s_per_rank'] > 0 for r in d['loader'])" \
+    "$WORK/cpu-ok/report.json" || fail "report.json's loader rows"
+else
+  echo "gpu_check_test: the CPU run of the data and loader phases skipped (needs the build folder and MVAE_GROOVE_ZIP)"
+fi
+echo "gpu_check: options, no-GPU refusal, unpacking, report and the CPU-only path all as expected"

@@ -3,12 +3,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <future>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "common/error.h"
+#include "data/dataset_source.h"
 #include "data/shards.h"
 #include "midi/midi_file.h"
 #include "preprocess/preprocess.h"
@@ -153,6 +156,91 @@ TEST_F(ShardsTest, OnlyTheClaimingThreadMayRead) {
   owner.join();
   set.read_tokens("train", {0}, tokens.data());
   EXPECT_EQ(tokens, set.read_window("train", 0).tokens);
+}
+
+// The trainer keeps the decompressed arrays in memory (--loader-memory-mb): batches read from
+// there must be the windows the files hold, across shard boundaries, within the budget given.
+TEST_F(ShardsTest, ResidentArraysReadAsTheFilesAndKeepToTheBudget) {
+  data::ShardSet files(out()), memory(out());
+  memory.set_resident_budget(int64_t{1} << 30);
+  const int64_t T = 32, C = 9;
+  for (const char* split : {"train", "validation", "test"}) {
+    const int64_t n = files.size(split);
+    ASSERT_GT(n, 7) << split << " needs windows in more than one shard";
+    std::vector<int64_t> indices;  // every window once, in an order that jumps between shards
+    for (int64_t i = 0; i < n; ++i) indices.push_back((i * 5 + 3) % n);
+    if (n % 5 == 0) indices.assign({n - 1, 0, n / 2, 1});
+    const size_t k = indices.size();
+    std::vector<uint16_t> tokens_f(k * T), tokens_m(k * T);
+    std::vector<uint8_t> velocities_f(k * T * C), velocities_m(k * T * C);
+    std::vector<float> offsets_f(k * T * C), offsets_m(k * T * C);
+    files.read_tokens(split, indices, tokens_f.data());
+    memory.read_tokens(split, indices, tokens_m.data());
+    files.read_expressive(split, indices, velocities_f.data(), offsets_f.data());
+    memory.read_expressive(split, indices, velocities_m.data(), offsets_m.data());
+    EXPECT_EQ(tokens_m, tokens_f) << split;
+    EXPECT_EQ(velocities_m, velocities_f) << split;
+    EXPECT_EQ(offsets_m, offsets_f) << split;
+    EXPECT_GT(*std::max_element(velocities_m.begin(), velocities_m.end()), 0) << "the fixture has hits";
+    EXPECT_THROW(memory.read_tokens(split, {n}, tokens_m.data()), InternalError);
+  }
+  int64_t all_rows = 0;
+  for (const char* split : {"train", "validation", "test"}) all_rows += files.size(split);
+  EXPECT_EQ(memory.resident_bytes(), all_rows * T * (2 + C * 5));  // tokens, velocities, offsets
+  EXPECT_EQ(files.resident_bytes(), 0);
+
+  // A budget for the tokens only: velocities and offsets stay on the files (both, not one), and
+  // every read still gives the same windows.
+  const int64_t rows = files.size("train");
+  data::ShardSet tight(out());
+  tight.set_resident_budget(rows * T * 2 + rows * T * C * 2);
+  std::vector<uint16_t> tokens(T);
+  std::vector<uint8_t> velocities(T * C), velocities_f(T * C);
+  std::vector<float> offsets(T * C), offsets_f(T * C);
+  tight.read_tokens("train", {rows - 1}, tokens.data());
+  tight.read_expressive("train", {rows - 1}, velocities.data(), offsets.data());
+  files.read_expressive("train", {rows - 1}, velocities_f.data(), offsets_f.data());
+  EXPECT_EQ(tight.resident_bytes(), rows * T * 2);
+  EXPECT_EQ(tokens, files.read_window("train", rows - 1).tokens);
+  EXPECT_EQ(velocities, velocities_f);
+  EXPECT_EQ(offsets, offsets_f);
+}
+
+// A folder with an info.csv and MIDI files it does not list, and a second info.csv deeper down:
+// the shallowest is read, and nothing is dropped in silence (the others' files are split by
+// path hash, and the listing names what it did).
+TEST(DatasetListing, FilesOutsideTheInfoCsvAreKeptAndNamed) {
+  test::TempDir dir;
+  const fs::path root = dir.path() / "groove";
+  fs::create_directories(root / "drummer1");
+  fs::create_directories(root / "extra");
+  const auto write = [&](const fs::path& p, int seed) {
+    midi::write_midi_file(p.string(), data::tokens_to_midi(groove_tokens(seed), data::PitchMap::general_midi(), 100.0));
+  };
+  write(root / "drummer1" / "a.mid", 1);
+  write(root / "drummer1" / "b.mid", 2);
+  write(root / "unlisted.mid", 3);
+  write(root / "extra" / "c.mid", 4);
+  const std::string header = "drummer,session,id,style,bpm,beat_type,time_signature,midi_filename,audio_filename,duration,split\n";
+  std::ofstream(root / "info.csv") << header << "d1,s,1,funk,100,beat,4-4,drummer1/a.mid,,1,train\n"
+                                   << "d1,s,2,rock,100,fill,4-4,drummer1/b.mid,,1,test\n";
+  std::ofstream(root / "extra" / "info.csv") << header << "d2,s,3,jazz,90,beat,4-4,c.mid,,1,validation\n";
+  const data::DatasetListing listing = data::load_dataset(root.string(), {});
+  ASSERT_EQ(listing.files.size(), 4u);
+  std::map<std::string, data::SourceFile> by_path;
+  for (const auto& f : listing.files) by_path[f.path] = f;
+  EXPECT_EQ(by_path.at("drummer1/a.mid").split, "train");
+  EXPECT_EQ(by_path.at("drummer1/a.mid").style, "funk");
+  EXPECT_EQ(by_path.at("drummer1/b.mid").split, "test");
+  for (const char* unlisted : {"unlisted.mid", "extra/c.mid"}) {
+    ASSERT_TRUE(by_path.count(unlisted)) << unlisted;
+    EXPECT_EQ(by_path.at(unlisted).split, data::split_by_hash(unlisted, {})) << unlisted;
+    EXPECT_TRUE(by_path.at(unlisted).style.empty()) << unlisted;
+  }
+  std::string problems;
+  for (const auto& p : listing.problems) problems += p + "\n";
+  EXPECT_NE(problems.find("extra/info.csv: another info.csv, not read"), std::string::npos) << problems;
+  EXPECT_NE(problems.find("2 MIDI files not listed in"), std::string::npos) << problems;
 }
 
 TEST_F(ShardsTest, TrainingWindowsAreShuffledAcrossShards) {

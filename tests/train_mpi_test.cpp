@@ -21,6 +21,7 @@
 #include "preprocess/preprocess.h"
 #include "process_util.h"
 #include "run_folder_util.h"
+#include "shards_fixture.h"
 #include "test_util.h"
 
 using namespace mvae;
@@ -44,19 +45,10 @@ std::string train_cmd(int ranks, const fs::path& shards, const fs::path& run_dir
 using test::final_parameters;
 using test::max_difference;
 
-class TrainMpi : public ::testing::Test {
+class TrainMpi : public test::SyntheticShardsSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir();
-    shards_ = test::make_synthetic_shards(dir_->path());
-  }
-  static void TearDownTestSuite() { delete dir_; }
-  static test::TempDir* dir_;
-  static fs::path shards_;
-  test::TempDir run_root;
+  test::TempDir& run_root = root;
 };
-test::TempDir* TrainMpi::dir_ = nullptr;
-fs::path TrainMpi::shards_;
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -9,6 +10,7 @@
 #include "common/error.h"
 #include "train/sampler.h"
 #include "train/tensorboard.h"
+#include "train/train_options.h"
 
 using namespace mvae::train;
 
@@ -70,6 +72,26 @@ std::vector<Record> read_records(const std::string& path) {
 }
 
 }  // namespace
+
+TEST(LearningRate, WarmupRisesLinearlyToTheDecayedSchedule) {
+  TrainOptions o;
+  o.lr = 2e-3;
+  o.min_lr = 1e-5;
+  o.lr_decay = 0.999;
+  const auto scheduled = [&](int64_t step) { return (o.lr - o.min_lr) * std::pow(o.lr_decay, static_cast<double>(step)) + o.min_lr; };
+  EXPECT_DOUBLE_EQ(o.learning_rate_at(0), o.lr);  // no warmup by default
+  EXPECT_DOUBLE_EQ(o.learning_rate_at(500), scheduled(500));
+  o.lr_warmup_steps = 100;
+  EXPECT_DOUBLE_EQ(o.learning_rate_at(0), scheduled(0) / 100);
+  EXPECT_DOUBLE_EQ(o.learning_rate_at(49), scheduled(49) / 2);
+  EXPECT_DOUBLE_EQ(o.learning_rate_at(99), scheduled(99));
+  EXPECT_DOUBLE_EQ(o.learning_rate_at(100), scheduled(100));
+  EXPECT_DOUBLE_EQ(o.learning_rate_at(5000), scheduled(5000));
+  o.lr_warmup_steps = -1;
+  o.data = "d";
+  o.run = "r";
+  EXPECT_THROW(o.validate(), mvae::UsageError);
+}
 
 TEST(TensorBoard, Crc32cMatchesTheStandardCheckValue) {
   const char* check = "123456789";

@@ -13,6 +13,8 @@
 #include "generate/generator.h"
 #include "model/checkpoint_files.h"
 #include "model/musicvae.h"
+#include "run_folder_util.h"
+#include "shards_fixture.h"
 #include "test_util.h"
 #include "train/metrics_sink.h"
 #include "train/trainer.h"
@@ -33,14 +35,8 @@ class OneRank : public dist::Communicator {
   void barrier() override {}
 };
 
-class TrainerParts : public ::testing::Test {
+class TrainerParts : public test::SyntheticShardsSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir();
-    shards_ = test::make_synthetic_shards(dir_->path());
-  }
-  static void TearDownTestSuite() { delete dir_; }
-
   train::TrainOptions options(const std::string& run_name) const {
     train::TrainOptions o;
     o.data = shards_.string();
@@ -57,13 +53,9 @@ class TrainerParts : public ::testing::Test {
     return o;
   }
 
-  static test::TempDir* dir_;
-  static fs::path shards_;
-  test::TempDir run_dir_;
+  test::TempDir& run_dir_ = root;
   OneRank comm_;
 };
-test::TempDir* TrainerParts::dir_ = nullptr;
-fs::path TrainerParts::shards_;
 
 TEST_F(TrainerParts, StepValidateAndCheckpointInOneProcess) {
   const train::TrainOptions o = options("a");
@@ -92,6 +84,29 @@ TEST_F(TrainerParts, StepValidateAndCheckpointInOneProcess) {
   EXPECT_EQ(model::verify_checkpoint(dir / "step-00000006"), "");
   const auto state = nlohmann::json::parse(read_text_file(dir / "step-00000006" / "state.json"));
   EXPECT_EQ(state["best_step"], 6);
+}
+
+// Windows kept in memory (the default) and windows read from the files (--loader-memory-mb 0)
+// train the same model, bit for bit, for token and groove batches, and validate alike.
+TEST_F(TrainerParts, ResidentWindowsTrainExactlyAsWindowsReadFromTheFiles) {
+  for (const char* preset : {"tiny", "tiny-groove"}) {
+    std::vector<std::vector<torch::Tensor>> params;
+    std::vector<train::ValidationResult> validations;
+    for (double memory_mb : {0.0, 2048.0}) {
+      train::TrainOptions o = options(std::string(preset) + "-" + std::to_string(static_cast<int>(memory_mb)));
+      o.model = model::preset(preset);
+      o.loader_memory_mb = memory_mb;
+      train::Trainer trainer(o, torch::kCPU, comm_);
+      for (int i = 0; i < 3; ++i) trainer.step();
+      validations.push_back(trainer.validate());
+      trainer.checkpoint(/*is_best=*/false);
+      params.push_back(test::final_parameters(o.run));
+    }
+    ASSERT_EQ(params[0].size(), params[1].size());
+    for (size_t i = 0; i < params[0].size(); ++i) EXPECT_TRUE(torch::equal(params[0][i], params[1][i])) << preset << " parameter " << i;
+    EXPECT_EQ(validations[0].r_loss, validations[1].r_loss) << preset;
+    EXPECT_EQ(validations[0].tf_accuracy, validations[1].tf_accuracy) << preset;
+  }
 }
 
 TEST_F(TrainerParts, ResumeAndGenerateFallBackPastADamagedCheckpoint) {

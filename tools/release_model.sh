@@ -7,7 +7,7 @@ set -euo pipefail
 RUN=${1:?run folder}; SHARDS=${2:?shard folder}; OUT=${3:?release folder}
 BIN=${BIN:-build/bin}
 mkdir -p "$OUT"
-"$BIN/generate" export --checkpoint "$RUN" --best --out "$OUT/model.pt" --dtype float16
+"$BIN/generate" export --checkpoint "$RUN" --best --force --out "$OUT/model.pt" --dtype float16
 "$BIN/evaluate" --checkpoint "$OUT/model.pt" --data "$SHARDS" --split test --temperature 1 --json "$OUT/test-metrics.json"
 "$BIN/evaluate" --checkpoint "$RUN" --best --data "$SHARDS" --split test --temperature 1 --json "$OUT/test-metrics-float32.json" | sed -n 3p
 "$BIN/evaluate" --curve "$RUN" --curve-out "$OUT/training-curves.svg"

@@ -13,6 +13,26 @@
 
 namespace po = boost::program_options;
 
+namespace {
+
+// The model's sizes without timing anything, for tools/scaling_model.py: every parameter tensor
+// in registration order (name, elements) and the forward FLOPs per sequence.
+void describe(const mvae::model::ModelConfig& c) {
+  mvae::model::MusicVAE model(c);
+  int64_t total = 0;
+  std::string tensors;
+  for (const auto& p : model->named_parameters()) {
+    total += p.value().numel();
+    tensors += std::string(tensors.empty() ? "" : ", ") + "[\"" + p.key() + "\", " + std::to_string(p.value().numel()) + "]";
+  }
+  std::printf("{\"preset\": \"%s\", \"bars\": %d, \"steps\": %lld, \"params\": %lld, \"forward_flops_per_sequence\": %.6g, "
+              "\"parameters\": [%s]}\n",
+              c.preset.c_str(), c.bars, static_cast<long long>(c.steps()), static_cast<long long>(total),
+              mvae::model::forward_flops_per_sequence(c), tensors.c_str());
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   mvae::model::ModelConfig c = mvae::model::preset("hierdec-drums_4bar");
   int batch = 64, iters = 10, warmup = 2, threads = 0;
@@ -44,7 +64,8 @@ int main(int argc, char** argv) {
     ("tf32", po::bool_switch(&tf32), "TF32 float32 matrix products (GPU)")
     ("keep-denormals", po::bool_switch(&keep_denormals), "do not flush denormals to zero (to measure what flushing saves)")
     ("preset", po::value(&preset_name), "start from this preset's sizes (the size options above then do not apply)")
-    ("peak-tflops", po::value(&peak_tflops)->default_value(0.0), "the device's peak for this precision: reports model FLOP utilisation");
+    ("peak-tflops", po::value(&peak_tflops)->default_value(0.0), "the device's peak for this precision: reports model FLOP utilisation")
+    ("describe", "print the model's parameters per module and forward FLOPs as JSON, and time nothing");
   // clang-format on
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -62,6 +83,10 @@ int main(int argc, char** argv) {
     c.free_bits = 48;
     c.max_beta = 0.2;
     c.sampling_rate = 0;
+  }
+  if (vm.count("describe")) {
+    describe(c);
+    return 0;
   }
   mvae::tune_allocator();
   if (!keep_denormals) mvae::flush_denormals();
@@ -104,8 +129,8 @@ int main(int argc, char** argv) {
   // Training FLOPs: forward + backward (about twice the forward).
   const double tflops = 3.0 * mvae::model::forward_flops_per_sequence(c) * seq_per_s / 1e12;
   std::printf("{\"seq_per_s\": %.2f, \"params\": %lld, \"threads\": %d, \"precision\": \"%s\", \"loss\": %.4f, "
-              "\"model_tflops\": %.4f, \"mfu\": %.4f}\n",
+              "\"model_tflops\": %.4f, \"mfu\": %.4f, \"tokens_per_s\": %.0f}\n",
               seq_per_s, static_cast<long long>(params), torch::get_num_threads(), bf16 ? "bf16" : (tf32 ? "tf32" : "fp32"), loss, tflops,
-              peak_tflops > 0 ? tflops / peak_tflops : 0.0);
+              peak_tflops > 0 ? tflops / peak_tflops : 0.0, seq_per_s * static_cast<double>(c.steps()));
   return 0;
 }

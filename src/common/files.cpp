@@ -1,12 +1,15 @@
 #include "common/files.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <system_error>
 
@@ -40,15 +43,40 @@ void fsync_path(const fs::path& path) {
   ::close(fd);
 }
 
+std::string write_failure_reason(const fs::path& path, int error) {
+  struct statvfs disk;
+  const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (::statvfs(folder.c_str(), &disk) == 0) {
+    const auto free_bytes = static_cast<unsigned long long>(disk.f_bavail) * disk.f_frsize;
+    if (error == ENOSPC || free_bytes < (1ull << 20))
+      return "no space left on the device (" + std::to_string(free_bytes) + " bytes free): free some, or write elsewhere";
+  }
+  if (error == EDQUOT) return "disk quota exceeded";
+  return error != 0 ? std::strerror(error) : "write failed";
+}
+
 void write_file_atomic(const fs::path& path, const std::string& contents) {
   const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(tmp.string() + ": cannot create: " + std::strerror(errno));
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    if (!out) throw std::runtime_error(tmp.string() + ": write failed");
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw InputError(tmp.string(), "", std::string("cannot create: ") + write_failure_reason(tmp, errno));
+  size_t done = 0;
+  int error = 0;
+  while (done < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      error = n < 0 ? errno : ENOSPC;
+      break;
+    }
+    done += static_cast<size_t>(n);
   }
-  fsync_path(tmp);
+  if (error == 0 && ::fsync(fd) != 0) error = errno;
+  if (::close(fd) != 0 && error == 0) error = errno;
+  if (error != 0) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);  // nothing half-written stays behind; `path` keeps its old contents
+    throw InputError(path.string(), "", "cannot write: " + write_failure_reason(path, error));
+  }
   fs::rename(tmp, path);
 }
 
@@ -103,6 +131,36 @@ void StagingDir::publish() {
   }
   fsync_path(final_.parent_path().empty() ? fs::path(".") : final_.parent_path());
   published_ = true;
+}
+
+FolderLock::FolderLock(const fs::path& lock_file, const std::string& what, const std::string& advice) {
+  fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw InputError(lock_file.string(), "", std::string("cannot open the lock file: ") + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    std::string holder;
+    char buffer[256];
+    const ssize_t n = ::pread(fd_, buffer, sizeof buffer - 1, 0);
+    if (n > 0) holder.assign(buffer, static_cast<size_t>(n));
+    holder.erase(holder.find_last_not_of(" \n") + 1);
+    ::close(fd_);
+    fd_ = -1;
+    if (error != EWOULDBLOCK) throw InputError(lock_file.string(), "", std::string("cannot lock: ") + std::strerror(error));
+    throw UsageError(what + " is in use by " + (holder.empty() ? std::string("another process") : holder) + " (lock " +
+                     lock_file.string() + "): " + advice);
+  }
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  const std::time_t now = std::time(nullptr);
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  const std::string holder = "pid " + std::to_string(::getpid()) + " on host " + host + " since " + when + "\n";
+  // Best effort: the lock itself is what counts, the text only names the holder.
+  [[maybe_unused]] const bool named = ::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, holder.data(), holder.size(), 0) > 0;
+}
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 }  // namespace mvae

@@ -186,6 +186,23 @@ DatasetListing load_dataset(const std::string& zip_or_folder, const SplitFractio
         continue;
       }
       f.bytes = std::move(midi_it->second);
+      tree.midi.erase(midi_it);
+      listing.files.push_back(std::move(f));
+    }
+    // Nothing is dropped in silence: other info.csv files are named, and MIDI files the one read
+    // does not list are kept, split by path hash and unlabelled.
+    for (const auto& kv : tree.csv)
+      if (kv.first != csv_it->first)
+        listing.problems.push_back(zip_or_folder + ":" + kv.first + ": another info.csv, not read (" + csv_name +
+                                   " is, the shallowest); its files are split by path hash, without labels");
+    if (!tree.midi.empty())
+      listing.problems.push_back(std::to_string(tree.midi.size()) + " MIDI files not listed in " + csv_name + " (the first: " +
+                                 tree.midi.begin()->first + "): split by path hash, without labels");
+    for (auto& kv : tree.midi) {
+      SourceFile f;
+      f.path = kv.first.rfind(prefix, 0) == 0 ? kv.first.substr(prefix.size()) : kv.first;
+      f.split = split_by_hash(f.path, fractions);
+      f.bytes = std::move(kv.second);
       listing.files.push_back(std::move(f));
     }
   } else {

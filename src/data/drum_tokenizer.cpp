@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "common/error.h"
+
 namespace mvae::data {
 namespace {
 
@@ -242,6 +244,7 @@ midi::MidiFile tokens_to_midi(const std::vector<uint16_t>& tokens, const PitchMa
   out.format = 0;
   out.ticks_per_quarter = 480;
   const int64_t step_ticks = out.ticks_per_quarter / kStepsPerQuarter;  // 120
+  MVAE_CHECK(qpm >= midi::kMinQpm && qpm <= midi::kMaxQpm, "a tempo of " + std::to_string(qpm) + " qpm does not fit a MIDI file");
   out.tempos.push_back({0, static_cast<uint32_t>(std::lround(60e6 / qpm))});
   out.time_signatures.push_back({0, 4, 4});
   const int64_t end_tick = static_cast<int64_t>(tokens.size()) * step_ticks;

@@ -1,6 +1,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
+#include <iterator>
 #include <fstream>
 #include <sstream>
 
@@ -36,6 +38,13 @@ struct ShardSet::Shard {
       throw InputError(path, std::string("dataset ") + name, "shape " + got.str() + ", expected " + want.str());
     }
     return d;
+  }
+
+  const h5::Handle& dataset(const std::string& name) const {
+    if (name == "tokens") return tokens;
+    if (name == "velocities") return velocities;
+    MVAE_CHECK(name == "offsets", "no resident copy of dataset " + name);
+    return offsets;
   }
 
   // Reads `count` consecutive rows starting at `row` of a dataset whose rows hold `row_elems`.
@@ -167,7 +176,7 @@ void ShardSet::check_reader() const {
              folder_.string() + " is read by another thread (HDF5 is not thread-safe): read through its owner");
 }
 
-std::pair<ShardSet::Shard*, int64_t> ShardSet::locate(const std::string& split, int64_t index) {
+ShardSet::Split& ShardSet::split_named(const std::string& split) {
   check_reader();
   const auto it = splits_.find(split);
   if (it == splits_.end()) {
@@ -175,15 +184,58 @@ std::pair<ShardSet::Shard*, int64_t> ShardSet::locate(const std::string& split, 
     for (const auto& kv : splits_) known += (known.empty() ? "" : ", ") + kv.first;
     throw UsageError("split '" + split + "' is not in the shard folder " + folder_.string() + " (it has: " + known + ")");
   }
-  Split& s = it->second;
-  MVAE_CHECK(index >= 0 && index < s.rows, "window " + std::to_string(index) + " of split '" + split + "' (" +
-                                               std::to_string(s.rows) + " windows)");
+  return it->second;
+}
+
+namespace {
+
+void check_index(int64_t index, int64_t rows, const std::string& split) {
+  MVAE_CHECK(index >= 0 && index < rows,
+             "window " + std::to_string(index) + " of split '" + split + "' (" + std::to_string(rows) + " windows)");
+}
+
+}  // namespace
+
+std::pair<ShardSet::Shard*, int64_t> ShardSet::locate(const std::string& split, int64_t index) {
+  Split& s = split_named(split);
+  check_index(index, s.rows, split);
   const size_t k = static_cast<size_t>(std::upper_bound(s.first_row.begin(), s.first_row.end(), index) - s.first_row.begin() - 1);
   return {s.shards[k].get(), index - s.first_row[k]};
 }
 
+void ShardSet::set_resident_budget(int64_t bytes) {
+  resident_budget_ = std::max<int64_t>(bytes, 0);
+  for (auto& [name, split] : splits_)  // arrays refused before may fit now
+    for (auto it = split.resident.begin(); it != split.resident.end();) it = it->second.empty() ? split.resident.erase(it) : std::next(it);
+}
+
+const unsigned char* ShardSet::resident_array(Split& s, const char* name, int64_t type, size_t row_bytes, int64_t also_needed) {
+  const auto found = s.resident.find(name);
+  if (found != s.resident.end()) return found->second.empty() ? nullptr : found->second.data();
+  const int64_t need = s.rows * static_cast<int64_t>(row_bytes);
+  if (need == 0 || resident_bytes_ + need + also_needed > resident_budget_) {
+    s.resident[name];  // refused: read from the files
+    return nullptr;
+  }
+  std::vector<unsigned char> rows(static_cast<size_t>(need));  // stored only once complete (a read can fail)
+  for (size_t k = 0; k < s.shards.size(); ++k) {  // one read of each whole shard: its chunks in file order
+    Shard& shard = *s.shards[k];
+    shard.read_rows(shard.dataset(name), name, type, 0, shard.rows, rows.data() + s.first_row[k] * static_cast<int64_t>(row_bytes));
+  }
+  resident_bytes_ += need;
+  return (s.resident[name] = std::move(rows)).data();
+}
+
 void ShardSet::read_tokens(const std::string& split, const std::vector<int64_t>& indices, uint16_t* out) {
   const int64_t T = representation_.window_steps();
+  Split& s = split_named(split);
+  if (const unsigned char* rows = resident_array(s, "tokens", H5T_NATIVE_UINT16, static_cast<size_t>(T) * sizeof(uint16_t))) {
+    for (size_t i = 0; i < indices.size(); ++i) {
+      check_index(indices[i], s.rows, split);
+      std::memcpy(out + static_cast<int64_t>(i) * T, rows + indices[i] * T * static_cast<int64_t>(sizeof(uint16_t)), T * sizeof(uint16_t));
+    }
+    return;
+  }
   for (size_t i = 0; i < indices.size(); ++i) {
     auto [shard, row] = locate(split, indices[i]);
     shard->read_rows(shard->tokens, "tokens", H5T_NATIVE_UINT16, row, 1, out + static_cast<int64_t>(i) * T);
@@ -193,6 +245,21 @@ void ShardSet::read_tokens(const std::string& split, const std::vector<int64_t>&
 void ShardSet::read_expressive(const std::string& split, const std::vector<int64_t>& indices, uint8_t* velocities,
                                float* offsets) {
   const int64_t values = static_cast<int64_t>(representation_.window_steps()) * representation_.num_classes;
+  Split& s = split_named(split);
+  // Both arrays or neither: velocities alone would only take memory.
+  const unsigned char* resident_velocities =
+      resident_array(s, "velocities", H5T_NATIVE_UINT8, static_cast<size_t>(values), s.rows * values * static_cast<int64_t>(sizeof(float)));
+  const unsigned char* resident_offsets =
+      resident_velocities ? resident_array(s, "offsets", H5T_NATIVE_FLOAT, static_cast<size_t>(values) * sizeof(float)) : nullptr;
+  if (resident_offsets) {
+    const size_t offset_bytes = static_cast<size_t>(values) * sizeof(float);
+    for (size_t i = 0; i < indices.size(); ++i) {
+      check_index(indices[i], s.rows, split);
+      std::memcpy(velocities + static_cast<int64_t>(i) * values, resident_velocities + indices[i] * values, static_cast<size_t>(values));
+      std::memcpy(offsets + static_cast<int64_t>(i) * values, resident_offsets + indices[i] * static_cast<int64_t>(offset_bytes), offset_bytes);
+    }
+    return;
+  }
   for (size_t i = 0; i < indices.size(); ++i) {
     auto [shard, row] = locate(split, indices[i]);
     shard->read_rows(shard->velocities, "velocities", H5T_NATIVE_UINT8, row, 1, velocities + static_cast<int64_t>(i) * values);

@@ -74,6 +74,14 @@ class ShardSet {
   void claim_reader();
   void release_reader();
 
+  // Keeps each array a read touches (a split's tokens, or its velocities and offsets) in memory,
+  // decompressed, from that first read on, while all resident arrays together fit in `bytes`;
+  // reads of a resident array are then memory copies instead of one HDF5 read per window
+  // (measured: docs/benchmarks.md, "Input pipeline"). 0, the default, reads every window from
+  // the files. An array that does not fit stays on the files.
+  void set_resident_budget(int64_t bytes);
+  int64_t resident_bytes() const { return resident_bytes_; }
+
  private:
   void check_reader() const;
   struct Shard;
@@ -81,14 +89,21 @@ class ShardSet {
     std::vector<std::unique_ptr<Shard>> shards;
     std::vector<int64_t> first_row;  // global index of each shard's row 0
     int64_t rows = 0;
+    // Whole arrays by dataset name, [rows, row bytes]; an empty one was refused by the budget.
+    std::map<std::string, std::vector<unsigned char>> resident;
   };
+  Split& split_named(const std::string& split);
   std::pair<Shard*, int64_t> locate(const std::string& split, int64_t index);
+  // Rows of dataset `name` of `split`, all of them in memory (read on first use), or nullptr when
+  // the budget refuses them (or them and `also_needed` more bytes).
+  const unsigned char* resident_array(Split& split, const char* name, int64_t type, size_t row_bytes, int64_t also_needed = 0);
 
   std::filesystem::path folder_;
   DataRepresentation representation_;
   std::vector<FileRecord> files_;
   std::map<std::string, Split> splits_;
   std::atomic<std::thread::id> reader_{};  // default id: any thread may read
+  int64_t resident_budget_ = 0, resident_bytes_ = 0;
 };
 
 }  // namespace mvae::data

@@ -1,6 +1,7 @@
 #include "generate/commands.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -8,6 +9,7 @@
 #include "common/files.h"
 #include "common/npy.h"
 #include "data/shards.h"
+#include "midi/midi_file.h"
 #include "generate/latents.h"
 #include "generate/pictures.h"
 #include "generate/render.h"
@@ -103,9 +105,16 @@ void GenerateOptions::validate() const {
   if (out.empty()) throw UsageError("--out is required");
   if (verb == "export" && dtype != "float32" && dtype != "float16" && dtype != "bfloat16")
     throw UsageError("--dtype must be float32, float16 or bfloat16, got '" + dtype + "'");
-  if (decode.temperature <= 0) throw UsageError("--temperature must be > 0");
-  if (qpm_given && decode.qpm <= 0) throw UsageError("--qpm must be > 0");
-  if (verb == "sample" && n < 1) throw UsageError("--n must be >= 1");
+  if (!(decode.temperature > 0 && std::isfinite(decode.temperature)))
+    throw UsageError("--temperature must be a number > 0 (0.1-1.5 is the useful range), got " + std::to_string(decode.temperature));
+  if (qpm_given && !(decode.qpm >= midi::kMinQpm && decode.qpm <= midi::kMaxQpm))
+    throw UsageError("--qpm must be a tempo a MIDI file can hold, 3.58 to 60000000 quarters per minute, got " + std::to_string(decode.qpm));
+  // Counts that scale memory: all the patterns of one command are decoded together (~130 KB each
+  // for the 2-bar models), so they are bounded; more is more commands (another --seed each).
+  constexpr int kMostPatterns = 10000;
+  if (verb == "sample" && (n < 1 || n > kMostPatterns))
+    throw UsageError("--n must be in 1.." + std::to_string(kMostPatterns) + " (memory grows with it; for more, run again with another --seed), got " +
+                     std::to_string(n));
   if ((verb == "reconstruct" || verb == "humanize" || verb == "tap2drum") && inputs.empty())
     throw UsageError(verb + " needs --input FILE.mid");
   if (verb == "apply" && (inputs.empty() || vector.empty()))
@@ -115,10 +124,15 @@ void GenerateOptions::validate() const {
     throw UsageError(verb + " needs --data SHARDS (or, for encode, --input FILES)");
   if (verb == "interpolate") {
     if (from.empty() || to.empty()) throw UsageError("interpolate needs --from A.mid and --to B.mid");
-    if (steps < 2) throw UsageError("--steps must be >= 2 (the endpoints are included)");
+    if (steps < 2 || steps > kMostPatterns)
+      throw UsageError("--steps must be in 2.." + std::to_string(kMostPatterns) + " (the endpoints are included; memory grows with it), got " +
+                       std::to_string(steps));
     if (interpolation != "slerp" && interpolation != "linear") throw UsageError("--interpolation must be slerp or linear");
   }
   if (render_wav && !render_setup_problem().empty()) throw UsageError(render_setup_problem());
+  if (!force && fs::exists(out) && (!fs::is_directory(out) || !fs::is_empty(out)))
+    throw UsageError("--out " + out + (fs::is_directory(out) ? " already holds files" : " already exists") +
+                     ": pass --force to write over them, or another --out");
 }
 
 GenerateOutput sample(Generator& gen, const GenerateOptions& o) {

@@ -13,6 +13,7 @@ struct GenerateOptions {
   std::string checkpoint;  // run folder, checkpoint folder or model.pt; "" = the released model
   bool best = false;       // a run folder's best checkpoint instead of its newest
   std::string out;         // output folder
+  bool force = false;      // write over what --out already holds
   std::vector<std::string> inputs;  // reconstruct, humanize, tap2drum, apply: one MIDI file; encode: several
   std::string from, to;             // interpolate: the end points
   int n = 4;                        // sample: patterns

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     ("checkpoint,c", po::value(&o.checkpoint), "run folder (its newest complete checkpoint), checkpoint folder or model.pt (default: the released model)")
     ("best", po::bool_switch(&o.best), "with a run folder: its best checkpoint (checkpoints/best) instead of the newest")
     ("out,o", po::value(&o.out), "output folder for MIDI files")
+    ("force", po::bool_switch(&o.force), "write into an --out that already holds files (they are replaced)")
     ("n", po::value(&o.n)->default_value(4), "sample: number of patterns")
     ("input,i", po::value(&o.inputs)->multitoken(), "reconstruct, humanize, tap2drum, apply: MIDI file; encode: MIDI files")
     ("data", po::value(&o.data_dir), "encode, attribute: shard folder")

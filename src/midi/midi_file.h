@@ -19,6 +19,11 @@ struct NoteEvent {
   int track = 0;
 };
 
+// The tempos a MIDI file can hold: a set-tempo event stores microseconds per quarter note in 24
+// bits (1 .. 16,777,215), so 3.58 .. 60,000,000 quarters per minute.
+constexpr double kMinQpm = 60e6 / 16777215.0;
+constexpr double kMaxQpm = 60e6;
+
 struct TempoEvent {
   int64_t tick = 0;
   uint32_t micros_per_quarter = 500000;  // 120 quarters per minute

@@ -3,6 +3,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "common/error.h"
+#include "common/files.h"
 #include "midi/midi_file.h"
 
 namespace mvae::midi {
@@ -38,10 +40,13 @@ int log2_exact(int d) {
 
 std::vector<uint8_t> encode_midi(const MidiFile& file) {
   std::vector<Timed> events;
-  for (const auto& t : file.tempos)
+  for (const auto& t : file.tempos) {
+    MVAE_CHECK(t.micros_per_quarter >= 1 && t.micros_per_quarter <= 0xFFFFFF,
+               "tempo of " + std::to_string(t.micros_per_quarter) + " us per quarter does not fit 24 bits");
     events.push_back({t.tick, 0, {0xFF, 0x51, 0x03, static_cast<uint8_t>(t.micros_per_quarter >> 16),
                                   static_cast<uint8_t>(t.micros_per_quarter >> 8),
                                   static_cast<uint8_t>(t.micros_per_quarter)}});
+  }
   for (const auto& ts : file.time_signatures)
     events.push_back({ts.tick, 0, {0xFF, 0x58, 0x04, static_cast<uint8_t>(ts.numerator),
                                    static_cast<uint8_t>(log2_exact(ts.denominator)), 24, 8}});
@@ -79,10 +84,8 @@ std::vector<uint8_t> encode_midi(const MidiFile& file) {
 
 void write_midi_file(const std::string& path, const MidiFile& file) {
   const std::vector<uint8_t> bytes = encode_midi(file);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw std::runtime_error(path + ": cannot create MIDI file");
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw std::runtime_error(path + ": write failed");
+  // Atomic: a full disk is an error naming the file, never an empty or cut file under its name.
+  write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
 }
 
 }  // namespace mvae::midi

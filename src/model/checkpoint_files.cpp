@@ -73,45 +73,87 @@ std::string verify_checkpoint(const fs::path& folder) {
   return "";
 }
 
-FoundCheckpoint find_checkpoint(const fs::path& run_or_checkpoint, CheckpointChoice choice) {
+namespace {
+
+// The newest complete checkpoint of `dir` that verifies; the newer ones that do not go to
+// passed_over. Empty when there is no complete checkpoint at all.
+FoundCheckpoint newest_verified(const fs::path& dir) {
   FoundCheckpoint found;
+  if (!fs::is_directory(dir)) return found;
+  for (const fs::path& candidate : complete_checkpoints(dir)) {
+    const std::string problem = verify_checkpoint(candidate);
+    if (problem.empty()) {
+      found.folder = candidate;
+      return found;
+    }
+    found.passed_over.push_back(candidate.filename().string() + " (" + problem + ")");
+  }
+  if (found.passed_over.empty()) return found;
+  std::string all;
+  for (const auto& p : found.passed_over) all += (all.empty() ? "" : "; ") + p;
+  throw InputError(dir.string(), "", "no checkpoint passes verification: " + all);
+}
+
+// The best checkpoint's name as the newest verified checkpoint's state.json records it ("" if none).
+std::string recorded_best(const fs::path& newest) {
+  try {
+    const long long step = nlohmann::json::parse(read_text_file(newest / "state.json")).value("best_step", -1LL);
+    return step >= 0 ? checkpoint_name(step) : "";
+  } catch (const std::exception&) {
+    return "";  // verified, so readable; an older format without best_step
+  }
+}
+
+FoundCheckpoint find_best(const fs::path& dir) {
+  const std::string name = linked_checkpoint(dir, "best");
+  const FoundCheckpoint newest = newest_verified(dir);
+  std::string chosen = name, note;
+  if (name.empty() || !fs::exists(dir / name / kComplete)) {
+    chosen = newest.folder.empty() ? "" : recorded_best(newest.folder);
+    if (chosen.empty() || !fs::exists(dir / chosen / kComplete)) {
+      if (newest.folder.empty()) return FoundCheckpoint{};
+      throw InputError((dir / "best").string(), "", name.empty() ? "no best checkpoint yet (one is marked at the first validation)"
+                                                                 : "names " + name + ", which is missing or incomplete, and " +
+                                                                       newest.folder.filename().string() + " records no complete best");
+    }
+    note = (name.empty() ? std::string("best is missing") : "best names " + name + ", which is missing or incomplete") + "; using " +
+           chosen + ", the best that " + newest.folder.filename().string() + "/state.json records";
+  }
+  const std::string problem = verify_checkpoint(dir / chosen);
+  if (!problem.empty()) throw InputError((dir / chosen).string(), "", "best checkpoint is damaged: " + problem);
+  FoundCheckpoint found;
+  found.folder = dir / chosen;
+  found.link_note = note;
+  return found;
+}
+
+}  // namespace
+
+FoundCheckpoint find_checkpoint(const fs::path& run_or_checkpoint, CheckpointChoice choice) {
   if (fs::exists(run_or_checkpoint / kComplete)) {
     const std::string problem = verify_checkpoint(run_or_checkpoint);
     if (!problem.empty()) throw InputError(run_or_checkpoint.string(), "", "checkpoint is damaged: " + problem);
+    FoundCheckpoint found;
     found.folder = run_or_checkpoint;
     return found;
   }
   if (fs::exists(run_or_checkpoint / "model.pt"))
     throw InputError(run_or_checkpoint.string(), "", "checkpoint is incomplete (no COMPLETE marker): it was being written when the run stopped");
   const fs::path dir = run_or_checkpoint / "checkpoints";
-  const fs::path link = dir / (choice == CheckpointChoice::kBest ? "best" : "latest");
-  const std::string name = linked_checkpoint(dir, link.filename().string());
-  if (name.empty()) {
-    if (choice == CheckpointChoice::kBest && fs::exists(dir / "latest"))
-      throw InputError(link.string(), "", "no best checkpoint yet (one is marked at the first validation)");
-    return found;
+  if (choice == CheckpointChoice::kBest) return find_best(dir);
+  FoundCheckpoint found = newest_verified(dir);
+  const std::string name = fs::is_directory(dir) ? linked_checkpoint(dir, "latest") : "";
+  if (found.folder.empty() && !name.empty())  // there were checkpoints: no silent restart from step 0
+    throw InputError((dir / "latest").string(), "", "names " + name + ", which is missing or incomplete, and no complete checkpoint is left");
+  if (!found.folder.empty() && name != found.folder.filename().string()) {
+    const bool failed = std::any_of(found.passed_over.begin(), found.passed_over.end(),
+                                    [&](const std::string& p) { return p.rfind(name + " (", 0) == 0; });
+    if (!failed)  // else the passed-over warning says why
+      found.link_note = (name.empty() ? std::string("latest is missing or empty") : "latest names " + name + ", which is " +
+                                                                                         (fs::exists(dir / name / kComplete) ? "not the newest" : "missing or incomplete")) +
+                        "; using the newest complete checkpoint, " + found.folder.filename().string();
   }
-  const fs::path named = dir / name;
-  if (!fs::exists(named / kComplete)) throw InputError(link.string(), "", "names " + name + ", which is missing or incomplete");
-  std::string problem = verify_checkpoint(named);
-  if (problem.empty()) {
-    found.folder = named;
-    return found;
-  }
-  if (choice == CheckpointChoice::kBest) throw InputError(named.string(), "", "best checkpoint is damaged: " + problem);
-  found.passed_over.push_back(name + " (" + problem + ")");
-  for (const fs::path& older : complete_checkpoints(dir)) {
-    if (older.filename().string() >= name) continue;
-    problem = verify_checkpoint(older);
-    if (problem.empty()) {
-      found.folder = older;
-      return found;
-    }
-    found.passed_over.push_back(older.filename().string() + " (" + problem + ")");
-  }
-  std::string all;
-  for (const auto& p : found.passed_over) all += (all.empty() ? "" : "; ") + p;
-  throw InputError(dir.string(), "", "no checkpoint passes verification: " + all);
+  return found;
 }
 
 std::string resolve_model_file(const std::string& path, CheckpointChoice choice) {
@@ -122,6 +164,7 @@ std::string resolve_model_file(const std::string& path, CheckpointChoice choice)
   if (found.folder.empty()) throw InputError(path, "", "holds no complete checkpoint (has training written one yet?)");
   for (const auto& skipped : found.passed_over)
     std::fprintf(stderr, "warning: checkpoint %s failed verification; using %s\n", skipped.c_str(), found.folder.filename().c_str());
+  if (!found.link_note.empty()) std::fprintf(stderr, "warning: %s\n", found.link_note.c_str());
   return (found.folder / "model.pt").string();
 }
 

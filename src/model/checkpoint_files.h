@@ -37,13 +37,16 @@ enum class CheckpointChoice { kLatest, kBest };
 struct FoundCheckpoint {
   std::filesystem::path folder;       // empty: the run has no checkpoint yet
   std::vector<std::string> passed_over;  // newer checkpoints that failed verification, and why
+  std::string link_note;  // when `latest` or `best` was missing or named another folder: what and why
 };
 
-// The checkpoint to load from a run folder, or a checkpoint folder given directly.
-// kLatest: the one `latest` names; if its files fail verification, the newest older complete
-// checkpoint that verifies (listed in passed_over). kBest: the one `best` names.
-// Throws InputError when the named folder is missing or incomplete, when a checkpoint given
-// directly or the best one fails verification, or when no checkpoint verifies.
+// The checkpoint to load from a run folder, or a checkpoint folder given directly. The complete
+// checkpoint folders are the truth; `latest` and `best` are hints (a crash, a copy or a user can
+// lose or break them). kLatest: the newest complete checkpoint that verifies (newer ones that do
+// not are listed in passed_over). kBest: the one `best` names; when `best` is missing or names no
+// complete checkpoint, the one the newest verified checkpoint's state.json records as best.
+// Throws InputError when a checkpoint given directly or the best one fails verification, when no
+// checkpoint verifies, or (kBest) when no validation has marked one yet.
 FoundCheckpoint find_checkpoint(const std::filesystem::path& run_or_checkpoint,
                                 CheckpointChoice choice = CheckpointChoice::kLatest);
 

@@ -128,10 +128,14 @@ void ModelConfig::validate() const {
     positive("cond", cond);
     positive("cond_layers", cond_layers);
   }
-  if (free_bits < 0) throw ConfigError("free_bits", "must be >= 0");
-  if (max_beta < 0) throw ConfigError("max_beta", "must be >= 0");
-  if (beta_rate < 0 || beta_rate >= 1) throw ConfigError("beta_rate", "must be in [0, 1)");
-  if (sampling_rate < 0) throw ConfigError("sampling_rate", "must be >= 0 (0 = teacher forcing)");
+  // Written so that NaN fails too (every comparison with NaN is false); infinities are refused.
+  const auto finite_at_least_zero = [](const char* field, double v, const char* also) {
+    if (!(v >= 0 && std::isfinite(v))) throw ConfigError(field, std::string("must be a finite number >= 0") + also + ", got " + std::to_string(v));
+  };
+  finite_at_least_zero("free_bits", free_bits, "");
+  finite_at_least_zero("max_beta", max_beta, "");
+  if (!(beta_rate >= 0 && beta_rate < 1)) throw ConfigError("beta_rate", "must be in [0, 1), got " + std::to_string(beta_rate));
+  finite_at_least_zero("sampling_rate", sampling_rate, " (0 = teacher forcing)");
   if (input_transform != InputTransform::kNone && !groove())
     throw ConfigError("input_transform", "needs the groove output (the token models see only which drums are hit)");
   if (groove_loss_at_hits && !groove()) throw ConfigError("groove_loss", "needs the groove output");

@@ -26,18 +26,20 @@ torch::Tensor token_tensor(const std::vector<std::vector<uint16_t>>& windows) {
 }
 
 torch::Tensor groove_tensor(const uint8_t* velocities, const float* offsets, int64_t rows, int64_t steps, bool pinned) {
-  constexpr int64_t C = kGrooveClasses;
-  torch::Tensor t = torch::empty({rows, steps, 3 * C}, torch::TensorOptions().dtype(torch::kFloat).pinned_memory(pinned));
-  float* out = t.data_ptr<float>();
-  for (int64_t k = 0; k < rows * steps; ++k, out += 3 * C) {
-    for (int64_t c = 0; c < C; ++c) {
-      const uint8_t v = velocities[k * C + c];
-      out[c] = v > 0 ? 1.0f : 0.0f;
-      out[C + c] = static_cast<float>(v) / 127.0f;
-      out[2 * C + c] = v > 0 ? offsets[k * C + c] : 0.0f;
-    }
-  }
-  return t;
+  // Read-only views of the caller's arrays; the result is a new tensor.
+  const torch::Tensor v = torch::from_blob(const_cast<uint8_t*>(velocities), {rows, steps, kGrooveClasses}, torch::kByte);
+  const torch::Tensor o = torch::from_blob(const_cast<float*>(offsets), {rows, steps, kGrooveClasses}, torch::kFloat);
+  torch::Tensor t = groove_tensor(v, o);
+  return pinned ? t.pin_memory() : t;
+}
+
+torch::Tensor groove_tensor(const torch::Tensor& velocities, const torch::Tensor& offsets) {
+  MVAE_CHECK(velocities.scalar_type() == torch::kByte && offsets.scalar_type() == torch::kFloat &&
+                 velocities.sizes() == offsets.sizes() && velocities.size(-1) == kGrooveClasses,
+             "groove_tensor takes uint8 velocities and float offsets of one shape [..., 9]");
+  const torch::Tensor hits = velocities > 0;
+  return torch::cat({hits.to(torch::kFloat), velocities.to(torch::kFloat) / 127.0f, torch::where(hits, offsets, torch::zeros_like(offsets))},
+                    -1);  // [..., 27]
 }
 
 GrooveArrays groove_arrays(const torch::Tensor& window) {

@@ -115,8 +115,24 @@ void PreprocessOptions::validate() const {
     throw UsageError("--validation-fraction and --test-fraction must be >= 0 and sum to less than 1");
 }
 
+namespace {
+
+// --force replaces --out: refused when that would delete the input (the folder itself, or a
+// folder that holds the input).
+void check_output_spares_input(const PreprocessOptions& options) {
+  std::error_code ignored;
+  const fs::path in = fs::weakly_canonical(options.input, ignored), out = fs::weakly_canonical(options.out, ignored);
+  const auto [end, _] = std::mismatch(out.begin(), out.end(), in.begin(), in.end());
+  if (end == out.end())
+    throw UsageError("--out " + options.out + (in == out ? " is the input" : " holds the input " + options.input) +
+                     ": replacing it would delete the input; write the shards to a folder of their own");
+}
+
+}  // namespace
+
 PreprocessSummary run_preprocess(const PreprocessOptions& options) {
   options.validate();
+  check_output_spares_input(options);
   const auto t0 = std::chrono::steady_clock::now();
   const data::PitchMap map = data::PitchMap::load(options.pitch_map);
   mvae::StagingDir staging(options.out, options.force);  // refuses a non-empty --out early
@@ -124,6 +140,10 @@ PreprocessSummary run_preprocess(const PreprocessOptions& options) {
   data::DatasetListing listing = data::load_dataset(options.input, options.fractions);
   const size_t n = listing.files.size();
   if (n == 0) throw InputError(options.input, "", "no MIDI files (.mid, .midi) found");
+  for (size_t i = 0; i < listing.problems.size() && i < 5; ++i) std::fprintf(stderr, "preprocess: warning: %s\n", listing.problems[i].c_str());
+  if (listing.problems.size() > 5)
+    std::fprintf(stderr, "preprocess: warning: %zu more listing problems in manifest.json (statistics.listing_problems)\n",
+                 listing.problems.size() - 5);
 
   std::vector<FileResult> results(n);
   {
@@ -162,6 +182,15 @@ PreprocessSummary run_preprocess(const PreprocessOptions& options) {
       skipped_json.push_back({{"file", f.path}, {"reason", r.skip_reason}, {"detail", r.skip_detail}});
     }
     for (const auto& w : r.windows) rows[f.split].push_back({&w, static_cast<int32_t>(i)});
+  }
+  if (rows["train"].empty() && rows["validation"].empty() && rows["test"].empty()) {  // one split alone may be wanted (encode)
+    std::string reasons;
+    for (const auto& [reason, count] : summary.skipped_by_reason) reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(count);
+    throw InputError(options.input, "", "no windows of " + std::to_string(options.tokenizer.bars) + " bars in " + std::to_string(n) +
+                                            " MIDI files (" + std::to_string(summary.files_skipped) + " skipped" +
+                                            (reasons.empty() ? "" : ": " + reasons) +
+                                            "); nothing was written. Files too short for --bars need a smaller --bars; drum tracks on "
+                                            "another channel than 10 need --any-channel");
   }
   portable_shuffle(rows["train"], options.seed);
 

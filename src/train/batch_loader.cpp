@@ -3,7 +3,6 @@
 #include <chrono>
 #include <memory>
 
-#include "dataset/window_tensors.h"
 
 namespace mvae::train {
 
@@ -35,10 +34,6 @@ double BatchLoader::load_seconds() const {
   return load_seconds_;
 }
 
-torch::Tensor BatchLoader::read_windows(const std::string& split, const std::vector<int64_t>& indices, bool pin) {
-  return dataset::read_window_tensor(shards_, split, indices, groove_, pin);
-}
-
 void BatchLoader::run() {
   try {
     for (;;) {
@@ -50,7 +45,7 @@ void BatchLoader::run() {
         requests_.pop_front();
         lock.unlock();
         try {
-          request.result.set_value(read_windows(request.split, request.indices, false));
+          request.result.set_value(dataset::read_window_tensor(shards_, request.split, request.indices, groove_));
         } catch (...) {
           request.result.set_exception(std::current_exception());
         }
@@ -60,11 +55,11 @@ void BatchLoader::run() {
       const auto t0 = std::chrono::steady_clock::now();
       const std::vector<int64_t> indices = sampler_.batch(consumed_);
       consumed_ += sampler_.global_batch();
-      torch::Tensor batch = read_windows("train", indices, pin_);
+      dataset::WindowBatch batch = dataset::read_window_batch(shards_, "train", indices, groove_, pin_);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       {
         std::lock_guard<std::mutex> guard(mutex_);
-        ready_.push_back(batch);
+        ready_.push_back(std::move(batch));
         load_seconds_ += seconds;
       }
       cv_.notify_all();
@@ -78,12 +73,12 @@ void BatchLoader::run() {
   }
 }
 
-torch::Tensor BatchLoader::next() {
+dataset::WindowBatch BatchLoader::next() {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
   cv_.wait(lock, [&] { return !ready_.empty() || error_; });
   if (ready_.empty() && error_) std::rethrow_exception(error_);
-  torch::Tensor batch = ready_.front();
+  dataset::WindowBatch batch = std::move(ready_.front());
   ready_.pop_front();
   lock.unlock();
   cv_.notify_all();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "data/shards.h"
+#include "dataset/window_tensors.h"
 #include "train/sampler.h"
 
 namespace mvae::train {
@@ -23,16 +24,18 @@ namespace mvae::train {
 class BatchLoader {
  public:
   // Starts loading the training batches that follow `consumed` samples, `depth` batches ahead.
-  // Batches are token ids int64 [batch, T], or groove vectors [batch, T, 27] when `groove`, in
-  // pinned memory when `pin` (for asynchronous copies to a GPU).
+  // Batches hold token ids, or velocities and offsets when `groove`, as the shards store them
+  // (dataset::model_input makes the model's input of one, on its device), in pinned memory when
+  // `pin` (for asynchronous copies to a GPU).
   BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin, bool groove = false);
   ~BatchLoader();  // stops the thread and hands the ShardSet back to the caller's thread
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
   // The next training batch; rethrows a loader error (a corrupt shard) in the caller's thread.
-  torch::Tensor next();
-  // Windows `indices` of `split` as batches are, read by the loader thread; rethrows its errors.
+  dataset::WindowBatch next();
+  // Windows `indices` of `split` as the model's input on the CPU, read by the loader thread;
+  // rethrows its errors.
   torch::Tensor read(const std::string& split, const std::vector<int64_t>& indices);
   // Seconds the caller spent waiting in next(), and seconds the loader spent producing batches.
   double wait_seconds() const { return wait_seconds_; }
@@ -45,7 +48,6 @@ class BatchLoader {
     std::promise<torch::Tensor> result;
   };
   void run();
-  torch::Tensor read_windows(const std::string& split, const std::vector<int64_t>& indices, bool pin);
 
   data::ShardSet& shards_;
   DistributedSampler sampler_;
@@ -55,7 +57,7 @@ class BatchLoader {
   const bool groove_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::deque<torch::Tensor> ready_;
+  std::deque<dataset::WindowBatch> ready_;
   std::deque<Request> requests_;
   std::exception_ptr error_;
   bool stop_ = false;

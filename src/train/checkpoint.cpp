@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -29,6 +30,37 @@ void prune(const fs::path& dir, int keep) {
     if (done[i].filename() != best) fs::remove_all(done[i]);
 }
 
+// torch::save into memory, then one atomic write: a full disk is an InputError naming the file and
+// the reason (LibTorch's own file writer aborts the process on a short write).
+template <typename Value>
+void save_atomic(const Value& value, const fs::path& path) {
+  std::ostringstream bytes;
+  torch::save(value, bytes);
+  write_file_atomic(path, bytes.str());
+}
+
+// Rank 0's files of a checkpoint into its temporary folder `tmp`, each written atomically, then
+// their checksums.
+void write_checkpoint_folder(const fs::path& tmp, const TrainingState& state, model::MusicVAE& model, torch::optim::Adam& optimizer,
+                             const std::string& representation_json, const std::string& options_json) {
+  model::save_model((tmp / "model.pt").string(), model, representation_json);
+  save_atomic(optimizer, tmp / "optimizer.pt");
+  nlohmann::ordered_json j;
+  j["step"] = state.step;
+  j["consumed_samples"] = state.consumed_samples;
+  j["world_size"] = state.world_size;
+  j["global_batch"] = state.global_batch;
+  j["seed"] = state.seed;
+  if (state.best_step >= 0) {
+    j["best_value"] = state.best_value;
+    j["best_step"] = state.best_step;
+    j["evals_since_best"] = state.evals_since_best;
+  }
+  j["options"] = nlohmann::json::parse(options_json);
+  write_file_atomic(tmp / "state.json", j.dump(2) + "\n");
+  model::write_checkpoint_checksums(tmp);
+}
+
 }  // namespace
 
 void save_checkpoint(const fs::path& run, const TrainingState& state, model::MusicVAE& model,
@@ -44,30 +76,17 @@ void save_checkpoint(const fs::path& run, const TrainingState& state, model::Mus
     fs::create_directories(tmp);
   }
   comm.barrier();
-  {  // every rank: its RNG state
-    torch::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
-    torch::save(rng, (tmp / rng_name(comm.rank())).string());
-    fsync_path(tmp / rng_name(comm.rank()));
+  try {
+    // every rank: its RNG state
+    save_atomic(at::detail::getDefaultCPUGenerator().get_state(), tmp / rng_name(comm.rank()));
+    comm.barrier();
+    if (comm.rank() == 0) write_checkpoint_folder(tmp, state, model, optimizer, representation_json, options_json);
+  } catch (...) {
+    std::error_code ignored;
+    if (comm.rank() == 0) fs::remove_all(tmp, ignored);  // the space back; the previous checkpoints stay as they were
+    throw;  // the job ends (with MPI_Abort when it has several ranks)
   }
-  comm.barrier();
   if (comm.rank() == 0) {
-    model::save_model((tmp / "model.pt").string(), model, representation_json);
-    torch::save(optimizer, (tmp / "optimizer.pt").string());
-    nlohmann::ordered_json j;
-    j["step"] = state.step;
-    j["consumed_samples"] = state.consumed_samples;
-    j["world_size"] = state.world_size;
-    j["global_batch"] = state.global_batch;
-    j["seed"] = state.seed;
-    if (state.best_step >= 0) {
-      j["best_value"] = state.best_value;
-      j["best_step"] = state.best_step;
-      j["evals_since_best"] = state.evals_since_best;
-    }
-    j["options"] = nlohmann::json::parse(options_json);
-    write_file_atomic(tmp / "state.json", j.dump(2) + "\n");
-    for (const auto& e : fs::directory_iterator(tmp)) fsync_path(e.path());
-    model::write_checkpoint_checksums(tmp);
     fs::remove_all(final_path);
     fs::rename(tmp, final_path);
     write_file_atomic(final_path / "COMPLETE", name + "\n");

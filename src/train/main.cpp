@@ -9,6 +9,18 @@
 #include "dist/mpi_context.h"
 #include "train/trainer.h"
 
+namespace {
+
+// A process alone says what went wrong and exits with `code`, MPI finalised as usual (no MPI_Abort
+// banner); with several ranks, MPI_Abort ends them all (a rank must never wait alone).
+int end_with_error(const mvae::dist::ProcessInfo& info, int code, const std::string& message) {
+  if (info.world_size > 1) mvae::dist::MpiContext::abort_job(code, message);
+  std::fprintf(stderr, "%s\n", message.c_str());
+  return code;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   // Before MPI starts its threads, which inherit both; a preemption signal from SLURM can come
   // while MPI is still starting.
@@ -40,8 +52,8 @@ int main(int argc, char** argv) {
     const auto result = mvae::train::run_training(options, device, *comm, info.local_size);
     return result.preempted ? mvae::train::kExitPreempted : 0;
   } catch (const mvae::UsageError& e) {
-    mvae::dist::MpiContext::abort_job(2, std::string("train: ") + e.what());
+    return end_with_error(info, 2, std::string("train: ") + e.what());
   } catch (const std::exception& e) {
-    mvae::dist::MpiContext::abort_job(1, std::string("train: error: ") + e.what());
+    return end_with_error(info, 1, std::string("train: error: ") + e.what());
   }
 }

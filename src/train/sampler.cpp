@@ -16,10 +16,15 @@ DistributedSampler::DistributedSampler(int64_t num_windows, int64_t batch_per_ra
       global_batch_(batch_per_rank * world_size),
       rank_(rank),
       seed_(seed) {
-  if (global_batch_ > num_windows_)
+  if (num_windows_ < 1)
+    throw UsageError("the shards hold no training windows: preprocess gave none (see its skipped.json)");
+  if (global_batch_ > num_windows_) {
+    const int64_t most = num_windows_ / world_size;
     throw UsageError("global batch " + std::to_string(global_batch_) + " (--batch x ranks) exceeds the " +
-                     std::to_string(num_windows_) + " training windows: pass a --batch of at most " +
-                     std::to_string(std::max<int64_t>(1, num_windows_ / world_size)) + " per rank");
+                     std::to_string(num_windows_) + " training windows: " +
+                     (most >= 1 ? "pass a --batch of at most " + std::to_string(most) + " per rank"
+                                : "run at most " + std::to_string(num_windows_) + " ranks (each needs a window per step)"));
+  }
 }
 
 int64_t DistributedSampler::epoch_of(int64_t consumed) const { return consumed / (steps_per_epoch() * global_batch_); }

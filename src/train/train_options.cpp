@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <iostream>
 
@@ -32,20 +33,33 @@ void TrainOptions::validate() const {
   at_least("--early-stop", early_stop, 0);
   if (best_metric != "elbo" && best_metric != "tf_accuracy" && best_metric != "free_accuracy")
     throw UsageError("--best-metric must be elbo, tf_accuracy or free_accuracy, got '" + best_metric + "'");
-  if (!(early_stop_min_delta >= 0)) throw UsageError("--early-stop-min-delta must be >= 0");
-  if (!(lr > 0)) throw UsageError("--lr must be > 0");
-  if (!(lr_decay > 0 && lr_decay <= 1)) throw UsageError("--lr-decay must be in (0, 1]");
-  if (min_lr < 0 || min_lr > lr) throw UsageError("--min-lr must be in [0, --lr]");
-  if (!(grad_clip > 0)) throw UsageError("--grad-clip must be > 0");
-  if (!(lstm_bias_lr_scale > 0)) throw UsageError("--lstm-bias-lr-scale must be > 0");
-  if (!(bucket_mb > 0)) throw UsageError("--bucket-mb must be > 0");
-  if (!(nccl_timeout_s > 0)) throw UsageError("--nccl-timeout must be > 0 seconds");
+  // Each written so that NaN fails (every comparison with NaN is false), and infinities with it.
+  const auto finite = [](const char* option, double v, const std::string& rule, bool ok) {
+    if (!ok || !std::isfinite(v)) throw UsageError(std::string(option) + " must be " + rule + ", got " + std::to_string(v));
+  };
+  finite("--early-stop-min-delta", early_stop_min_delta, ">= 0", early_stop_min_delta >= 0);
+  finite("--lr", lr, "a finite number > 0", lr > 0);
+  finite("--lr-decay", lr_decay, "in (0, 1]", lr_decay > 0 && lr_decay <= 1);
+  finite("--min-lr", min_lr, "in [0, --lr]", min_lr >= 0 && min_lr <= lr);
+  finite("--grad-clip", grad_clip, "a finite number > 0", grad_clip > 0);
+  finite("--lstm-bias-lr-scale", lstm_bias_lr_scale, "a finite number > 0", lstm_bias_lr_scale > 0);
+  finite("--bucket-mb", bucket_mb, "a finite number > 0", bucket_mb > 0);
+  finite("--nccl-timeout", nccl_timeout_s, "a finite number of seconds > 0", nccl_timeout_s > 0);
+  finite("--clip-to-zero-norm", clip_to_zero_norm, "a finite number > 0", clip_to_zero_norm > 0);
+  at_least("--lr-warmup-steps", static_cast<double>(lr_warmup_steps), 0);
+  if (!(loader_memory_mb >= 0 && loader_memory_mb < 1e9)) throw UsageError("--loader-memory-mb must be >= 0 (0 = read windows from the shards)");
   model::parse_precision(precision, "--precision");
   if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0)
     throw UsageError("--device must be auto, cpu, cuda or cuda:N, got '" + device + "'");
   if (!fail_mode.empty() && fail_mode != "exception" && fail_mode != "kill" && fail_mode != "nan")
     throw UsageError("--fail-mode must be exception, kill or nan");
   model.validate();
+}
+
+double TrainOptions::learning_rate_at(int64_t step) const {
+  const double scheduled = (lr - min_lr) * std::pow(lr_decay, static_cast<double>(step)) + min_lr;
+  if (step >= lr_warmup_steps) return scheduled;
+  return scheduled * static_cast<double>(step + 1) / static_cast<double>(lr_warmup_steps);
 }
 
 std::string TrainOptions::to_json() const {
@@ -59,6 +73,7 @@ std::string TrainOptions::to_json() const {
   j["lr"] = lr;
   j["lr_decay"] = lr_decay;
   j["min_lr"] = min_lr;
+  j["lr_warmup_steps"] = lr_warmup_steps;
   j["grad_clip"] = grad_clip;
   j["lstm_bias_lr_scale"] = lstm_bias_lr_scale;
   j["clip_to_zero_norm"] = clip_to_zero_norm;
@@ -75,6 +90,7 @@ std::string TrainOptions::to_json() const {
   j["device"] = device;
   j["threads"] = threads;
   j["bucket_mb"] = bucket_mb;
+  j["loader_memory_mb"] = loader_memory_mb;
   j["overlap"] = overlap;
   j["nccl_timeout_s"] = nccl_timeout_s;
   j["precision"] = precision;
@@ -96,6 +112,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("lr", po::value(&o.lr)->default_value(o.lr), "initial learning rate")
     ("lr-decay", po::value(&o.lr_decay)->default_value(o.lr_decay), "exponential decay per step")
     ("min-lr", po::value(&o.min_lr)->default_value(o.min_lr), "learning rate floor")
+    ("lr-warmup-steps", po::value(&o.lr_warmup_steps)->default_value(o.lr_warmup_steps), "steps over which the learning rate rises linearly from --lr/N to the schedule (0 = none)")
     ("grad-clip", po::value(&o.grad_clip)->default_value(o.grad_clip), "clip the global gradient norm to this")
     ("lstm-bias-lr-scale", po::value(&o.lstm_bias_lr_scale)->default_value(o.lstm_bias_lr_scale),
      "learning rate of the LSTM gate biases relative to --lr (2 = torch.nn.LSTM's dynamics, whose two bias vectors b_ih + b_hh move twice as fast)")
@@ -114,6 +131,8 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("device", po::value(&o.device)->default_value(o.device), "auto (cuda:<local rank> if GPUs, else cpu), cpu, cuda")
     ("threads", po::value(&o.threads)->default_value(o.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
     ("bucket-mb", po::value(&o.bucket_mb)->default_value(o.bucket_mb), "gradient all-reduce bucket size in MB")
+    ("loader-memory-mb", po::value(&o.loader_memory_mb)->default_value(o.loader_memory_mb),
+     "memory per rank for the decompressed windows, which are then read from memory (0 = from the shards)")
     ("overlap", po::value(&o.overlap)->default_value(o.overlap), "start gradient all-reduces during backward (false: after it)")
     ("nccl-timeout", po::value(&o.nccl_timeout_s)->default_value(o.nccl_timeout_s), "seconds a GPU collective may take before the job is ended")
     ("precision", po::value(&o.precision)->default_value(o.precision), "fp32, or bf16 (autocast of forward passes; float32 weights and gradients)")

@@ -17,6 +17,9 @@ struct TrainOptions {
   int accumulate = 1;     // micro-batches per optimizer step (communication on the last only)
   int64_t steps = 1000;   // optimizer steps in total
   double lr = 1e-3, lr_decay = 0.9999, min_lr = 1e-5;  // lr = (lr - min_lr) * decay^step + min_lr
+  // The first steps' learning rate rises linearly to that, reaching it at step `lr_warmup_steps`
+  // (0 = none): for large global batches with a scaled --lr (docs/distributed.md, "Scaling model").
+  int64_t lr_warmup_steps = 0;
   double grad_clip = 1.0;                               // global-norm clipping after averaging
   // Learning rate of the LSTM gate biases relative to --lr. 2 reproduces torch.nn.LSTM's training
   // dynamics: it keeps two bias vectors (b_ih, b_hh) that always appear summed, and Adam moves each
@@ -45,6 +48,10 @@ struct TrainOptions {
   std::string device = "auto";  // auto, cpu, cuda
   int threads = 0;              // intra-op threads per rank (0 = cores / local ranks)
   double bucket_mb = 25;        // gradient all-reduce bucket size
+  // Memory per rank for the decompressed training and validation windows, read once at their
+  // first batch; batches are then memory copies (data::ShardSet::set_resident_budget). 0 reads
+  // each window from the shards (the loader before issue 24; about 7x slower: docs/benchmarks.md).
+  double loader_memory_mb = 2048;
   bool overlap = true;          // start each bucket's all-reduce during backward
   double nccl_timeout_s = 600;  // a GPU collective unfinished after this long ends the job
   std::string precision = "fp32";  // fp32, or bf16 autocast of forward passes
@@ -57,6 +64,8 @@ struct TrainOptions {
 
   void validate() const;
   std::string to_json() const;
+  // The learning rate of optimizer step `step` (0-based).
+  double learning_rate_at(int64_t step) const;
 };
 
 // Parses argv (and --config FILE). Returns false when --help was printed.

@@ -1,5 +1,7 @@
 #include "train/trainer.h"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -27,7 +29,13 @@ std::string as_text(double value) {
 }
 
 volatile std::sig_atomic_t g_stop_requested = 0;
-extern "C" void on_stop_signal(int) { g_stop_requested = 1; }
+extern "C" void on_stop_signal(int signal) {
+  if (signal == SIGINT && g_stop_requested) {  // a second Ctrl-C: the user will not wait for the checkpoint
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+  }
+  g_stop_requested = 1;
+}
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -129,6 +137,7 @@ torch::Device pick_device(const TrainOptions& o, int local_rank, int local_size)
 void install_stop_signal_handlers() {
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGUSR1, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);  // Ctrl-C: checkpoint and stop as SIGTERM does (twice: at once)
 }
 
 double ValidationResult::metric(const std::string& name) const {
@@ -139,6 +148,48 @@ double ValidationResult::metric(const std::string& name) const {
   return 0;
 }
 
+namespace {
+
+// "enc: 256 in the checkpoint, 512 given; ..." for the fields of two model configurations that differ.
+std::string config_differences(const std::string& saved_json, const std::string& given_json) {
+  const nlohmann::json saved = nlohmann::json::parse(saved_json), given = nlohmann::json::parse(given_json);
+  std::string out;
+  const auto add = [&](const std::string& field) {
+    const auto a = saved.find(field), b = given.find(field);
+    if (a != saved.end() && b != given.end() && *a == *b) return;
+    out += (out.empty() ? "" : "; ") + field + ": " + (a == saved.end() ? "absent" : a->dump()) + " in the checkpoint, " +
+           (b == given.end() ? "absent" : b->dump()) + " given";
+  };
+  for (const auto& item : saved.items()) add(item.key());
+  for (const auto& item : given.items())
+    if (!saved.contains(item.key())) add(item.key());
+  return out;
+}
+
+}  // namespace
+
+// One writer per run folder: a second trainer on it would mix its checkpoints and metrics with
+// this one's. Rank 0 holds the lock; every rank fails together when it cannot.
+void Trainer::lock_run_folder(const TrainOptions& o, dist::Communicator& comm) {
+  std::exception_ptr failure;
+  if (comm.rank() == 0) {
+    try {
+      fs::create_directories(o.run);
+      run_lock_ = std::make_unique<FolderLock>(fs::path(o.run) / "lock", "the run folder " + o.run,
+                                               "one train per run folder; wait for that one to end, or pass another --run");
+      // Checkpoints a killed run left half-written: nobody else writes here now that we hold the lock.
+      if (fs::is_directory(fs::path(o.run) / "checkpoints"))
+        for (const auto& e : fs::directory_iterator(fs::path(o.run) / "checkpoints"))
+          if (e.is_directory() && e.path().extension() == ".tmp") fs::remove_all(e.path());
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  if (comm.all_reduce_scalar(failure ? 1.0 : 0.0, dist::ReduceOp::kMax) == 0) return;
+  if (failure) std::rethrow_exception(failure);
+  throw UsageError("rank 0 could not lock the run folder " + o.run + " (its message says why)");
+}
+
 Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Communicator& comm)
     : options_(o),
       device_(device),
@@ -147,6 +198,7 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
       shards_(o.data),
       sampler_(shards_.size("train"), o.batch, comm.rank(), comm.world_size(), o.seed),
       options_json_(o.to_json()) {
+  lock_run_folder(o, comm);
   const data::DataRepresentation& rep = shards_.representation();
   if (rep.window_steps() != o.model.steps() || rep.vocab_size != o.model.vocab)
     throw UsageError("the model expects " + std::to_string(o.model.bars) + " bars of " + std::to_string(o.model.steps_per_bar) +
@@ -158,7 +210,7 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
   state_.seed = o.seed;
 
   const fs::path run(o.run);
-  if (!o.resume && fs::exists(run / "checkpoints" / "latest")) {
+  if (!o.resume && fs::is_directory(run / "checkpoints") && !model::complete_checkpoints(run / "checkpoints").empty()) {
     // A new run here would mix its metrics and checkpoints with the old run's, and the old,
     // higher-step checkpoints would be kept in place of the new ones.
     throw UsageError(o.run + " already holds checkpoints of a run (" + (run / "checkpoints").string() +
@@ -168,6 +220,7 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
     const model::FoundCheckpoint found = model::find_checkpoint(run);
     resumed_from_ = found.folder;
     passed_over_ = found.passed_over;
+    link_note_ = found.link_note;
   }
 
   torch::manual_seed(o.seed);
@@ -199,8 +252,8 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
     }
     model::LoadedModel loaded = model::load_model((resumed_from_ / "model.pt").string(), torch::kCPU);
     if (loaded.config.to_json() != o.model.to_json())
-      throw UsageError("the model options differ from the checkpoint's in " + resumed_from_.string() +
-                       " (resume with the same --preset and sizes)");
+      throw UsageError("the model options differ from the checkpoint's in " + resumed_from_.string() + ": " +
+                       config_differences(loaded.config.to_json(), o.model.to_json()) + " (resume with the same --preset and sizes)");
     model_ = loaded.model;
   }
   model_->to(device);
@@ -215,6 +268,7 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
     load_optimizer(resumed_from_, *optimizer_, device);
     load_rng(resumed_from_, comm.rank());
   }
+  shards_.set_resident_budget(static_cast<int64_t>(o.loader_memory_mb * (1 << 20)));
   loader_ = std::make_unique<BatchLoader>(shards_, sampler_, state_.consumed_samples, /*depth=*/4, device.is_cuda(), o.model.groove());
 }
 
@@ -236,7 +290,7 @@ torch::Tensor Trainer::micro_batch_noise(int64_t micro_index) const {
 StepResult Trainer::step() {
   const TrainOptions& o = options_;
   StepResult r;
-  r.lr = (o.lr - o.min_lr) * std::pow(o.lr_decay, static_cast<double>(state_.step)) + o.min_lr;
+  r.lr = o.learning_rate_at(state_.step);
   auto& groups = optimizer_->param_groups();
   for (size_t g = 0; g < groups.size(); ++g)  // group 1, when there is one: the LSTM gate biases
     static_cast<torch::optim::AdamOptions&>(groups[g].options()).lr(g == 0 ? r.lr : r.lr * o.lstm_bias_lr_scale);
@@ -246,7 +300,7 @@ StepResult Trainer::step() {
   reducer_->zero();
   for (int micro = 0; micro < o.accumulate; ++micro) {
     const int64_t micro_index = state_.consumed_samples / sampler_.global_batch();
-    const torch::Tensor x = loader_->next().to(device_, /*non_blocking=*/true);
+    const torch::Tensor x = dataset::model_input(loader_->next(), device_);
     const torch::Tensor eps = micro_batch_noise(micro_index);
     model::LossOutput out;
     {
@@ -371,6 +425,7 @@ TrainResult run_training(const TrainOptions& o, const torch::Device& device, dis
                 static_cast<long long>(trainer.windows("validation")));
     for (const auto& skipped : trainer.passed_over())
       std::printf("warning: checkpoint %s failed verification; passed over\n", skipped.c_str());
+    if (!trainer.link_note().empty()) std::printf("warning: %s\n", trainer.link_note().c_str());
     if (!trainer.resumed_from().empty())
       std::printf("resumed from %s at step %lld (%lld samples consumed)\n", trainer.resumed_from().c_str(),
                   static_cast<long long>(state.step), static_cast<long long>(state.consumed_samples));

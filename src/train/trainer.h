@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/files.h"
 #include "data/shards.h"
 #include "dist/communicator.h"
 #include "model/musicvae.h"
@@ -82,6 +83,7 @@ class Trainer {
   const TrainingState& state() const { return state_; }
   const std::filesystem::path& resumed_from() const { return resumed_from_; }
   const std::vector<std::string>& passed_over() const { return passed_over_; }
+  const std::string& link_note() const { return link_note_; }  // `latest` was missing or wrong: what was used
   const std::string& initialized_from() const { return initialized_from_; }  // --init-from's model file, "" if none
   // The checkpoint's --best-metric when a resume changed it (selection restarted), else "".
   const std::string& selection_restarted_from() const { return selection_restarted_from_; }
@@ -94,8 +96,10 @@ class Trainer {
 
  private:
   torch::Tensor micro_batch_noise(int64_t micro_index) const;  // [batch, z]: this rank's slice
+  void lock_run_folder(const TrainOptions& o, dist::Communicator& comm);
 
   const TrainOptions options_;  // a copy, so options passed as a temporary cannot dangle
+  std::unique_ptr<FolderLock> run_lock_;  // rank 0: held while the trainer lives
   torch::Device device_;
   dist::Communicator& comm_;
   model::Precision precision_;
@@ -104,6 +108,7 @@ class Trainer {
   TrainingState state_;
   std::filesystem::path resumed_from_;
   std::vector<std::string> passed_over_;
+  std::string link_note_;
   std::string initialized_from_;
   std::string selection_restarted_from_;
   model::MusicVAE model_{nullptr};
