@@ -16,6 +16,14 @@ find_package(Threads REQUIRED)
 find_package(Torch QUIET)
 mvae_require(Torch_FOUND "LibTorch"
   "Set Torch_DIR (or CMAKE_PREFIX_PATH) to the folder holding TorchConfig.cmake.")
+# The wheel's TorchConfig finds libc10 with find_library(... PATHS <its lib>), which searches the
+# system's folders first: with Debian's libtorch-dev installed too (as in CI) it added Debian's
+# 1.13 libc10 beside the wheel's, and a program whose own objects need no c10 symbol loaded both
+# (fault_tests stopped at start on a c10 assert). The wheel's own libc10, only.
+if(EXISTS "${TORCH_INSTALL_PREFIX}/lib/libc10.so" AND NOT c10_LIBRARY STREQUAL "${TORCH_INSTALL_PREFIX}/lib/libc10.so")
+  list(REMOVE_ITEM TORCH_LIBRARIES "${c10_LIBRARY}")
+  set(c10_LIBRARY "${TORCH_INSTALL_PREFIX}/lib/libc10.so" CACHE FILEPATH "libc10 of the LibTorch found" FORCE)
+endif()
 # libstdc++ first among every program's shared libraries: the PyTorch wheel's libtorch.so exports
 # std::filesystem functions of its own, and when it comes first our calls bind to those and crash
 # (std::filesystem::remove_all jumped to address 0 against PyTorch 2.11's wheel). No effect with

@@ -14,19 +14,22 @@ BENCH="$BUILD/bin/bench_loader"
 JSONL="$(mktemp)"
 trap 'rm -f "$JSONL"' EXIT
 # preset per (bars, kind): the paper-size model whose GPU consumption each row is compared with.
-run() {  # run BARS PRESET RANKS MEMORY_MB COLD
-  local bars=$1 preset=$2 ranks=$3 memory=$4 cold=$5 args=()
+run() {  # run BARS PRESET RANKS MEMORY_MB COLD [--groove]
+  local bars=$1 preset=$2 ranks=$3 memory=$4 cold=$5 args=("${@:6}")
   [ "$cold" = 1 ] && args+=(--cold --no-verify)  # train verifies (reads) every shard at open: cold means no CRC pass
   local batches=$BATCHES
   [ "$memory" = 0 ] && batches=$(( (BATCHES + 9) / 10 ))
   mpirun --oversubscribe -np "$ranks" "$BENCH" --data "$PREFIX$bars" --preset "$preset" --batch 512 --batches "$batches" \
     --loader-memory-mb "$memory" "${args[@]}" | tail -1 | tee -a "$JSONL"
 }
-for spec in "2 cat-drums_2bar_small" "2 groovae_2bar_humanize" "4 groovae_4bar" "16 hierdec-drums_16bar" "16 flat-drums_16bar"; do
+# 16-bar groove batches: no groove preset has 16 bars; they are held against hierdec-drums_16bar's
+# need (the same FLOPs but for the 27-wide input and output layers).
+for spec in "2 cat-drums_2bar_small" "2 groovae_2bar_humanize" "4 hierdec-drums_4bar" "4 groovae_4bar" "16 hierdec-drums_16bar" \
+            "16 flat-drums_16bar" "16 hierdec-drums_16bar --groove"; do
   set -- $spec
   for ranks in 1 2; do
     for memory in 0 2048; do
-      for cold in 1 0; do run "$1" "$2" "$ranks" "$memory" "$cold"; done
+      for cold in 1 0; do run "$1" "$2" "$ranks" "$memory" "$cold" "${@:3}"; done
     done
   done
 done

@@ -59,7 +59,7 @@ Options parse(int argc, char** argv, bool lead, bool* help) {
     ("help,h", "show this help")
     ("data", po::value(&o.data)->required(), "shard folder written by preprocess")
     ("preset", po::value(&o.preset), "model whose consumption on one GPU to compare with (sets --groove from the preset)")
-    ("groove", po::bool_switch(&o.groove), "read velocities and offsets (GrooVAE batches) instead of tokens")
+    ("groove", po::bool_switch(&o.groove), "read velocities and offsets (GrooVAE batches) instead of tokens (a groove preset implies it)")
     ("batch", po::value(&o.batch)->default_value(o.batch), "windows per rank per batch")
     ("batches", po::value(&o.batches)->default_value(o.batches), "batches timed per rank")
     ("loader-memory-mb", po::value(&o.loader_memory_mb)->default_value(o.loader_memory_mb), "as train's: 0 reads every window from the shards")
@@ -81,7 +81,7 @@ Options parse(int argc, char** argv, bool lead, bool* help) {
   o.verify = vm.count("no-verify") == 0;
   if (o.batch < 1 || o.batches < 1) throw mvae::UsageError("--batch and --batches must be >= 1");
   if (!(o.loader_memory_mb >= 0)) throw mvae::UsageError("--loader-memory-mb must be >= 0");
-  if (!o.preset.empty()) o.groove = mvae::model::preset(o.preset).groove();
+  if (!o.preset.empty()) o.groove = o.groove || mvae::model::preset(o.preset).groove();  // --groove: groove batches for a token preset's need
   return o;
 }
 

@@ -84,10 +84,7 @@ int main(int argc, char** argv) {
     c.max_beta = 0.2;
     c.sampling_rate = 0;
   }
-  if (vm.count("describe")) {
-    describe(c);
-    return 0;
-  }
+  if (vm.count("describe")) return describe(c), 0;
   mvae::tune_allocator();
   if (!keep_denormals) mvae::flush_denormals();
   if (threads > 0) torch::set_num_threads(threads);

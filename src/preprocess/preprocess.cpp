@@ -128,6 +128,25 @@ void check_output_spares_input(const PreprocessOptions& options) {
                      ": replacing it would delete the input; write the shards to a folder of their own");
 }
 
+// The first few listing problems (files info.csv names but the input lacks, files it does not list)
+// on stderr; all of them are in the manifest.
+void warn_of_listing_problems(const std::vector<std::string>& problems) {
+  for (size_t i = 0; i < problems.size() && i < 5; ++i) std::fprintf(stderr, "preprocess: warning: %s\n", problems[i].c_str());
+  if (problems.size() > 5)
+    std::fprintf(stderr, "preprocess: warning: %zu more listing problems in manifest.json (statistics.listing_problems)\n",
+                 problems.size() - 5);
+}
+
+[[noreturn]] void throw_no_windows(const PreprocessOptions& options, const PreprocessSummary& summary, size_t files) {
+  std::string reasons;
+  for (const auto& [reason, count] : summary.skipped_by_reason) reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(count);
+  throw InputError(options.input, "", "no windows of " + std::to_string(options.tokenizer.bars) + " bars in " + std::to_string(files) +
+                                          " MIDI files (" + std::to_string(summary.files_skipped) + " skipped" +
+                                          (reasons.empty() ? "" : ": " + reasons) +
+                                          "); nothing was written. Files too short for --bars need a smaller --bars; drum tracks on "
+                                          "another channel than 10 need --any-channel");
+}
+
 }  // namespace
 
 PreprocessSummary run_preprocess(const PreprocessOptions& options) {
@@ -140,10 +159,7 @@ PreprocessSummary run_preprocess(const PreprocessOptions& options) {
   data::DatasetListing listing = data::load_dataset(options.input, options.fractions);
   const size_t n = listing.files.size();
   if (n == 0) throw InputError(options.input, "", "no MIDI files (.mid, .midi) found");
-  for (size_t i = 0; i < listing.problems.size() && i < 5; ++i) std::fprintf(stderr, "preprocess: warning: %s\n", listing.problems[i].c_str());
-  if (listing.problems.size() > 5)
-    std::fprintf(stderr, "preprocess: warning: %zu more listing problems in manifest.json (statistics.listing_problems)\n",
-                 listing.problems.size() - 5);
+  warn_of_listing_problems(listing.problems);
 
   std::vector<FileResult> results(n);
   {
@@ -183,15 +199,8 @@ PreprocessSummary run_preprocess(const PreprocessOptions& options) {
     }
     for (const auto& w : r.windows) rows[f.split].push_back({&w, static_cast<int32_t>(i)});
   }
-  if (rows["train"].empty() && rows["validation"].empty() && rows["test"].empty()) {  // one split alone may be wanted (encode)
-    std::string reasons;
-    for (const auto& [reason, count] : summary.skipped_by_reason) reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(count);
-    throw InputError(options.input, "", "no windows of " + std::to_string(options.tokenizer.bars) + " bars in " + std::to_string(n) +
-                                            " MIDI files (" + std::to_string(summary.files_skipped) + " skipped" +
-                                            (reasons.empty() ? "" : ": " + reasons) +
-                                            "); nothing was written. Files too short for --bars need a smaller --bars; drum tracks on "
-                                            "another channel than 10 need --any-channel");
-  }
+  if (rows["train"].empty() && rows["validation"].empty() && rows["test"].empty())  // one split alone may be wanted (encode)
+    throw_no_windows(options, summary, n);
   portable_shuffle(rows["train"], options.seed);
 
   data::DataRepresentation representation;
