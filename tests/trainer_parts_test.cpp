@@ -160,6 +160,11 @@ TEST_F(TrainerParts, EarlyStopKeepsTheBestCheckpointPastPruning) {
   EXPECT_FALSE(fs::exists(dir / "step-00000002"));
   generate::Generator best(o.run, model::CheckpointChoice::kBest);
   EXPECT_EQ(fs::path(best.model_path()).parent_path().filename(), "step-00000001");
+  // The `best` link is a hint: lost, the newest checkpoint's state.json still says which is best.
+  fs::remove(dir / "best");
+  const model::FoundCheckpoint found = model::find_checkpoint(o.run, model::CheckpointChoice::kBest);
+  EXPECT_EQ(found.folder.filename(), "step-00000001");
+  EXPECT_NE(found.link_note.find("best is missing; using step-00000001"), std::string::npos) << found.link_note;
 }
 
 // Fine-tuning: a new run starts from another run's weights with other regularisation, at step 0

@@ -105,10 +105,10 @@ std::string recorded_best(const fs::path& newest) {
 }
 
 FoundCheckpoint find_best(const fs::path& dir) {
-  const std::string name = linked_checkpoint(dir, "best");
-  const FoundCheckpoint newest = newest_verified(dir);
+  const std::string name = fs::is_directory(dir) ? linked_checkpoint(dir, "best") : "";
   std::string chosen = name, note;
-  if (name.empty() || !fs::exists(dir / name / kComplete)) {
+  if (name.empty() || !fs::exists(dir / name / kComplete)) {  // the link lost: what the checkpoints record
+    const FoundCheckpoint newest = newest_verified(dir);
     chosen = newest.folder.empty() ? "" : recorded_best(newest.folder);
     if (chosen.empty() || !fs::exists(dir / chosen / kComplete)) {
       if (newest.folder.empty()) return FoundCheckpoint{};
