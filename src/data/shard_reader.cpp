@@ -194,6 +194,16 @@ void check_index(int64_t index, int64_t rows, const std::string& split) {
              "window " + std::to_string(index) + " of split '" + split + "' (" + std::to_string(rows) + " windows)");
 }
 
+// Copies rows `indices` of a resident array ([rows, row_bytes]) to `out`, in the order given.
+void gather_rows(const unsigned char* array, size_t row_bytes, int64_t rows, const std::vector<int64_t>& indices, const std::string& split,
+                 void* out) {
+  auto* to = static_cast<unsigned char*>(out);
+  for (size_t i = 0; i < indices.size(); ++i) {
+    check_index(indices[i], rows, split);
+    std::memcpy(to + i * row_bytes, array + static_cast<size_t>(indices[i]) * row_bytes, row_bytes);
+  }
+}
+
 }  // namespace
 
 std::pair<ShardSet::Shard*, int64_t> ShardSet::locate(const std::string& split, int64_t index) {
@@ -229,13 +239,8 @@ const unsigned char* ShardSet::resident_array(Split& s, const char* name, int64_
 void ShardSet::read_tokens(const std::string& split, const std::vector<int64_t>& indices, uint16_t* out) {
   const int64_t T = representation_.window_steps();
   Split& s = split_named(split);
-  if (const unsigned char* rows = resident_array(s, "tokens", H5T_NATIVE_UINT16, static_cast<size_t>(T) * sizeof(uint16_t))) {
-    for (size_t i = 0; i < indices.size(); ++i) {
-      check_index(indices[i], s.rows, split);
-      std::memcpy(out + static_cast<int64_t>(i) * T, rows + indices[i] * T * static_cast<int64_t>(sizeof(uint16_t)), T * sizeof(uint16_t));
-    }
-    return;
-  }
+  const size_t row_bytes = static_cast<size_t>(T) * sizeof(uint16_t);
+  if (const unsigned char* rows = resident_array(s, "tokens", H5T_NATIVE_UINT16, row_bytes)) return gather_rows(rows, row_bytes, s.rows, indices, split, out);
   for (size_t i = 0; i < indices.size(); ++i) {
     auto [shard, row] = locate(split, indices[i]);
     shard->read_rows(shard->tokens, "tokens", H5T_NATIVE_UINT16, row, 1, out + static_cast<int64_t>(i) * T);
@@ -252,12 +257,8 @@ void ShardSet::read_expressive(const std::string& split, const std::vector<int64
   const unsigned char* resident_offsets =
       resident_velocities ? resident_array(s, "offsets", H5T_NATIVE_FLOAT, static_cast<size_t>(values) * sizeof(float)) : nullptr;
   if (resident_offsets) {
-    const size_t offset_bytes = static_cast<size_t>(values) * sizeof(float);
-    for (size_t i = 0; i < indices.size(); ++i) {
-      check_index(indices[i], s.rows, split);
-      std::memcpy(velocities + static_cast<int64_t>(i) * values, resident_velocities + indices[i] * values, static_cast<size_t>(values));
-      std::memcpy(offsets + static_cast<int64_t>(i) * values, resident_offsets + indices[i] * static_cast<int64_t>(offset_bytes), offset_bytes);
-    }
+    gather_rows(resident_velocities, static_cast<size_t>(values), s.rows, indices, split, velocities);
+    gather_rows(resident_offsets, static_cast<size_t>(values) * sizeof(float), s.rows, indices, split, offsets);
     return;
   }
   for (size_t i = 0; i < indices.size(); ++i) {
