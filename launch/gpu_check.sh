@@ -153,13 +153,13 @@ if loader:
         lines.append(f"| {r.get('preset', '')} | {r['bars']} | {'groove' if r['groove'] else 'tokens'} | {r['windows_per_s_per_rank']:,.0f} | "
                      f"{r['with_model_input_per_s']:,.0f} | {r.get('gpu_windows_per_s', 0):,.0f} | {r.get('margin', 0):.1f}x |")
 if bench:
-    lines += ["", "## Benchmarks (training steps, teacher forcing)", "",
-              "| implementation | model | batch | precision | sequences/s | tokens/s | model TFLOP/s | MFU |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Benchmarks (training steps; decoding: teacher-forced, or scheduled sampling's path at p = 0.5)", "",
+              "| implementation | model | batch | precision | decoding | sequences/s | tokens/s | model TFLOP/s | MFU |", "|---|---|---|---|---|---|---|---|---|"]
     for b in bench:
         mfu = b.get("mfu")
         tokens = b.get("tokens_per_s") or 0
         lines.append(f"| {b.get('impl', '')} | {b.get('model', '')} | {b.get('batch', '')} | {b.get('precision', '')} | "
-                     f"{b.get('seq_per_s', 0):.1f} | {tokens:,.0f} | {b.get('model_tflops', 0):.2f} | "
+                     f"{b.get('decoding', 'teacher-forced')} | {b.get('seq_per_s', 0):.1f} | {tokens:,.0f} | {b.get('model_tflops', 0):.2f} | "
                      f"{'' if mfu in (None, 0) else f'{100 * mfu:.1f}%'} |")
 open(os.path.join(out, "report.md"), "w").write("\n".join(lines) + "\n")
 PY
@@ -297,6 +297,10 @@ phase_bench() {
   for precision in fp32 tf32 bf16; do
     bench hierdec-drums_16bar "$precision" "${big[@]}"
     bench cat-drums_2bar_small "$precision" "${iters[@]}"
+  done
+  # Scheduled sampling's two ways on the GPU (the trainer takes two-pass there; docs/benchmarks.md).
+  for path in two-pass stepwise-graph; do
+    bench hierdec-drums_16bar bf16 "${big[@]}" --sampling-probability 0.5 --sampling-path "$path"
   done
 }
 phase_reference() {

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -141,6 +142,160 @@ TEST_F(Faults, ASecondTrainerOnARunIsRefusedAndCtrlCCheckpoints) {
   EXPECT_EQ(resumed.status, 0) << resumed.output;
 }
 
+// A job started in the background through the shell, its output in a file.
+class BackgroundJob {
+ public:
+  BackgroundJob(const std::string& cmd, const fs::path& log) : log_(log), started_(std::chrono::steady_clock::now()) {
+    const std::string line = cmd + " > " + log.string() + " 2>&1";
+    pid_ = fork();
+    if (pid_ == 0) {
+      execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  // Its exit status (128 + signal when killed), or -1 when it is still running after `seconds`.
+  int wait_for(double seconds) {
+    while (std::chrono::steady_clock::now() - started_ < std::chrono::duration<double>(seconds)) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = 0;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -1;
+  }
+  pid_t pid() const { return pid_; }  // the shell's, which `exec` makes the command's own
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count(); }
+  std::string output() const { return read_text_file(log_); }
+  ~BackgroundJob() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+ private:
+  fs::path log_;
+  std::chrono::steady_clock::time_point started_;
+  pid_t pid_ = 0;
+};
+
+// Waits for the first checkpoint of a two-rank run in `r`; then rank 1 is stopped (SIGSTOP, as a
+// frozen node or a debugger would). Returns rank 1's pid (0 if it was never found).
+pid_t stop_rank_1_once_training(const fs::path& r) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(r / "checkpoints" / "latest") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const pid_t rank1 = test::rank_process(1, r.string());
+  if (rank1 > 0) ::kill(rank1, SIGSTOP);
+  return rank1;
+}
+
+// How a job with a stopped rank 1 ended: its exit status (-1: still running after `limit` s) and
+// the seconds from `since`. Rank 1 is continued afterwards, so that no process stays stopped.
+struct Ending {
+  int status = -1;
+  double seconds = 0;
+};
+Ending wait_for_end(BackgroundJob& job, pid_t rank1, std::chrono::steady_clock::time_point since, double limit) {
+  Ending e;
+  e.status = job.wait_for(job.seconds() + limit);
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  ::kill(rank1, SIGCONT);
+  return e;
+}
+
+// A rank that stops without dying ends the job after --collective-timeout with a message naming
+// the rank and its host; the checkpoints written before survive.
+TEST_F(Faults, AStoppedRankEndsTheJobNamingItAfterTheCollectiveTimeout) {
+  const fs::path r = root.path() / "run";
+  BackgroundJob job(test::mpirun(2) + " " + train(shards_, r, 1000000, "--collective-timeout 10"), root.path() / "log");
+  const pid_t rank1 = stop_rank_1_once_training(r);
+  ASSERT_GT(rank1, 0) << "rank 1 never started: " << job.output();
+  const auto [status, seconds] = wait_for_end(job, rank1, std::chrono::steady_clock::now(), 60);
+  ASSERT_NE(status, -1) << "the job still hangs 60 s after rank 1 stopped: " << job.output();
+  RecordProperty("seconds_to_end_after_sigstop", std::to_string(seconds));
+  EXPECT_EQ(status, 1) << job.output();
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  EXPECT_TRUE(contains(job.output(), "rank(s) 1 (" + std::string(host) + ") did not answer")) << job.output();
+  EXPECT_TRUE(contains(job.output(), "--collective-timeout 10")) << job.output();
+  EXPECT_GE(seconds, 9.0) << "the job ended before the timeout: " << job.output();
+  EXPECT_EQ(model::verify_checkpoint(r / "checkpoints" / latest_of(r)), "") << "the checkpoint before the stop was lost";
+}
+
+// A stop signal while a rank is missing does not wait out the whole timeout (600 s here): the job
+// ends within about half a minute, naming the rank.
+TEST_F(Faults, SigtermWhileARankIsStoppedEndsTheJobInHalfAMinute) {
+  const fs::path r = root.path() / "run";
+  BackgroundJob job(test::mpirun(2) + " " + train(shards_, r, 1000000), root.path() / "log");
+  const pid_t rank1 = stop_rank_1_once_training(r);
+  ASSERT_GT(rank1, 0) << "rank 1 never started: " << job.output();
+  const pid_t rank0 = test::rank_process(0, r.string());
+  ASSERT_GT(rank0, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // rank 0 now waits for rank 1
+  const auto signalled_at = std::chrono::steady_clock::now();
+  ::kill(rank0, SIGTERM);
+  const auto [status, seconds] = wait_for_end(job, rank1, signalled_at, 90);
+  ASSERT_NE(status, -1) << "the job still hangs 90 s after SIGTERM: " << job.output();
+  RecordProperty("seconds_to_end_after_sigterm", std::to_string(seconds));
+  EXPECT_EQ(status, 1) << job.output();
+  EXPECT_TRUE(contains(job.output(), "and a stop was requested 30.")) << job.output();
+  EXPECT_TRUE(contains(job.output(), "rank(s) 1 (")) << job.output();
+  EXPECT_GE(seconds, 29.0) << job.output();
+  EXPECT_LT(seconds, 60.0) << job.output();
+}
+
+// A usage error every rank finds (here: a run folder that already holds a run) ends the job
+// with one message and exit status 2, every rank finalised: no MPI_Abort banner.
+TEST_F(Faults, AUsageErrorWithSeveralRanksIsOneMessageAndExitStatus2) {
+  const fs::path r = root.path() / "run";
+  ASSERT_EQ(run(train(shards_, r, 2)).status, 0);
+  const auto again = run(test::mpirun(2) + " " + train(shards_, r, 4));
+  EXPECT_EQ(again.status, 2) << again.output;
+  const std::string message = "already holds checkpoints of a run";
+  const size_t first = again.output.find(message);
+  EXPECT_NE(first, std::string::npos) << again.output;
+  EXPECT_EQ(again.output.find(message, first + 1), std::string::npos) << "said more than once: " << again.output;
+  EXPECT_FALSE(contains(again.output, "MPI_ABORT")) << again.output;
+}
+
+// SIGUSR1 to mpirun (which forwards it; SLURM's preemption signal in slurm/train.sh) checkpoints
+// every rank and the job's exit status is 75, mpirun's included.
+TEST_F(Faults, SigusrOneToMpirunCheckpointsAndTheJobExitsWith75) {
+  const fs::path r = root.path() / "run";
+  BackgroundJob job("exec " + test::mpirun(2) + " " + train(shards_, r, 1000000, "", /*checkpoint_every=*/1000000), root.path() / "log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!(fs::exists(r / "metrics.jsonl") && test::rank_process(1, r.string()) > 0) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  ASSERT_EQ(::kill(job.pid(), SIGUSR1), 0);
+  const int status = job.wait_for(job.seconds() + 60);
+  EXPECT_EQ(status, 75) << job.output();
+  EXPECT_TRUE(contains(job.output(), "stopped by signal")) << job.output();
+  const std::string latest = latest_of(r);
+  ASSERT_FALSE(latest.empty()) << job.output();
+  EXPECT_EQ(model::verify_checkpoint(r / "checkpoints" / latest), "");
+}
+
+// Memory that runs out in a training step (a real allocation failure under `ulimit -v`) is
+// said with the options that fix it, without LibTorch's backtrace.
+TEST_F(Faults, RunningOutOfMemoryInAStepNamesTheOptionsThatFixIt) {
+  if (test::groove_zip().empty()) GTEST_SKIP() << "MVAE_GROOVE_ZIP not set: needs the Groove windows for a batch that large";
+  const fs::path shards = root.path() / "shards4";
+  const auto prep = run(std::string(MVAE_PREPROCESS_BIN) + " --groove " + test::groove_zip() + " --out " + shards.string() + " --bars 4");
+  ASSERT_EQ(prep.status, 0) << prep.output;
+  // One [8192, 64, 512] float tensor is 1 GiB, and a forward pass makes several; LibTorch and MPI
+  // start within about 1.5 GB of address space.
+  const auto oom = run("ulimit -v 3500000; " + std::string(MVAE_TRAIN_BIN) + " --data " + shards.string() + " --run " +
+                       (root.path() / "run").string() + " --preset tiny --bars 4 --batch 8192 --steps 2 --threads 1 --loader-memory-mb 0");
+  EXPECT_EQ(oom.status, 1) << oom.output;
+  EXPECT_TRUE(contains(oom.output, "out of memory in training step 0 on cpu with --batch 8192 per rank")) << oom.output;
+  EXPECT_TRUE(contains(oom.output, "--batch 4096 --accumulate 2")) << oom.output;
+  EXPECT_FALSE(contains(oom.output, "frame #")) << oom.output;
+}
+
 // A checkpoint that does not fit: the message says so and names the file, the exit status is 1,
 // the previous checkpoint is still the latest and verifies, no temporary folder stays; with room
 // again the run resumes from it.
@@ -199,6 +354,37 @@ TEST_F(Faults, PreprocessRefusesToReplaceItsOwnInput) {
     EXPECT_TRUE(contains(r.output, "would delete the input")) << r.output;
   }
   EXPECT_EQ(static_cast<size_t>(std::distance(fs::directory_iterator(midi), fs::directory_iterator())), files);
+}
+
+// What a killed preprocess leaves beside --out is cleaned up by the next one: its staging folder
+// is removed, and an output moved aside when the kill came mid-publish is put back. Folders of a
+// process still running are left alone.
+TEST_F(Faults, PreprocessCleansUpAfterAKilledRunAndPutsThePreviousOutputBack) {
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);  // a pid no process has now
+  const fs::path out = root.path() / "shards";
+  const fs::path staging = out.string() + ".tmp-" + std::to_string(dead);
+  const fs::path moved_aside = out.string() + ".old-" + std::to_string(dead);
+  const fs::path running = out.string() + ".tmp-" + std::to_string(::getpid());
+  for (const fs::path& folder : {staging, moved_aside, running}) fs::create_directories(folder);
+  write_file_atomic(staging / "train-00000-of-00001.h5", std::string(1 << 20, 'x'));
+  write_file_atomic(moved_aside / "manifest.json", "{\"previous\": true}");
+
+  const std::string preprocess = std::string(MVAE_PREPROCESS_BIN) + " --groove " + (dir_->path() / "midi").string() + " --out " + out.string();
+  const auto refused = run(preprocess);
+  EXPECT_EQ(refused.status, 2) << "the previous output, put back, is not replaced without --force: " << refused.output;
+  EXPECT_TRUE(contains(refused.output, "cleaned up " + staging.string())) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "put back as " + out.string())) << refused.output;
+  EXPECT_FALSE(fs::exists(staging));
+  EXPECT_FALSE(fs::exists(moved_aside));
+  EXPECT_EQ(read_text_file(out / "manifest.json"), "{\"previous\": true}");
+  EXPECT_TRUE(fs::exists(running)) << "a running process's staging folder was removed";
+
+  const auto replaced = run(preprocess + " --force");
+  EXPECT_EQ(replaced.status, 0) << replaced.output;
+  EXPECT_TRUE(contains(read_text_file(out / "manifest.json"), "\"splits\"")) << "not replaced by a new output";
+  EXPECT_TRUE(fs::exists(running));
 }
 
 // Values that are not numbers, or not finite, are refused before anything runs, naming the option.

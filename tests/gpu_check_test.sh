@@ -64,7 +64,7 @@ printf 'gpu\tNVIDIA H100 80GB HBM3, 81559 MiB, 580.159.04\ntest suite\tpassed: 1
 echo '{"impl": "ours", "model": "hierdec-drums_16bar", "batch": 512, "precision": "bf16", "seq_per_s": 1234.5, "model_tflops": 250.0, "mfu": 0.2528, "tokens_per_s": 316032}' > "$WORK/report/bench.jsonl"
 bash "$SCRIPT" --report "$WORK/report" >/dev/null
 grep -q "| gpu | NVIDIA H100 80GB HBM3, 81559 MiB, 580.159.04 |" "$WORK/report/report.md" || fail "results row missing: $(cat "$WORK/report/report.md")"
-grep -q "| ours | hierdec-drums_16bar | 512 | bf16 | 1234.5 | 316,032 | 250.00 | 25.3% |" "$WORK/report/report.md" || fail "bench row: $(cat "$WORK/report/report.md")"
+grep -q "| ours | hierdec-drums_16bar | 512 | bf16 | teacher-forced | 1234.5 | 316,032 | 250.00 | 25.3% |" "$WORK/report/report.md" || fail "bench row: $(cat "$WORK/report/report.md")"
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['bench'][0]['seq_per_s'] == 1234.5 and 'gpu' in d['results']" "$WORK/report/report.json" ||
   fail "report.json"
 

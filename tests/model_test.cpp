@@ -243,15 +243,85 @@ TEST(Model, Bf16AutocastGivesFloat32GradientsCloseToFloat32Training) {
   EXPECT_EQ(autocast_dtype_or(torch::kCPU, torch::kFloat), torch::kFloat);
 }
 
+// The two-pass scheduled sampling the trainer uses (inputs drawn without a graph, then the fused
+// teacher-forced decoder over them) computes the stepwise graph's logits and gradients: flat and
+// hierarchical, token and groove outputs, with the same random draws.
+TEST(Model, ScheduledSamplingInTwoPassesEqualsTheStepwiseGraph) {
+  for (const bool groove : {false, true}) {
+    for (const DecoderKind kind : {DecoderKind::kFlat, DecoderKind::kHierarchical}) {
+      torch::manual_seed(8);
+      ModelConfig c = small(kind);
+      if (groove) c.output = OutputKind::kGroove;
+      MusicVAE m(c);
+      m->train();
+      const auto x = groove ? (torch::rand({4, c.steps(), 27}) < 0.3).to(torch::kFloat) : random_tokens(4, c.steps());
+      const auto z = torch::randn({4, c.z});
+      const auto weights = torch::randn({4, c.steps(), c.output_size()});  // a loss that reads every logit
+      const auto run = [&](bool stepwise, std::vector<torch::Tensor>* grads) {
+        for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
+        const auto zz = z.clone().requires_grad_();
+        torch::manual_seed(21);
+        const auto logits = stepwise ? m->decode_stepwise(zz, x, 0.5, 1.0, false).logits : m->decode_scheduled(zz, x, 0.5);
+        (logits * weights).sum().backward();
+        for (auto& p : m->parameters()) grads->push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+        grads->push_back(zz.grad().clone());
+        return logits.detach();
+      };
+      std::vector<torch::Tensor> stepwise_grads, two_pass_grads;
+      const auto stepwise = run(true, &stepwise_grads);
+      const auto two_pass = run(false, &two_pass_grads);
+      const std::string what = std::string(groove ? "groove" : "tokens") + (kind == DecoderKind::kFlat ? ", flat" : ", hierarchical");
+      EXPECT_TRUE(torch::allclose(stepwise, two_pass, 1e-4, 1e-5)) << what << ": logits differ by "
+                                                                   << (stepwise - two_pass).abs().max().item<double>();
+      ASSERT_EQ(stepwise_grads.size(), two_pass_grads.size());
+      for (size_t i = 0; i < stepwise_grads.size(); ++i) {
+        const double scale = stepwise_grads[i].abs().max().item<double>() + 1e-6;
+        EXPECT_LT((stepwise_grads[i] - two_pass_grads[i]).abs().max().item<double>() / scale, 1e-4) << what << ", gradient " << i;
+      }
+    }
+  }
+}
+
+TEST(Model, ScheduledSamplingSchedulesFollowMagenta) {
+  ModelConfig c = small(DecoderKind::kFlat);
+  c.sampling_rate = 0.25;
+  c.sampling_schedule = SamplingSchedule::kConstant;
+  EXPECT_DOUBLE_EQ(sampling_probability_at(c, 0), 0.25);
+  EXPECT_DOUBLE_EQ(sampling_probability_at(c, 100000), 0.25);
+  c.sampling_schedule = SamplingSchedule::kExponential;
+  c.sampling_rate = 0.9999;
+  EXPECT_DOUBLE_EQ(sampling_probability_at(c, 0), 0.0);
+  EXPECT_NEAR(sampling_probability_at(c, 10000), 1.0 - std::pow(0.9999, 10000), 1e-12);
+  c.sampling_rate = 0;
+  EXPECT_EQ(sampling_probability_at(c, 10000), 0.0) << "rate 0 is teacher forcing whatever the schedule";
+  c.sampling_rate = 1.5;
+  c.sampling_schedule = SamplingSchedule::kConstant;
+  EXPECT_THROW(c.validate(), mvae::UsageError) << "a constant probability above 1";
+  c.sampling_schedule = SamplingSchedule::kInverseSigmoid;
+  c.validate();
+  c.sampling_schedule = SamplingSchedule::kExponential;
+  const ModelConfig back = ModelConfig::from_json([&] { ModelConfig d = c; d.sampling_rate = 0.5; return d.to_json(); }(), "test");
+  EXPECT_EQ(back.sampling_schedule, SamplingSchedule::kExponential);
+  EXPECT_THROW(parse_sampling_schedule("linear"), mvae::UsageError);
+  // Models saved before the schedule was a choice read as inverse sigmoid.
+  std::string old_json = small(DecoderKind::kFlat).to_json();
+  const size_t at = old_json.find(",\"sampling_schedule\":\"inverse_sigmoid\"");
+  ASSERT_NE(at, std::string::npos) << old_json;
+  old_json.erase(at, std::string(",\"sampling_schedule\":\"inverse_sigmoid\"").size());
+  EXPECT_EQ(ModelConfig::from_json(old_json, "old").sampling_schedule, SamplingSchedule::kInverseSigmoid);
+}
+
 TEST(Model, ScheduledSamplingTrainsThroughTheStepwiseDecoder) {
   torch::manual_seed(8);
   ModelConfig c = small(DecoderKind::kFlat);
   MusicVAE m(c);
   const auto x = random_tokens(4, c.steps());
-  const LossOutput out = m->forward(x, 0.2, /*sampling_probability=*/0.5);
-  out.loss.backward();
-  EXPECT_TRUE(m->named_parameters()["output.weight"].grad().defined());
-  EXPECT_TRUE(std::isfinite(out.loss.item<double>()));
+  for (const auto path : {ScheduledSamplingPath::kAuto, ScheduledSamplingPath::kTwoPass, ScheduledSamplingPath::kStepwiseGraph}) {
+    const LossOutput out = m->forward(x, 0.2, /*sampling_probability=*/0.5, {}, path);
+    out.loss.backward();
+    EXPECT_TRUE(m->named_parameters()["output.weight"].grad().defined());
+    EXPECT_TRUE(std::isfinite(out.loss.item<double>()));
+  }
 }
 
 TEST(Model, SaveLoadGivesIdenticalOutputs) {

@@ -7,6 +7,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 namespace mvae::test {
@@ -34,6 +37,23 @@ inline std::string mpirun(int ranks) {
   std::string cmd = "mpirun -np " + std::to_string(ranks) + " --oversubscribe";
   if (geteuid() == 0) cmd += " --allow-run-as-root";
   return cmd;
+}
+
+// The pid of the MPI rank `rank` (its OMPI_COMM_WORLD_RANK) whose command line holds `part`, or 0.
+inline pid_t rank_process(int rank, const std::string& part) {
+  const auto read = [](const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string wanted = std::string("OMPI_COMM_WORLD_RANK=") + std::to_string(rank) + '\0';
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (read(e.path() / "cmdline").find(part) == std::string::npos) continue;
+    if (read(e.path() / "environ").find(wanted) != std::string::npos) return static_cast<pid_t>(std::stoi(name));
+  }
+  return 0;
 }
 
 }  // namespace mvae::test

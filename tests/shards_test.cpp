@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/files.h"
+#include "data/hdf5_util.h"
 #include "data/dataset_source.h"
 #include "data/shards.h"
 #include "midi/midi_file.h"
@@ -291,5 +293,40 @@ TEST_F(ShardsTest, CorruptTruncatedOrMissingShardsGiveClearErrors) {
     FAIL() << "folder without manifest accepted";
   } catch (const InputError& e) {
     EXPECT_NE(e.problem().find("missing"), std::string::npos) << e.what();
+  }
+}
+
+// A token id past the vocabulary (a damaged or foreign shard whose manifest still matches) is
+// refused when read, naming the file, row and step, from the files and from memory alike.
+TEST_F(ShardsTest, ATokenOutsideTheVocabularyIsRefusedNamingTheShardAndRow) {
+  auto manifest = load_json(out() / "manifest.json");
+  auto& entry = manifest["splits"]["train"]["shards"][0];
+  const fs::path shard = out() / entry["file"].get<std::string>();
+  {
+    data::h5::Handle file(H5Fopen(shard.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    ASSERT_GE(file.get(), 0);
+    data::h5::Handle tokens(H5Dopen2(file.get(), "tokens", H5P_DEFAULT));
+    data::h5::Handle space(H5Dget_space(tokens.get()));
+    const hsize_t start[2] = {3, 5}, count[2] = {1, 1};
+    H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+    data::h5::Handle one(H5Screate_simple(2, count, nullptr));
+    const uint16_t bad = 600;
+    ASSERT_GE(H5Dwrite(tokens.get(), H5T_NATIVE_UINT16, one.get(), space.get(), H5P_DEFAULT, &bad), 0);
+  }
+  entry["bytes"] = static_cast<int64_t>(fs::file_size(shard));
+  entry["crc32"] = crc32_hex(file_crc32(shard));
+  write_file_atomic(out() / "manifest.json", manifest.dump(2));
+  for (const int64_t budget : {int64_t{0}, int64_t{1} << 30}) {
+    data::ShardSet set(out());
+    set.set_resident_budget(budget);
+    std::vector<uint16_t> ids(static_cast<size_t>(set.representation().window_steps()) * 4);
+    try {
+      set.read_tokens("train", {0, 1, 2, 3}, ids.data());
+      FAIL() << "token 600 accepted (resident budget " << budget << ")";
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.file(), shard.string());
+      EXPECT_EQ(e.where(), "tokens row 3 step 5");
+      EXPECT_NE(e.problem().find("token id 600 is outside the vocabulary (0..511)"), std::string::npos) << e.what();
+    }
   }
 }

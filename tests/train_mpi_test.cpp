@@ -245,6 +245,18 @@ TEST_F(TrainMpi, EvaluateAgreesWithTheTrainersValidation) {
     ASSERT_EQ(by_bar.size(), 2u) << key;
     EXPECT_NEAR((by_bar[0].get<double>() + by_bar[1].get<double>()) / 2, overall[key].get<double>(), 1e-9) << key;
   }
+  // The structure measure of the windows, their reconstructions and prior samples (2 bars: bar 2
+  // against bar 1), each a similarity in [0, 1].
+  for (const char* source : {"data", "reconstructions", "prior_samples"}) {
+    const auto& s = result["structure"][source];
+    EXPECT_EQ(s["sequences"].get<double>(), overall["windows"].get<double>()) << source;
+    for (const char* figure : {"previous_bar_similarity", "best_earlier_bar_similarity", "exact_repeat_fraction"}) {
+      EXPECT_GE(s[figure].get<double>(), 0.0) << source << " " << figure;
+      EXPECT_LE(s[figure].get<double>(), 1.0) << source << " " << figure;
+    }
+  }
+  EXPECT_EQ(result["structure"]["data"]["distance_to_data"].get<double>(), 0.0);
+  EXPECT_NE(e.output.find("structure (how much each bar repeats"), std::string::npos) << e.output;
   // The training-curve picture from the same run.
   const fs::path svg = run_root.path() / "curves.svg";
   const ProcessRun c = run(std::string(MVAE_EVALUATE_BIN) + " --curve " + run_dir.string() + " --curve-out " + svg.string());

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "common/cli.h"
 #include "common/runtime.h"
 #include "model/musicvae.h"
 #include "model/precision.h"
@@ -31,15 +32,21 @@ void describe(const mvae::model::ModelConfig& c) {
               mvae::model::forward_flops_per_sequence(c), tensors.c_str());
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  mvae::model::ModelConfig c = mvae::model::preset("hierdec-drums_4bar");
+// What to time: the model and how each step runs.
+struct BenchSettings {
+  mvae::model::ModelConfig config = mvae::model::preset("hierdec-drums_4bar");
   int batch = 64, iters = 10, warmup = 2, threads = 0;
-  std::string device_name = "cpu", decoder = "hierarchical";
-  bool bf16 = false, tf32 = false, keep_denormals = false;
-  std::string preset_name;
+  std::string device = "cpu";
+  bool bf16 = false, tf32 = false, keep_denormals = false, describe_only = false;
   double peak_tflops = 0;
+  double sampling_probability = 0;  // scheduled sampling at this probability every step (0: teacher forcing)
+  std::string sampling_path = "auto";  // auto, stepwise-graph or two-pass
+};
+
+// false when --help was asked (printed).
+bool parse_settings(int argc, char** argv, BenchSettings& b) {
+  mvae::model::ModelConfig& c = b.config;
+  std::string decoder = "hierarchical", preset_name;
   po::options_description desc("bench_model: training-step throughput of MusicVAE");
   // clang-format off
   desc.add_options()
@@ -55,79 +62,113 @@ int main(int argc, char** argv) {
     ("bars", po::value(&c.bars)->default_value(4), "")
     ("steps-per-bar", po::value(&c.steps_per_bar)->default_value(16), "")
     ("decoder", po::value(&decoder)->default_value("hierarchical"), "hierarchical or flat")
-    ("batch", po::value(&batch)->default_value(64), "")
-    ("iters", po::value(&iters)->default_value(10), "")
-    ("warmup", po::value(&warmup)->default_value(2), "")
-    ("threads", po::value(&threads)->default_value(0), "intra-op threads (0 = LibTorch's default)")
-    ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
-    ("bf16", po::bool_switch(&bf16), "bf16 autocast of the forward pass")
-    ("tf32", po::bool_switch(&tf32), "TF32 float32 matrix products (GPU)")
-    ("keep-denormals", po::bool_switch(&keep_denormals), "do not flush denormals to zero (to measure what flushing saves)")
+    ("batch", po::value(&b.batch)->default_value(64), "")
+    ("iters", po::value(&b.iters)->default_value(10), "")
+    ("warmup", po::value(&b.warmup)->default_value(2), "")
+    ("threads", po::value(&b.threads)->default_value(0), "intra-op threads (0 = LibTorch's default)")
+    ("device", po::value(&b.device)->default_value("cpu"), "cpu or cuda")
+    ("bf16", po::bool_switch(&b.bf16), "bf16 autocast of the forward pass")
+    ("tf32", po::bool_switch(&b.tf32), "TF32 float32 matrix products (GPU)")
+    ("keep-denormals", po::bool_switch(&b.keep_denormals), "do not flush denormals to zero (to measure what flushing saves)")
     ("preset", po::value(&preset_name), "start from this preset's sizes (the size options above then do not apply)")
-    ("peak-tflops", po::value(&peak_tflops)->default_value(0.0), "the device's peak for this precision: reports model FLOP utilisation")
-    ("describe", "print the model's parameters per module and forward FLOPs as JSON, and time nothing");
+    ("sampling-probability", po::value(&b.sampling_probability)->default_value(0.0),
+     "scheduled sampling: the probability a step reads the model's own sample (0: teacher forcing)")
+    ("sampling-path", po::value(&b.sampling_path)->default_value("auto"),
+     "how scheduled sampling runs: auto (the trainer's choice for the device), stepwise-graph or two-pass")
+    ("peak-tflops", po::value(&b.peak_tflops)->default_value(0.0), "the device's peak for this precision: reports model FLOP utilisation")
+    ("describe", po::bool_switch(&b.describe_only), "print the model's parameters per module and forward FLOPs as JSON, and time nothing");
   // clang-format on
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
   if (vm.count("help")) {
     std::cout << desc << "\n";
-    return 0;
+    return false;
   }
   po::notify(vm);
   if (!preset_name.empty()) {
     c = mvae::model::preset(preset_name);
-    c.sampling_rate = 0;  // teacher forcing: the throughput of the batched decoder
   } else {
     c.preset = "";
     c.decoder = decoder == "flat" ? mvae::model::DecoderKind::kFlat : mvae::model::DecoderKind::kHierarchical;
     c.free_bits = 48;
     c.max_beta = 0.2;
-    c.sampling_rate = 0;
   }
-  if (vm.count("describe")) return describe(c), 0;
-  mvae::tune_allocator();
-  if (!keep_denormals) mvae::flush_denormals();
-  if (threads > 0) torch::set_num_threads(threads);
-  torch::manual_seed(0);
-  const torch::Device device(device_name);
-  mvae::model::allow_tf32(tf32);
-  mvae::model::MusicVAE model(c);
-  model->to(device);
+  c.sampling_rate = 0;  // the schedule does not apply: --sampling-probability is the probability of every step
+  return true;
+}
+
+mvae::model::ScheduledSamplingPath sampling_path(const std::string& name) {
+  using P = mvae::model::ScheduledSamplingPath;
+  if (name == "auto") return P::kAuto;
+  if (name == "stepwise-graph") return P::kStepwiseGraph;
+  if (name == "two-pass") return P::kTwoPass;
+  throw mvae::UsageError("--sampling-path must be auto, stepwise-graph or two-pass, got '" + name + "'");
+}
+
+// Seconds for `iters` training steps (forward, backward, clip, Adam) after `warmup` untimed ones.
+double time_steps(const BenchSettings& b, mvae::model::MusicVAE& model, const torch::Tensor& data, double* last_r_loss) {
+  const torch::Device device(b.device);
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
-  const torch::Tensor data =
-      c.groove() ? (torch::rand({batch, c.steps(), mvae::model::kGrooveValues}, torch::TensorOptions().device(device)) < 0.2).to(torch::kFloat)
-                 : torch::randint(0, c.vocab, {batch, c.steps()}, torch::TensorOptions().dtype(torch::kLong).device(device));
   const auto sync = [&] {
     if (device.is_cuda()) torch::cuda::synchronize();
   };
+  const auto precision = b.bf16 ? mvae::model::Precision::kBFloat16 : mvae::model::Precision::kFloat32;
   std::chrono::steady_clock::time_point t0;
-  double loss = 0;
-  for (int i = 0; i < warmup + iters; ++i) {
-    if (i == warmup) {
+  for (int i = 0; i < b.warmup + b.iters; ++i) {
+    if (i == b.warmup) {
       sync();
       t0 = std::chrono::steady_clock::now();
     }
     optimizer.zero_grad();
     mvae::model::LossOutput out;
     {
-      mvae::model::AutocastScope autocast(device, bf16 ? mvae::model::Precision::kBFloat16 : mvae::model::Precision::kFloat32);
-      out = model->forward(data, c.max_beta);
+      mvae::model::AutocastScope autocast(device, precision);
+      out = model->forward(data, b.config.max_beta, b.sampling_probability, {}, sampling_path(b.sampling_path));
     }
     out.loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
     optimizer.step();
-    if (i == warmup + iters - 1) loss = out.r_loss.item<double>();
+    if (i == b.warmup + b.iters - 1) *last_r_loss = out.r_loss.item<double>();
   }
   sync();
-  const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The benchmark; its JSON line on stdout.
+int bench(int argc, char** argv) {
+  BenchSettings b;
+  if (!parse_settings(argc, argv, b)) return 0;
+  sampling_path(b.sampling_path);  // refuses an unknown name before any work
+  const mvae::model::ModelConfig& c = b.config;
+  if (b.describe_only) return describe(c), 0;
+  mvae::tune_allocator();
+  if (!b.keep_denormals) mvae::flush_denormals();
+  if (b.threads > 0) torch::set_num_threads(b.threads);
+  torch::manual_seed(0);
+  const torch::Device device(b.device);
+  mvae::model::allow_tf32(b.tf32);
+  mvae::model::MusicVAE model(c);
+  model->to(device);
+  const auto on_device = torch::TensorOptions().device(device);
+  const torch::Tensor data = c.groove() ? (torch::rand({b.batch, c.steps(), mvae::model::kGrooveValues}, on_device) < 0.2).to(torch::kFloat)
+                                        : torch::randint(0, c.vocab, {b.batch, c.steps()}, on_device.dtype(torch::kLong));
+  double loss = 0;
+  const double dt = time_steps(b, model, data, &loss);
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
-  const double seq_per_s = batch * iters / dt;
-  // Training FLOPs: forward + backward (about twice the forward).
+  const double seq_per_s = b.batch * b.iters / dt;
+  // Training FLOPs: forward + backward (about twice the forward); scheduled sampling's first pass not counted.
   const double tflops = 3.0 * mvae::model::forward_flops_per_sequence(c) * seq_per_s / 1e12;
   std::printf("{\"seq_per_s\": %.2f, \"params\": %lld, \"threads\": %d, \"precision\": \"%s\", \"loss\": %.4f, "
-              "\"model_tflops\": %.4f, \"mfu\": %.4f, \"tokens_per_s\": %.0f}\n",
-              seq_per_s, static_cast<long long>(params), torch::get_num_threads(), bf16 ? "bf16" : (tf32 ? "tf32" : "fp32"), loss, tflops,
-              peak_tflops > 0 ? tflops / peak_tflops : 0.0, seq_per_s * static_cast<double>(c.steps()));
+              "\"model_tflops\": %.4f, \"mfu\": %.4f, \"tokens_per_s\": %.0f, \"sampling_probability\": %g, \"decoding\": \"%s\"}\n",
+              seq_per_s, static_cast<long long>(params), torch::get_num_threads(), b.bf16 ? "bf16" : (b.tf32 ? "tf32" : "fp32"), loss,
+              tflops, b.peak_tflops > 0 ? tflops / b.peak_tflops : 0.0, seq_per_s * static_cast<double>(c.steps()), b.sampling_probability,
+              b.sampling_probability <= 0 ? "teacher-forced" : b.sampling_path.c_str());
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return mvae::run_program("bench_model", [&] { return bench(argc, argv); });
 }

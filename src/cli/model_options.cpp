@@ -37,6 +37,7 @@ model::ModelConfig resolve_fields(const po::variables_map& vm, const std::string
       throw model::ConfigError("groove_loss", "must be everywhere or at-hits, got '" + where + "'");
     c.groove_loss_at_hits = where == "at-hits";
   }
+  if (vm.count("sampling-schedule")) c.sampling_schedule = model::parse_sampling_schedule(vm["sampling-schedule"].as<std::string>());
   if (vm.count("input-transform")) c.input_transform = model::parse_input_transform(vm["input-transform"].as<std::string>());
   if (vm.count("decoder")) {
     const std::string kind = vm["decoder"].as<std::string>();
@@ -69,7 +70,8 @@ po::options_description model_options_description() {
     ("free-bits", po::value<double>(), "free bits of KL per example")
     ("beta", po::value<double>(), "KL weight (max beta)")
     ("beta-rate", po::value<double>(), "beta(step) = beta * (1 - rate^step); 0 = constant")
-    ("sampling-rate", po::value<double>(), "inverse-sigmoid scheduled-sampling rate; 0 = teacher forcing")
+    ("sampling-schedule", po::value<std::string>(), "scheduled sampling (Magenta's): constant, exponential or inverse_sigmoid")
+    ("sampling-rate", po::value<double>(), "the schedule's rate: constant: the probability of reading the model's own sample; exponential: p = 1 - rate^step; inverse_sigmoid: k in 1 - k/(k + exp(step/k)); 0 = teacher forcing")
     ("dropout-keep", po::value<double>(), "LSTM input keep probability in training (Magenta's dropout_keep_prob; 1 = no dropout)");
   // clang-format on
   return d;

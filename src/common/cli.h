@@ -22,7 +22,7 @@ int run_program(const char* name, Body body) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: error: %s\n", name, e.what());
+    std::fprintf(stderr, "%s: error: %s\n", name, without_backtrace(e.what()).c_str());
     return 1;
   }
 }

@@ -48,4 +48,16 @@ class InternalError : public std::logic_error {
 
 namespace mvae {
 
+// An exception's message without the C++ backtrace LibTorch appends to its own ("Exception raised
+// from ..." and "frame #0: ..." lines): users get the sentence, not the stack.
+inline std::string without_backtrace(const char* what) {
+  std::string text(what);
+  for (const char* marker : {"\nException raised from", "\nframe #0", "Exception raised from "}) {
+    const size_t at = text.find(marker);
+    if (at != std::string::npos) text.erase(at);
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
 }  // namespace mvae

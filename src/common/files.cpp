@@ -1,6 +1,7 @@
 #include "common/files.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -107,6 +108,48 @@ StagingDir::StagingDir(fs::path final_dir, bool force) : final_(std::move(final_
   staging_ = final_.string() + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(staging_);
   fs::create_directories(staging_);
+}
+
+namespace {
+
+// The pid in "<name>.tmp-<pid>" or "<name>.old-<pid>" when `entry` is such a sibling of `final`, else 0.
+pid_t staging_pid(const fs::path& entry, const fs::path& final, const char* kind) {
+  const std::string prefix = final.filename().string() + kind;
+  const std::string name = entry.filename().string();
+  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return 0;
+  const std::string digits = name.substr(prefix.size());
+  if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return 0;
+  return static_cast<pid_t>(std::stol(digits));
+}
+
+bool process_is_gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+}  // namespace
+
+std::vector<std::string> clean_up_after_killed_staging(fs::path final_dir) {
+  if (!final_dir.has_filename()) final_dir = final_dir.parent_path();
+  std::vector<std::string> cleaned;
+  const fs::path parent = final_dir.parent_path().empty() ? fs::path(".") : final_dir.parent_path();
+  std::error_code ec;
+  std::vector<std::pair<fs::path, pid_t>> staged, moved_aside;  // listed first: removing while listing is unspecified
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    if (const pid_t pid = staging_pid(entry.path(), final_dir, ".tmp-"); pid > 0 && process_is_gone(pid)) staged.emplace_back(entry.path(), pid);
+    if (const pid_t pid = staging_pid(entry.path(), final_dir, ".old-"); pid > 0 && process_is_gone(pid)) moved_aside.emplace_back(entry.path(), pid);
+  }
+  for (const auto& [path, pid] : staged) {
+    fs::remove_all(path, ec);
+    cleaned.push_back(path.string() + " (unfinished output of process " + std::to_string(pid) + ", removed)");
+  }
+  for (const auto& [path, pid] : moved_aside) {
+    if (!fs::exists(final_dir)) {
+      fs::rename(path, final_dir);
+      cleaned.push_back(path.string() + " (the previous output, put back as " + final_dir.string() + ")");
+    } else {
+      fs::remove_all(path, ec);
+      cleaned.push_back(path.string() + " (replaced output, removed)");
+    }
+  }
+  return cleaned;
 }
 
 StagingDir::~StagingDir() {

@@ -44,6 +44,12 @@ class StagingDir {
   bool force_, published_ = false;
 };
 
+// What a killed StagingDir owner left beside `final_dir`: its "<final>.tmp-<pid>" folder (tens
+// of MB) is removed; killed between publish()'s two renames, the previous output is still under
+// "<final>.old-<pid>" with nothing under the final name, and is put back. Folders of processes
+// still running are left alone. Returns one line per folder handled, saying what was done.
+std::vector<std::string> clean_up_after_killed_staging(std::filesystem::path final_dir);
+
 // An exclusive advisory lock (flock) on `lock_file`, created if needed, held while the object
 // lives; the OS releases it when the process ends, however it ends (kill -9 included), so a
 // stale lock cannot outlive its holder. The file says who holds it ("pid 123 on host h since

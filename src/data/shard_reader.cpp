@@ -19,6 +19,7 @@ struct ShardSet::Shard {
   std::string path;
   int64_t rows = 0;
   int window_steps = 0;
+  int vocab_size = 0;
   h5::Handle file, tokens, velocities, offsets, file_id, piece, start_bar;
 
   h5::Handle open_dataset(const char* name, std::vector<hsize_t> expected_dims) {
@@ -61,6 +62,17 @@ struct ShardSet::Shard {
     h5::Handle mem(H5Screate_simple(rank, size.data(), nullptr));
     h5::check(H5Dread(d.get(), mem_type, mem.get(), space.get(), H5P_DEFAULT, out), path,
               std::string("read ") + name + " row " + std::to_string(row));
+    if (d.get() == tokens.get()) check_token_ids(row, count, static_cast<const uint16_t*>(out));
+  }
+
+  // A token id the model has no embedding for would end training in LibTorch's index check,
+  // with a backtrace and no file named: refused here, where the row is known.
+  void check_token_ids(int64_t row, int64_t count, const uint16_t* ids) const {
+    for (int64_t i = 0; i < count * window_steps; ++i)
+      if (ids[i] >= vocab_size)
+        throw InputError(path, "tokens row " + std::to_string(row + i / window_steps) + " step " + std::to_string(i % window_steps),
+                         "token id " + std::to_string(ids[i]) + " is outside the vocabulary (0.." + std::to_string(vocab_size - 1) +
+                             ") the manifest gives: the shard is damaged or from another representation; run preprocess again");
   }
 };
 
@@ -141,6 +153,7 @@ ShardSet::ShardSet(const fs::path& folder, bool verify_checksums) : folder_(fold
         const hsize_t n = static_cast<hsize_t>(shard->rows), T = static_cast<hsize_t>(shard->window_steps);
         const hsize_t C = static_cast<hsize_t>(representation_.num_classes);
         shard->tokens = shard->open_dataset("tokens", {n, T});
+        shard->vocab_size = representation_.vocab_size;
         shard->velocities = shard->open_dataset("velocities", {n, T, C});
         shard->offsets = shard->open_dataset("offsets", {n, T, C});
         shard->file_id = shard->open_dataset("file_id", {n});

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -43,14 +44,24 @@ class Communicator {
   virtual void barrier() = 0;
 };
 
-// MPI over CPU tensors (float32, float64, int32, int64); GPU tensors are staged through host memory.
-std::unique_ptr<Communicator> make_mpi_communicator();
+// How long a collective may wait for the other ranks before the job is ended (a rank that stops
+// without dying would otherwise hang all of them). `stop_requested`, when set, is asked while
+// waiting: a stop signal that comes during a wait shortens it to 30 s more at most.
+struct CollectiveDeadline {
+  double seconds = 600;  // PyTorch's default for NCCL
+  std::function<bool()> stop_requested;
+};
+
+// MPI over CPU tensors (float32, float64, int32, int64); GPU tensors are staged through host
+// memory. A collective past the deadline asks the other ranks whether they are alive and ends
+// the job (exit status 1) with a message naming the ranks, and hosts, that did not answer.
+std::unique_ptr<Communicator> make_mpi_communicator(const CollectiveDeadline& deadline = {});
 
 // NCCL over CUDA tensors of device `device_index`, its unique id broadcast over MPI; host scalars
-// and barriers go over MPI. A collective that has not finished after `timeout_seconds`, or an
-// asynchronous NCCL error, aborts the communicator and throws (the job then ends) instead of
-// hanging. Throws when this build has no NCCL.
-std::unique_ptr<Communicator> make_nccl_communicator(int device_index, double timeout_seconds);
+// and barriers go over MPI (with the same deadline). A GPU collective that has not finished by
+// the deadline, or an asynchronous NCCL error, aborts the communicator and throws (the job then
+// ends) instead of hanging. Throws when this build has no NCCL.
+std::unique_ptr<Communicator> make_nccl_communicator(int device_index, const CollectiveDeadline& deadline);
 bool nccl_available();
 
 }  // namespace mvae::dist

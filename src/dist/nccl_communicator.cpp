@@ -91,8 +91,8 @@ class NcclWork : public Work {
 
 class NcclCommunicator : public Communicator {
  public:
-  NcclCommunicator(int device, double timeout_seconds)
-      : device_(device), timeout_seconds_(timeout_seconds), host_(make_mpi_communicator()) {
+  NcclCommunicator(int device, const CollectiveDeadline& deadline)
+      : device_(device), timeout_seconds_(deadline.seconds), host_(make_mpi_communicator(deadline)) {
     rank_ = host_->rank();
     size_ = host_->world_size();
     MVAE_CUDA_CHECK(cudaSetDevice(device_));
@@ -156,7 +156,7 @@ class NcclCommunicator : public Communicator {
         abort();
         std::ostringstream message;
         message << "NCCL " << what << " on rank " << rank_ << " (cuda:" << device_ << ") did not finish within "
-                << timeout_seconds_ << " s: another rank died or stopped calling collectives (--nccl-timeout); the "
+                << timeout_seconds_ << " s: another rank died or stopped calling collectives (--collective-timeout); the "
                 << "communicator was aborted. NCCL_DEBUG=INFO shows the transport; docs/distributed.md lists what to check";
         throw std::runtime_error(message.str());
       }
@@ -236,8 +236,8 @@ void NcclWork::wait() {
 
 bool nccl_available() { return true; }
 
-std::unique_ptr<Communicator> make_nccl_communicator(int device_index, double timeout_seconds) {
-  return std::make_unique<NcclCommunicator>(device_index, timeout_seconds);
+std::unique_ptr<Communicator> make_nccl_communicator(int device_index, const CollectiveDeadline& deadline) {
+  return std::make_unique<NcclCommunicator>(device_index, deadline);
 }
 
 }  // namespace mvae::dist

@@ -7,7 +7,7 @@ namespace mvae::dist {
 
 bool nccl_available() { return false; }
 
-std::unique_ptr<Communicator> make_nccl_communicator(int, double) {
+std::unique_ptr<Communicator> make_nccl_communicator(int, const CollectiveDeadline&) {
   throw std::runtime_error(
       "this build has no NCCL communicator (configure with a CUDA LibTorch and NCCL; see docs/distributed.md)");
 }

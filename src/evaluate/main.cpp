@@ -119,6 +119,28 @@ nlohmann::ordered_json report_groove(const mvae::evaluate::GrooveTotals& g) {
   return out;
 }
 
+// The structure figures (docs/results.md) of the windows, their reconstructions and prior samples:
+// a table on the terminal and out["structure"].
+void report_structure(const MetricTotals& all, const mvae::evaluate::StructureTotals& prior, nlohmann::ordered_json& out) {
+  const mvae::evaluate::StructureTotals& data = all.data_structure;
+  if (data.empty()) return;  // one bar: nothing before it to repeat
+  std::printf("structure (how much each bar repeats the bars before it; Jaccard similarity of hits):\n");
+  std::printf("%-18s %10s %13s %14s %17s\n", "source", "prev bar", "best earlier", "exact repeats", "distance to data");
+  const auto row = [&](const char* name, const mvae::evaluate::StructureTotals& t) {
+    std::printf("%-18s %10.3f %13.3f %14.3f %17.3f\n", name, t.previous(), t.best_earlier(), t.exact(), t.distance_to(data));
+    nlohmann::ordered_json j{{"sequences", t.sequences},
+                             {"previous_bar_similarity", t.previous()},
+                             {"best_earlier_bar_similarity", t.best_earlier()},
+                             {"exact_repeat_fraction", t.exact()},
+                             {"distance_to_data", t.distance_to(data)}};
+    for (size_t u = 1; u < t.best_earlier_by_bar.size(); ++u) j["best_earlier_bar_similarity_by_bar"].push_back(t.best_earlier_of_bar(u));
+    return j;
+  };
+  out["structure"]["data"] = row("data", data);
+  out["structure"]["reconstructions"] = row("reconstructions", all.reconstruction_structure);
+  out["structure"]["prior_samples"] = row("prior samples", prior);
+}
+
 std::string style_family(const std::string& style) {
   const std::string family = style.substr(0, style.find('/'));
   return family.empty() ? "(none)" : family;
@@ -193,6 +215,8 @@ int evaluate_split(EvaluateOptions& o) {
     out["overall"]["free_running_accuracy_by_bar"].push_back(all.free_accuracy_of_bar(u));
   }
   std::printf("\n");
+  const auto prior = mvae::evaluate::prior_sample_structure(gen.model(), n, o.eval.batch, o.eval.temperature, o.eval.argmax, torch::kCPU);
+  report_structure(all, prior, out);
   if (groove) out["groove"] = report_groove(all.groove);
   if (!o.json_path.empty()) {
     mvae::write_file_atomic(o.json_path, out.dump(2) + "\n");

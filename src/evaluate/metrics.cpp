@@ -17,7 +17,10 @@ ExampleMetrics reconstruction_metrics(model::MusicVAE& model, const torch::Tenso
   const int64_t bars = model->config().bars;
   const torch::Tensor target = model->tokens_of(x);                                                        // [B, T]
   const torch::Tensor tf_equal = model->predicted_tokens(logits) == target;                                // [B, T]
-  const torch::Tensor free_equal = model->tokens_of(model->sample(q.mu, temperature, argmax)) == target;  // [B, T]
+  const torch::Tensor free_tokens = model->tokens_of(model->sample(q.mu, temperature, argmax));  // [B, T]
+  const torch::Tensor free_equal = free_tokens == target;                                        // [B, T]
+  m.target_tokens = target;
+  m.free_tokens = free_tokens;
   m.tf_correct = tf_equal.sum(1);
   m.free_correct = free_equal.sum(1);
   m.tf_correct_by_bar = tf_equal.view({B, bars, T / bars}).sum(2);
@@ -110,6 +113,8 @@ void GrooveTotals::add(const GrooveTotals& o) {
 
 void MetricTotals::add(const MetricTotals& o) {
   groove.add(o.groove);
+  data_structure.add(o.data_structure);
+  reconstruction_structure.add(o.reconstruction_structure);
   add_elementwise(tf_correct_by_bar, o.tf_correct_by_bar);
   add_elementwise(free_correct_by_bar, o.free_correct_by_bar);
   r_loss += o.r_loss;
@@ -131,6 +136,8 @@ MetricTotals evaluate_windows(model::MusicVAE& model, const std::vector<int64_t>
                                      indices.begin() + std::min(indices.size(), begin + static_cast<size_t>(options.batch)));
     const torch::Tensor x = read(batch).to(device);
     const ExampleMetrics m = reconstruction_metrics(model, x, options.temperature, options.argmax);
+    totals.data_structure.add(bar_structure(m.target_tokens, model->config().bars));
+    totals.reconstruction_structure.add(bar_structure(m.free_tokens, model->config().bars));
     std::vector<GrooveTotals> groove;
     if (options.groove_baselines && model->config().groove()) {
       std::vector<double> qpm;
@@ -146,7 +153,7 @@ MetricTotals evaluate_windows(model::MusicVAE& model, const std::vector<int64_t>
     const torch::Tensor by_bar = torch::stack({m.tf_correct_by_bar, m.free_correct_by_bar}).to(torch::kDouble).cpu();
     const auto b = by_bar.accessor<double, 3>();
     for (size_t k = 0; k < batch.size(); ++k) {
-      MetricTotals window{v[0][k], v[1][k], v[2][k], v[3][k], static_cast<double>(x.size(1)), 1.0, {}, {}, {}};
+      MetricTotals window{v[0][k], v[1][k], v[2][k], v[3][k], static_cast<double>(x.size(1)), 1.0, {}, {}, {}, {}, {}};
       if (!groove.empty()) window.groove = groove[k];
       for (int64_t u = 0; u < by_bar.size(2); ++u) {
         window.tf_correct_by_bar.push_back(b[0][k][u]);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "evaluate/structure.h"
 #include "model/musicvae.h"
 
 namespace mvae::evaluate {
@@ -44,6 +45,7 @@ struct ExampleMetrics {
   torch::Tensor free_correct;  // [B] free-running decoded steps equal to the target
   torch::Tensor tf_correct_by_bar, free_correct_by_bar;  // [B, bars]: the same, per bar of the window
   torch::Tensor mu;  // [B, Z] the posterior means decoded from (groove_metrics decodes from them too)
+  torch::Tensor target_tokens, free_tokens;  // [B, T] the windows' drum tokens, and the free-running decoding's
 };
 
 // x: sequences [B, T] (tokens) or [B, T, 27] (groove) on the model's device. Free-running
@@ -64,6 +66,9 @@ struct MetricTotals {
   // decoder's errors compound over a 16-bar window; a hierarchical one restarts every bar).
   std::vector<double> tf_correct_by_bar, free_correct_by_bar;  // steps, summed over windows
   GrooveTotals groove;  // groove models, when evaluated with baselines
+  // How bars repeat earlier bars, in the windows and in their free-running reconstructions (over
+  // the whole evaluation only: evaluate_windows's per-window totals leave them empty).
+  StructureTotals data_structure, reconstruction_structure;
   void add(const MetricTotals& other);
   // Accuracy of bar u over the windows added (steps per bar = steps / windows / bars).
   double tf_accuracy_of_bar(size_t u) const { return tf_correct_by_bar[u] / (steps / tf_correct_by_bar.size()); }

@@ -96,6 +96,21 @@ InputTransform parse_input_transform(const std::string& text) {
   throw ConfigError("input_transform", "must be none, humanize or tap, got '" + text + "'");
 }
 
+std::string to_string(SamplingSchedule schedule) {
+  switch (schedule) {
+    case SamplingSchedule::kConstant: return "constant";
+    case SamplingSchedule::kExponential: return "exponential";
+    default: return "inverse_sigmoid";
+  }
+}
+
+SamplingSchedule parse_sampling_schedule(const std::string& text) {
+  if (text == "constant") return SamplingSchedule::kConstant;
+  if (text == "exponential") return SamplingSchedule::kExponential;
+  if (text == "inverse_sigmoid") return SamplingSchedule::kInverseSigmoid;
+  throw ConfigError("sampling_schedule", "must be constant, exponential or inverse_sigmoid, got '" + text + "'");
+}
+
 std::vector<std::string> preset_names() {
   std::vector<std::string> names;
   for (const auto& kv : presets()) names.push_back(kv.first);
@@ -136,6 +151,11 @@ void ModelConfig::validate() const {
   finite_at_least_zero("max_beta", max_beta, "");
   if (!(beta_rate >= 0 && beta_rate < 1)) throw ConfigError("beta_rate", "must be in [0, 1), got " + std::to_string(beta_rate));
   finite_at_least_zero("sampling_rate", sampling_rate, " (0 = teacher forcing)");
+  if (sampling_schedule == SamplingSchedule::kConstant && sampling_rate > 1)
+    throw ConfigError("sampling_rate", "is the sampling probability of the constant schedule: must be in [0, 1], got " + std::to_string(sampling_rate));
+  if (sampling_schedule == SamplingSchedule::kExponential && sampling_rate >= 1)
+    throw ConfigError("sampling_rate", "is the base of the exponential schedule (p = 1 - rate^step): must be in [0, 1), got " +
+                                           std::to_string(sampling_rate));
   if (input_transform != InputTransform::kNone && !groove())
     throw ConfigError("input_transform", "needs the groove output (the token models see only which drums are hit)");
   if (groove_loss_at_hits && !groove()) throw ConfigError("groove_loss", "needs the groove output");
@@ -162,6 +182,7 @@ std::string ModelConfig::to_json() const {
   j["free_bits"] = free_bits;
   j["max_beta"] = max_beta;
   j["beta_rate"] = beta_rate;
+  j["sampling_schedule"] = to_string(sampling_schedule);
   j["sampling_rate"] = sampling_rate;
   j["dropout_keep"] = dropout_keep;
   return j.dump();
@@ -192,6 +213,8 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
     c.free_bits = j.at("free_bits");
     c.max_beta = j.at("max_beta");
     c.beta_rate = j.at("beta_rate");
+    // Absent in models saved before there was a choice: inverse sigmoid was the only schedule.
+    c.sampling_schedule = parse_sampling_schedule(j.value("sampling_schedule", "inverse_sigmoid"));
     c.sampling_rate = j.at("sampling_rate");
     c.dropout_keep = j.value("dropout_keep", 1.0);  // absent in models saved before dropout existed
   } catch (const std::exception& e) {
@@ -211,6 +234,11 @@ std::string ModelConfig::summary() const {
   if (groove()) s += ", groove output (hits, velocities, offsets)";
   if (input_transform != InputTransform::kNone) s += ", input " + to_string(input_transform);
   if (groove() && groove_loss_at_hits) s += ", velocity/offset loss at hits";
+  if (sampling_rate > 0) {
+    char schedule[80];
+    std::snprintf(schedule, sizeof schedule, ", scheduled sampling %s %g", to_string(sampling_schedule).c_str(), sampling_rate);
+    s += schedule;
+  }
   if (dropout_keep < 1) {
     char keep[32];
     std::snprintf(keep, sizeof keep, ", dropout keep %.2f", dropout_keep);
@@ -250,12 +278,19 @@ double beta_at(const ModelConfig& c, long step) {
   return c.max_beta * (1.0 - std::pow(c.beta_rate, static_cast<double>(step)));
 }
 
+// Magenta's base_model.py, MusicVAE.__init__ (sampling_probability).
 double sampling_probability_at(const ModelConfig& c, long step) {
-  if (c.sampling_rate <= 0) return 0.0;
   const double k = c.sampling_rate;
-  const double x = static_cast<double>(step) / k;
-  if (x > 700) return 1.0;  // exp overflow: the schedule has long reached 1
-  return 1.0 - k / (k + std::exp(x));
+  if (k <= 0) return 0.0;
+  switch (c.sampling_schedule) {
+    case SamplingSchedule::kConstant: return k;
+    case SamplingSchedule::kExponential: return 1.0 - std::pow(k, static_cast<double>(step));
+    default: {
+      const double x = static_cast<double>(step) / k;
+      if (x > 700) return 1.0;  // exp overflow: the schedule has long reached 1
+      return 1.0 - k / (k + std::exp(x));
+    }
+  }
 }
 
 }  // namespace mvae::model

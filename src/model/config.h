@@ -35,6 +35,10 @@ constexpr int kGrooveValues = 3 * kGrooveClasses;  // [hits(9) | velocities(9) |
 // kTap: every step's hits collapsed onto one class at fixed velocity, timing kept (Tap2Drum).
 enum class InputTransform { kNone, kHumanize, kTap };
 
+// Magenta's scheduled-sampling schedules: the probability that a decoder step reads the model's
+// own sample instead of the true previous step, as a function of the training step (docs/model.md).
+enum class SamplingSchedule { kConstant, kExponential, kInverseSigmoid };
+
 struct ModelConfig {
   std::string preset;  // the preset it started from ("" if none)
   // Sizes.
@@ -59,7 +63,11 @@ struct ModelConfig {
   double free_bits = 48;   // bits of KL per example that are free
   double max_beta = 0.2;   // KL weight
   double beta_rate = 0.0;  // beta(step) = max_beta * (1 - beta_rate^step); 0 = constant
-  double sampling_rate = 0;  // inverse-sigmoid scheduled sampling rate k; 0 = teacher forcing
+  // Scheduled sampling: the schedule and its rate (constant: the probability; exponential: p =
+  // 1 - rate^step; inverse sigmoid: p = 1 - k / (k + exp(step / k)) with k = rate). Rate 0 =
+  // teacher forcing whatever the schedule.
+  SamplingSchedule sampling_schedule = SamplingSchedule::kInverseSigmoid;
+  double sampling_rate = 0;
   // Regularisation: Magenta's dropout_keep_prob, input dropout on every LSTM layer in training
   // (1 = none; GrooVAE's configs use 0.3).
   double dropout_keep = 1.0;
@@ -80,6 +88,8 @@ struct ModelConfig {
 
 std::string to_string(OutputKind kind);            // "tokens", "groove"
 std::string to_string(InputTransform transform);   // "none", "humanize", "tap"
+std::string to_string(SamplingSchedule schedule);  // "constant", "exponential", "inverse_sigmoid"
+SamplingSchedule parse_sampling_schedule(const std::string& text);  // throws ConfigError("sampling_schedule")
 OutputKind parse_output_kind(const std::string& text);          // throws ConfigError("output")
 InputTransform parse_input_transform(const std::string& text);  // throws ConfigError("input_transform")
 

@@ -191,6 +191,16 @@ DecodeOutput MusicVAEImpl::decode_stepwise(const torch::Tensor& z, const torch::
   return {torch::stack(sequence, 1), torch::stack(outputs, 1)};
 }
 
+torch::Tensor MusicVAEImpl::decode_scheduled(const torch::Tensor& z, const torch::Tensor& targets, double sampling_probability) {
+  torch::Tensor inputs_read;  // [B, T] or [B, T, 27]: what step t + 1 reads, sample or target
+  {
+    torch::NoGradGuard no_grad;
+    inputs_read = decode_stepwise(z, targets, sampling_probability, 1.0, false).sequences;
+  }
+  // decode_teacher_forced reads its "targets" shifted by one step: the inputs of the first pass.
+  return decode_teacher_forced(z, inputs_read);
+}
+
 torch::Tensor MusicVAEImpl::sample(const torch::Tensor& z, double temperature, bool argmax, const torch::Tensor& forced_hits) {
   torch::NoGradGuard no_grad;
   return decode_stepwise(z, {}, 0.0, temperature, argmax, forced_hits).sequences;
@@ -238,15 +248,18 @@ torch::Tensor MusicVAEImpl::tokens_of(const torch::Tensor& sequences) const {
 }
 
 LossOutput MusicVAEImpl::forward(const torch::Tensor& x, double beta, double sampling_probability,
-                                 const torch::Tensor& eps) {
+                                 const torch::Tensor& eps, ScheduledSamplingPath path) {
   const int64_t T = x.size(1);
   MVAE_CHECK(T == config_.steps(), "sequences of " + std::to_string(T) + " steps, model expects " + std::to_string(config_.steps()));
   MVAE_CHECK(config_.groove() ? x.dim() == 3 && x.size(2) == kGrooveValues : x.dim() == 2,
              config_.groove() ? "a groove model takes [B, T, 27] vectors" : "a token model takes [B, T] token ids");
   const Posterior q = encode(encoder_input(x));
   const torch::Tensor z = reparameterize(q, eps);
-  const torch::Tensor logits = sampling_probability > 0 ? decode_stepwise(z, x, sampling_probability, 1.0, false).logits
-                                                        : decode_teacher_forced(z, x);
+  if (path == ScheduledSamplingPath::kAuto) path = x.is_cuda() ? ScheduledSamplingPath::kTwoPass : ScheduledSamplingPath::kStepwiseGraph;
+  torch::Tensor logits;
+  if (sampling_probability <= 0) logits = decode_teacher_forced(z, x);
+  else if (path == ScheduledSamplingPath::kStepwiseGraph) logits = decode_stepwise(z, x, sampling_probability, 1.0, false).logits;
+  else logits = decode_scheduled(z, x, sampling_probability);
   const ReconstructionLoss r_loss = reconstruction_loss(logits, x);
   const torch::Tensor kl = kl_divergence(q);         // [B], nats
   const double free_nats = config_.free_bits * std::log(2.0);

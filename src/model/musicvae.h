@@ -41,6 +41,12 @@ struct DecodeOutput {
   torch::Tensor logits;     // outputs [B, T, 512 or 27]
 };
 
+// How a scheduled-sampling training pass runs. kStepwiseGraph: through decode_stepwise's autograd
+// graph of every step. kTwoPass: decode_scheduled. kAuto: the graph on CPU, where it measured
+// 4-32% faster than two passes (docs/benchmarks.md, "Scheduled sampling"), two passes on CUDA,
+// where every step of the graph is several kernel launches in backward as well.
+enum class ScheduledSamplingPath { kAuto, kStepwiseGraph, kTwoPass };
+
 class MusicVAEImpl : public torch::nn::Module {
  public:
   explicit MusicVAEImpl(const ModelConfig& config);
@@ -67,6 +73,13 @@ class MusicVAEImpl : public torch::nn::Module {
   // model chooses only velocities and offsets (humanizing keeps the score's notes).
   DecodeOutput decode_stepwise(const torch::Tensor& z, const torch::Tensor& targets, double sampling_probability,
                                double temperature, bool argmax, const torch::Tensor& forced_hits = {});
+  // Scheduled sampling for training, in two passes: the inputs each step reads (the true previous
+  // step, or with `sampling_probability` the model's own sample) are drawn step by step without
+  // an autograd graph, then the decoder runs over exactly those inputs teacher-forced (fused
+  // layers, one weight-gradient product per layer). The samples are constants to the gradient,
+  // as in Magenta, so the logits and gradient equal those of the stepwise graph; only with input
+  // dropout (dropout_keep < 1) do the two passes draw different masks. Logits [B, T, V].
+  torch::Tensor decode_scheduled(const torch::Tensor& z, const torch::Tensor& targets, double sampling_probability);
   // Free-running decoding from z: a sequence [B, T] or [B, T, 27].
   torch::Tensor sample(const torch::Tensor& z, double temperature, bool argmax, const torch::Tensor& forced_hits = {});
 
@@ -81,8 +94,9 @@ class MusicVAEImpl : public torch::nn::Module {
   // sampling when sampling_probability > 0), loss. `beta` from beta_at(config, step). `eps`
   // [B, Z]: the noise of z = mu + sigma * eps (drawn here when undefined); the trainer passes its
   // slice of noise drawn for the whole global batch, so results do not depend on the rank count.
+  // `path`: how scheduled sampling runs (the same loss and gradient either way).
   LossOutput forward(const torch::Tensor& tokens, double beta, double sampling_probability = 0.0,
-                     const torch::Tensor& eps = {});
+                     const torch::Tensor& eps = {}, ScheduledSamplingPath path = ScheduledSamplingPath::kAuto);
 
   // Analytic KL(N(mu, sigma^2) || N(0, I)) per example, in nats: [B].
   static torch::Tensor kl_divergence(const Posterior& q);

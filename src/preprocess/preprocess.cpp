@@ -154,6 +154,8 @@ PreprocessSummary run_preprocess(const PreprocessOptions& options) {
   check_output_spares_input(options);
   const auto t0 = std::chrono::steady_clock::now();
   const data::PitchMap map = data::PitchMap::load(options.pitch_map);
+  for (const std::string& cleaned : mvae::clean_up_after_killed_staging(options.out))
+    std::fprintf(stderr, "preprocess: cleaned up %s\n", cleaned.c_str());
   mvae::StagingDir staging(options.out, options.force);  // refuses a non-empty --out early
 
   data::DatasetListing listing = data::load_dataset(options.input, options.fractions);

@@ -46,14 +46,17 @@ int main(int argc, char** argv) {
                 info.world_size, info.hostname.c_str(), info.local_rank, info.local_size, device.str().c_str(),
                 visible ? visible : "(unset)");
     std::fflush(stdout);
-    auto comm = device.is_cuda() && mvae::dist::nccl_available()
-                    ? mvae::dist::make_nccl_communicator(device.index(), options.nccl_timeout_s)
-                    : mvae::dist::make_mpi_communicator();
+    const mvae::dist::CollectiveDeadline deadline{options.collective_timeout_s, mvae::train::stop_requested};
+    auto comm = device.is_cuda() && mvae::dist::nccl_available() ? mvae::dist::make_nccl_communicator(device.index(), deadline)
+                                                                 : mvae::dist::make_mpi_communicator(deadline);
     const auto result = mvae::train::run_training(options, device, *comm, info.local_size);
     return result.preempted ? mvae::train::kExitPreempted : 0;
+  } catch (const mvae::train::SetupFailure& e) {  // every rank knows: end together, MPI finalised
+    if (e.reported_here) std::fprintf(stderr, "train: %s\n", e.what());
+    return e.exit_code;
   } catch (const mvae::UsageError& e) {
     return end_with_error(info, 2, std::string("train: ") + e.what());
   } catch (const std::exception& e) {
-    return end_with_error(info, 1, std::string("train: error: ") + e.what());
+    return end_with_error(info, 1, std::string("train: error: ") + mvae::without_backtrace(e.what()));
   }
 }

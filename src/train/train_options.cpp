@@ -44,7 +44,7 @@ void TrainOptions::validate() const {
   finite("--grad-clip", grad_clip, "a finite number > 0", grad_clip > 0);
   finite("--lstm-bias-lr-scale", lstm_bias_lr_scale, "a finite number > 0", lstm_bias_lr_scale > 0);
   finite("--bucket-mb", bucket_mb, "a finite number > 0", bucket_mb > 0);
-  finite("--nccl-timeout", nccl_timeout_s, "a finite number of seconds > 0", nccl_timeout_s > 0);
+  finite("--collective-timeout", collective_timeout_s, "a finite number of seconds > 0", collective_timeout_s > 0);
   finite("--clip-to-zero-norm", clip_to_zero_norm, "a finite number > 0", clip_to_zero_norm > 0);
   at_least("--lr-warmup-steps", static_cast<double>(lr_warmup_steps), 0);
   if (!(loader_memory_mb >= 0 && loader_memory_mb < 1e9)) throw UsageError("--loader-memory-mb must be >= 0 (0 = read windows from the shards)");
@@ -92,7 +92,7 @@ std::string TrainOptions::to_json() const {
   j["bucket_mb"] = bucket_mb;
   j["loader_memory_mb"] = loader_memory_mb;
   j["overlap"] = overlap;
-  j["nccl_timeout_s"] = nccl_timeout_s;
+  j["collective_timeout_s"] = collective_timeout_s;
   j["precision"] = precision;
   j["tf32"] = tf32;
   return j.dump(2);
@@ -134,7 +134,10 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("loader-memory-mb", po::value(&o.loader_memory_mb)->default_value(o.loader_memory_mb),
      "memory per rank for the decompressed windows, which are then read from memory (0 = from the shards)")
     ("overlap", po::value(&o.overlap)->default_value(o.overlap), "start gradient all-reduces during backward (false: after it)")
-    ("nccl-timeout", po::value(&o.nccl_timeout_s)->default_value(o.nccl_timeout_s), "seconds a GPU collective may take before the job is ended")
+    ("collective-timeout", po::value(&o.collective_timeout_s)->default_value(o.collective_timeout_s),
+     "seconds a collective may wait for the other ranks before the job is ended, naming the ranks that stopped answering")
+    ("nccl-timeout", po::value<double>()->notifier([&o](double s) { o.collective_timeout_s = s; }),
+     "former name of --collective-timeout")
     ("precision", po::value(&o.precision)->default_value(o.precision), "fp32, or bf16 (autocast of forward passes; float32 weights and gradients)")
     ("tf32", po::bool_switch(&o.tf32), "TF32 tensor cores for float32 matrix products (GPU)");
   po::options_description hidden("Fault injection (tests)");

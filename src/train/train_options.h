@@ -53,7 +53,7 @@ struct TrainOptions {
   // each window from the shards (the loader before issue 24; about 7x slower: docs/benchmarks.md).
   double loader_memory_mb = 2048;
   bool overlap = true;          // start each bucket's all-reduce during backward
-  double nccl_timeout_s = 600;  // a GPU collective unfinished after this long ends the job
+  double collective_timeout_s = 600;  // a collective (MPI or NCCL) unfinished after this long ends the job
   std::string precision = "fp32";  // fp32, or bf16 autocast of forward passes
   bool tf32 = false;               // TF32 float32 matrix products on GPU
   // Fault injection for the tests: at step `fail_at_step`, rank `fail_rank` fails by `fail_mode`

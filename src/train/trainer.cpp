@@ -6,6 +6,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -140,6 +141,8 @@ void install_stop_signal_handlers() {
   std::signal(SIGINT, on_stop_signal);  // Ctrl-C: checkpoint and stop as SIGTERM does (twice: at once)
 }
 
+bool stop_requested() { return g_stop_requested != 0; }
+
 double ValidationResult::metric(const std::string& name) const {
   if (name == "elbo") return elbo;
   if (name == "tf_accuracy") return tf_accuracy;
@@ -166,47 +169,67 @@ std::string config_differences(const std::string& saved_json, const std::string&
   return out;
 }
 
-}  // namespace
+// What setup threw on one rank: its exit status (2 for a usage error, else 1), message and the exception.
+struct RankFailure {
+  int exit_code = 0;
+  std::string message;
+  std::exception_ptr exception;
+};
 
-// One writer per run folder: a second trainer on it would mix its checkpoints and metrics with
-// this one's. Rank 0 holds the lock; every rank fails together when it cannot.
-void Trainer::lock_run_folder(const TrainOptions& o, dist::Communicator& comm) {
-  std::exception_ptr failure;
-  if (comm.rank() == 0) {
-    try {
-      fs::create_directories(o.run);
-      run_lock_ = std::make_unique<FolderLock>(fs::path(o.run) / "lock", "the run folder " + o.run,
-                                               "one train per run folder; wait for that one to end, or pass another --run");
-      // Checkpoints a killed run left half-written: nobody else writes here now that we hold the lock.
-      if (fs::is_directory(fs::path(o.run) / "checkpoints"))
-        for (const auto& e : fs::directory_iterator(fs::path(o.run) / "checkpoints"))
-          if (e.is_directory() && e.path().extension() == ".tmp") fs::remove_all(e.path());
-    } catch (...) {
-      failure = std::current_exception();
-    }
+RankFailure run_setup_part(const std::function<void()>& part) {
+  try {
+    part();
+    return {};
+  } catch (const UsageError& e) {
+    return {2, e.what(), std::current_exception()};
+  } catch (const std::exception& e) {
+    return {1, std::string("error: ") + without_backtrace(e.what()), std::current_exception()};
   }
-  if (comm.all_reduce_scalar(failure ? 1.0 : 0.0, dist::ReduceOp::kMax) == 0) return;
-  if (failure) std::rethrow_exception(failure);
-  throw UsageError("rank 0 could not lock the run folder " + o.run + " (its message says why)");
 }
 
-Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Communicator& comm)
-    : options_(o),
-      device_(device),
-      comm_(comm),
-      precision_(model::parse_precision(o.precision, "--precision")),
-      shards_(o.data),
-      sampler_(shards_.size("train"), o.batch, comm.rank(), comm.world_size(), o.seed),
-      options_json_(o.to_json()) {
-  lock_run_folder(o, comm);
-  const data::DataRepresentation& rep = shards_.representation();
+}  // namespace
+
+void agree_on_setup(dist::Communicator& comm, const std::function<void()>& setup) {
+  const RankFailure failure = run_setup_part(setup);
+  const int W = comm.world_size();
+  if (W == 1) {  // nobody to agree with: the error as it was thrown
+    if (failure.exception) std::rethrow_exception(failure.exception);
+    return;
+  }
+  const double first_failed = comm.all_reduce_scalar(failure.exit_code ? comm.rank() : W, dist::ReduceOp::kMin);
+  if (first_failed == W) return;
+  const int code = static_cast<int>(comm.all_reduce_scalar(failure.exit_code, dist::ReduceOp::kMax));
+  const bool reporter = comm.rank() == static_cast<int>(first_failed);
+  throw SetupFailure(code, reporter ? failure.message : "rank " + std::to_string(static_cast<int>(first_failed)) + " failed", reporter);
+}
+
+// One writer per run folder: a second trainer on it would mix its checkpoints and metrics with
+// this one's. Rank 0 holds the lock (the setup agreement makes every rank fail when it cannot).
+void Trainer::lock_run_folder() {
+  const TrainOptions& o = options_;
+  if (comm_.rank() != 0) return;
+  fs::create_directories(o.run);
+  run_lock_ = std::make_unique<FolderLock>(fs::path(o.run) / "lock", "the run folder " + o.run,
+                                           "one train per run folder; wait for that one to end, or pass another --run");
+  // Checkpoints a killed run left half-written: nobody else writes here now that we hold the lock.
+  if (fs::is_directory(fs::path(o.run) / "checkpoints"))
+    for (const auto& e : fs::directory_iterator(fs::path(o.run) / "checkpoints"))
+      if (e.is_directory() && e.path().extension() == ".tmp") fs::remove_all(e.path());
+}
+
+// The shards and this rank's sampler, checked against the model, and where the run starts from.
+void Trainer::open_data_and_run() {
+  const TrainOptions& o = options_;
+  shards_.emplace(o.data);
+  sampler_.emplace(shards_->size("train"), o.batch, comm_.rank(), comm_.world_size(), o.seed);
+  const data::DataRepresentation& rep = shards_->representation();
   if (rep.window_steps() != o.model.steps() || rep.vocab_size != o.model.vocab)
     throw UsageError("the model expects " + std::to_string(o.model.bars) + " bars of " + std::to_string(o.model.steps_per_bar) +
                      " steps (" + std::to_string(o.model.vocab) + " tokens) but " + o.data + " holds " +
                      std::to_string(rep.bars) + "-bar windows: pass --bars " + std::to_string(rep.bars) +
                      " or preprocess with --bars " + std::to_string(o.model.bars));
-  state_.world_size = comm.world_size();
-  state_.global_batch = sampler_.global_batch();
+  state_.world_size = comm_.world_size();
+  state_.global_batch = sampler_->global_batch();
   state_.seed = o.seed;
 
   const fs::path run(o.run);
@@ -222,7 +245,11 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
     passed_over_ = found.passed_over;
     link_note_ = found.link_note;
   }
+}
 
+// The model (fresh, from --init-from, or the checkpoint's) and its optimizer, on this rank.
+void Trainer::build_model() {
+  const TrainOptions& o = options_;
   torch::manual_seed(o.seed);
   if (resumed_from_.empty()) {
     model_ = model::MusicVAE(o.model);
@@ -232,44 +259,62 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
       copy_parameters(*model_, *start.model, initialized_from_, start.config.summary(), o.model.summary());
     }
   } else {
-    const TrainingState saved = read_training_state(resumed_from_);
-    if (saved.seed != o.seed)
-      throw UsageError("--seed " + std::to_string(o.seed) + " differs from the checkpoint's " + std::to_string(saved.seed));
-    if (saved.lstm_bias_lr_scale != o.lstm_bias_lr_scale)
-      throw UsageError("--lstm-bias-lr-scale " + as_text(o.lstm_bias_lr_scale) + " differs from the checkpoint's " +
-                       as_text(saved.lstm_bias_lr_scale) + " (runs from before the option used 1): resume with --lstm-bias-lr-scale " +
-                       as_text(saved.lstm_bias_lr_scale));
-    state_.step = saved.step;
-    state_.consumed_samples = saved.consumed_samples;
-    if (saved.best_metric == o.best_metric) {
-      state_.best_value = saved.best_value;
-      state_.best_step = saved.best_step;
-      state_.evals_since_best = saved.evals_since_best;
-    } else {
-      // The saved best value is in another metric's units (an ELBO is no accuracy): selection
-      // and early stopping start afresh; `best` keeps its checkpoint until the next validation.
-      selection_restarted_from_ = saved.best_metric;
-    }
+    restore_training_state(read_training_state(resumed_from_));
     model::LoadedModel loaded = model::load_model((resumed_from_ / "model.pt").string(), torch::kCPU);
     if (loaded.config.to_json() != o.model.to_json())
       throw UsageError("the model options differ from the checkpoint's in " + resumed_from_.string() + ": " +
                        config_differences(loaded.config.to_json(), o.model.to_json()) + " (resume with the same --preset and sizes)");
     model_ = loaded.model;
   }
-  model_->to(device);
+  model_->to(device_);
   model_->train();
   params_ = model_->parameters();
+  optimizer_ = make_optimizer(*model_, o);
+  if (!resumed_from_.empty()) {
+    load_optimizer(resumed_from_, *optimizer_, device_);
+    load_rng(resumed_from_, comm_.rank());
+  }
+}
+
+void Trainer::restore_training_state(const TrainingState& saved) {
+  const TrainOptions& o = options_;
+  if (saved.seed != o.seed)
+    throw UsageError("--seed " + std::to_string(o.seed) + " differs from the checkpoint's " + std::to_string(saved.seed));
+  if (saved.lstm_bias_lr_scale != o.lstm_bias_lr_scale)
+    throw UsageError("--lstm-bias-lr-scale " + as_text(o.lstm_bias_lr_scale) + " differs from the checkpoint's " +
+                     as_text(saved.lstm_bias_lr_scale) + " (runs from before the option used 1): resume with --lstm-bias-lr-scale " +
+                     as_text(saved.lstm_bias_lr_scale));
+  state_.step = saved.step;
+  state_.consumed_samples = saved.consumed_samples;
+  if (saved.best_metric == o.best_metric) {
+    state_.best_value = saved.best_value;
+    state_.best_step = saved.best_step;
+    state_.evals_since_best = saved.evals_since_best;
+  } else {
+    // The saved best value is in another metric's units (an ELBO is no accuracy): selection
+    // and early stopping start afresh; `best` keeps its checkpoint until the next validation.
+    selection_restarted_from_ = saved.best_metric;
+  }
+}
+
+Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Communicator& comm)
+    : options_(o),
+      device_(device),
+      comm_(comm),
+      precision_(model::parse_precision(o.precision, "--precision")),
+      options_json_(o.to_json()) {
+  // Everything a rank can find wrong alone comes first, with no collective in between: every
+  // rank then fails together, with one message and no MPI_Abort.
+  agree_on_setup(comm, [&] {
+    lock_run_folder();
+    open_data_and_run();
+    build_model();
+  });
   broadcast_parameters(params_, comm);  // rank 0's parameters everywhere
   check_same_parameters(params_, comm, resumed_from_.empty() ? "at start" : "after resume");
-
-  optimizer_ = make_optimizer(*model_, o);
   reducer_ = std::make_unique<GradientReducer>(params_, comm, ReducerOptions{o.bucket_mb, /*first_bucket_mb=*/1.0, o.overlap});
-  if (!resumed_from_.empty()) {
-    load_optimizer(resumed_from_, *optimizer_, device);
-    load_rng(resumed_from_, comm.rank());
-  }
-  shards_.set_resident_budget(static_cast<int64_t>(o.loader_memory_mb * (1 << 20)));
-  loader_ = std::make_unique<BatchLoader>(shards_, sampler_, state_.consumed_samples, /*depth=*/4, device.is_cuda(), o.model.groove());
+  shards_->set_resident_budget(static_cast<int64_t>(o.loader_memory_mb * (1 << 20)));
+  loader_ = std::make_unique<BatchLoader>(*shards_, *sampler_, state_.consumed_samples, /*depth=*/4, device.is_cuda(), o.model.groove());
 }
 
 int64_t Trainer::num_parameters() const {
@@ -282,9 +327,25 @@ int64_t Trainer::num_parameters() const {
 // global batch from a generator seeded by its index, so every world size sees the same.
 torch::Tensor Trainer::micro_batch_noise(int64_t micro_index) const {
   auto gen = at::detail::createCPUGenerator(options_.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(micro_index) + 1);
-  return torch::randn({sampler_.global_batch(), options_.model.z}, gen)
+  return torch::randn({sampler_->global_batch(), options_.model.z}, gen)
       .narrow(0, comm_.rank() * options_.batch, options_.batch)
       .to(device_);
+}
+
+// LibTorch's allocators say "can't allocate memory" or "not enough memory" (CPU) or "out of memory" (CUDA) with a backtrace
+// and no word of what to change; said here with the options that change it.
+void Trainer::throw_with_memory_hint(const c10::Error& e) const {
+  const std::string what = e.what_without_backtrace();
+  const bool allocation = what.find("not enough memory") != std::string::npos || what.find("out of memory") != std::string::npos ||
+                          what.find("can't allocate memory") != std::string::npos;
+  if (!allocation) throw;
+  const std::string first_line = what.substr(0, what.find('\n'));
+  const int64_t half = std::max<int64_t>(1, options_.batch / 2);
+  throw std::runtime_error("out of memory in training step " + std::to_string(state_.step) + " on " + device_.str() + " with --batch " +
+                           std::to_string(options_.batch) + " per rank: lower --batch and raise --accumulate to keep the " +
+                           "sequences per step (--batch " + std::to_string(half) + " --accumulate " +
+                           std::to_string(options_.accumulate * options_.batch / half) + "), or use a smaller " +
+                           "model or --precision bf16 on a GPU. LibTorch said: " + first_line);
 }
 
 StepResult Trainer::step() {
@@ -299,17 +360,22 @@ StepResult Trainer::step() {
 
   reducer_->zero();
   for (int micro = 0; micro < o.accumulate; ++micro) {
-    const int64_t micro_index = state_.consumed_samples / sampler_.global_batch();
-    const torch::Tensor x = dataset::model_input(loader_->next(), device_);
+    const int64_t micro_index = state_.consumed_samples / sampler_->global_batch();
+    const dataset::WindowBatch batch = loader_->next();
     const torch::Tensor eps = micro_batch_noise(micro_index);
     model::LossOutput out;
-    {
-      model::AutocastScope autocast(device_, precision_);  // forward only; backward follows its types
-      out = model_->forward(x, r.beta, r.sampling_probability, eps);
+    try {
+      const torch::Tensor x = dataset::model_input(batch, device_);
+      {
+        model::AutocastScope autocast(device_, precision_);  // forward only; backward follows its types
+        out = model_->forward(x, r.beta, r.sampling_probability, eps);
+      }
+      inject_failure(o, state_.step, comm_.rank(), out);
+      if (micro + 1 == o.accumulate) reducer_->arm();  // communicate on the last micro-batch only
+      (out.loss / o.accumulate).backward();
+    } catch (const c10::Error& e) {
+      throw_with_memory_hint(e);
     }
-    inject_failure(o, state_.step, comm_.rank(), out);
-    if (micro + 1 == o.accumulate) reducer_->arm();  // communicate on the last micro-batch only
-    (out.loss / o.accumulate).backward();
     {  // the step's figures in one device-to-host copy (one synchronisation on a GPU, not one per figure)
       std::vector<torch::Tensor> figures = {out.loss, out.r_loss, out.kl, out.accuracy};
       if (out.hits_loss.defined()) figures.insert(figures.end(), {out.hits_loss, out.velocities_loss, out.offsets_loss});
@@ -326,7 +392,7 @@ StepResult Trainer::step() {
         r.offsets_loss += f[6];
       }
     }
-    state_.consumed_samples += sampler_.global_batch();
+    state_.consumed_samples += sampler_->global_batch();
   }
   reducer_->finish();  // the all-reduces started during the last backward, waited for here
   r.started_in_backward = reducer_->last_timing().started_in_backward;
@@ -353,7 +419,7 @@ StepResult Trainer::step() {
 }
 
 ValidationResult Trainer::validate() {
-  const int64_t n = std::min(options_.eval_windows, shards_.size("validation"));
+  const int64_t n = std::min(options_.eval_windows, shards_->size("validation"));
   std::vector<int64_t> mine;  // every world_size-th window from this rank's index
   for (int64_t i = comm_.rank(); i < n; i += comm_.world_size()) mine.push_back(i);
   evaluate::EvaluationOptions eval;
@@ -364,7 +430,7 @@ ValidationResult Trainer::validate() {
   torch::Tensor sums = torch::tensor({t.r_loss, t.kl, t.tf_correct, t.free_correct, t.steps, t.windows}, torch::kDouble);
   comm_.all_reduce(sums, dist::ReduceOp::kSum);
   const auto s = sums.accessor<double, 1>();
-  const evaluate::MetricTotals all{s[0], s[1], s[2], s[3], s[4], s[5], {}, {}, {}};  // per-bar sums are not reduced
+  const evaluate::MetricTotals all{s[0], s[1], s[2], s[3], s[4], s[5], {}, {}, {}, {}, {}};  // per-bar and structure sums are not reduced
   ValidationResult v;
   v.windows = static_cast<int64_t>(all.windows);
   if (v.windows == 0) return v;
@@ -394,7 +460,7 @@ bool Trainer::should_stop_early() const {
 }
 
 void Trainer::checkpoint(bool is_best) {
-  save_checkpoint(options_.run, state_, model_, *optimizer_, shards_.representation().to_json(), options_json_, comm_,
+  save_checkpoint(options_.run, state_, model_, *optimizer_, shards_->representation().to_json(), options_json_, comm_,
                   options_.keep_checkpoints, is_best);
 }
 

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,23 @@ std::unique_ptr<torch::optim::Adam> make_optimizer(model::MusicVAEImpl& model, c
 
 // SIGTERM and SIGUSR1 ask for a checkpoint at the next step boundary (all ranks agree first).
 void install_stop_signal_handlers();
+// Whether such a signal (or Ctrl-C) has come.
+bool stop_requested();
+
+// Setup failed on some rank; every rank throws this after agreeing, so that all end together
+// with `exit_code` (2: a usage error) and no MPI_Abort. Only the first failing rank reports:
+// what() is its message there, and "rank N failed" elsewhere.
+class SetupFailure : public std::runtime_error {
+ public:
+  SetupFailure(int exit_code, const std::string& message, bool reported_here)
+      : std::runtime_error(message), exit_code(exit_code), reported_here(reported_here) {}
+  int exit_code;
+  bool reported_here;
+};
+
+// Runs `setup` (which must call no collective) on every rank, then agrees: when it threw on any
+// rank, every rank throws SetupFailure. A single process gets setup's own exception back.
+void agree_on_setup(dist::Communicator& comm, const std::function<void()>& setup);
 
 // Runs training on this rank. `local_size` (ranks on this node) sets the default thread count.
 TrainResult run_training(const TrainOptions& options, const torch::Device& device, dist::Communicator& comm, int local_size);
@@ -87,24 +105,29 @@ class Trainer {
   const std::string& initialized_from() const { return initialized_from_; }  // --init-from's model file, "" if none
   // The checkpoint's --best-metric when a resume changed it (selection restarted), else "".
   const std::string& selection_restarted_from() const { return selection_restarted_from_; }
-  int64_t global_batch() const { return sampler_.global_batch(); }
-  int64_t steps_per_epoch() const { return sampler_.steps_per_epoch() / options_.accumulate; }
+  int64_t global_batch() const { return sampler_->global_batch(); }
+  int64_t steps_per_epoch() const { return sampler_->steps_per_epoch() / options_.accumulate; }
   int64_t num_parameters() const;
   size_t num_buckets() const { return reducer_->num_buckets(); }
-  int64_t windows(const std::string& split) const { return shards_.size(split); }
+  int64_t windows(const std::string& split) const { return shards_->size(split); }
   const BatchLoader& loader() const { return *loader_; }
 
  private:
   torch::Tensor micro_batch_noise(int64_t micro_index) const;  // [batch, z]: this rank's slice
-  void lock_run_folder(const TrainOptions& o, dist::Communicator& comm);
+  [[noreturn]] void throw_with_memory_hint(const c10::Error& e) const;  // rethrows e if it is no allocation failure
+  // The setup parts each rank runs alone (no collectives), in this order.
+  void lock_run_folder();
+  void open_data_and_run();
+  void build_model();
+  void restore_training_state(const TrainingState& saved);
 
   const TrainOptions options_;  // a copy, so options passed as a temporary cannot dangle
   std::unique_ptr<FolderLock> run_lock_;  // rank 0: held while the trainer lives
   torch::Device device_;
   dist::Communicator& comm_;
   model::Precision precision_;
-  data::ShardSet shards_;
-  DistributedSampler sampler_;
+  std::optional<data::ShardSet> shards_;  // set by open_data_and_run
+  std::optional<DistributedSampler> sampler_;
   TrainingState state_;
   std::filesystem::path resumed_from_;
   std::vector<std::string> passed_over_;
