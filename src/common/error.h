@@ -52,7 +52,7 @@ namespace mvae {
 // from ..." and "frame #0: ..." lines): users get the sentence, not the stack.
 inline std::string without_backtrace(const char* what) {
   std::string text(what);
-  for (const char* marker : {"\nException raised from", "\nframe #0", "Exception raised from "}) {
+  for (const char* marker : {"\nException raised from", "\nframe #0"}) {
     const size_t at = text.find(marker);
     if (at != std::string::npos) text.erase(at);
   }

@@ -24,6 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kPingTag = 1, kPongTag = 2;
 constexpr double kLivenessGraceSeconds = 5;  // how long live ranks get to answer the ping
+constexpr double kAnswerPingsAfterSeconds = 1;  // a waiting rank answers pings once it has waited this long
 constexpr int kHostChars = 64;
 
 MPI_Datatype mpi_type(const torch::Tensor& t) {
@@ -198,7 +199,9 @@ class MpiCommunicator : public Communicator {
     int done = 0;
     MVAE_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
     if (done) return true;
-    liveness_->answer_pings();
+    // Pings come only from a rank past its deadline, and this rank is then stuck in the same wait:
+    // a second into it is soon enough, and keeps the probe out of the fast collectives of a step.
+    if (seconds_since(p.started) > kAnswerPingsAfterSeconds) liveness_->answer_pings();
     if (!p.stop_before_start && !p.stop_seen && stop_requested()) p.stop_seen = Clock::now();
     if (seconds_since(p.started) > deadline_.seconds || (p.stop_seen && seconds_since(*p.stop_seen) > kStopGraceSeconds)) end_job(p);
     return false;

@@ -150,6 +150,7 @@ int evaluate_split(EvaluateOptions& o) {
   if (o.checkpoint.empty() || o.data_dir.empty()) throw mvae::UsageError("--checkpoint and --data are required");
   if (o.eval.batch < 1) throw mvae::UsageError("--batch must be >= 1");
   if (o.eval.temperature <= 0) throw mvae::UsageError("--temperature must be > 0");
+  o.eval.structure = true;
   mvae::tune_cpu();
   mvae::generate::Generator gen(o.checkpoint, o.best ? mvae::model::CheckpointChoice::kBest : mvae::model::CheckpointChoice::kLatest);
   mvae::data::ShardSet shards(o.data_dir);

@@ -136,8 +136,10 @@ MetricTotals evaluate_windows(model::MusicVAE& model, const std::vector<int64_t>
                                      indices.begin() + std::min(indices.size(), begin + static_cast<size_t>(options.batch)));
     const torch::Tensor x = read(batch).to(device);
     const ExampleMetrics m = reconstruction_metrics(model, x, options.temperature, options.argmax);
-    totals.data_structure.add(bar_structure(m.target_tokens, model->config().bars));
-    totals.reconstruction_structure.add(bar_structure(m.free_tokens, model->config().bars));
+    if (options.structure) {
+      totals.data_structure.add(bar_structure(m.target_tokens, model->config().bars));
+      totals.reconstruction_structure.add(bar_structure(m.free_tokens, model->config().bars));
+    }
     std::vector<GrooveTotals> groove;
     if (options.groove_baselines && model->config().groove()) {
       std::vector<double> qpm;

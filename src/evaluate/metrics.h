@@ -66,8 +66,8 @@ struct MetricTotals {
   // decoder's errors compound over a 16-bar window; a hierarchical one restarts every bar).
   std::vector<double> tf_correct_by_bar, free_correct_by_bar;  // steps, summed over windows
   GrooveTotals groove;  // groove models, when evaluated with baselines
-  // How bars repeat earlier bars, in the windows and in their free-running reconstructions (over
-  // the whole evaluation only: evaluate_windows's per-window totals leave them empty).
+  // How bars repeat earlier bars, in the windows and in their free-running reconstructions (with
+  // EvaluationOptions::structure, over the whole evaluation only: per-window totals leave them empty).
   StructureTotals data_structure, reconstruction_structure;
   void add(const MetricTotals& other);
   // Accuracy of bar u over the windows added (steps per bar = steps / windows / bars).
@@ -84,6 +84,7 @@ struct EvaluationOptions {
   int64_t batch = 128;       // windows per forward pass
   double temperature = 1.0;  // free-running sampling temperature
   bool argmax = false;       // free-running by argmax instead
+  bool structure = false;    // also MetricTotals' structure figures (evaluate reports them; validation does not)
   // Groove models: also GrooveTotals against these baselines, with each window's tempo
   // (quarters per minute) from `qpm_of(index)` (120 when unset).
   const GrooveBaselines* groove_baselines = nullptr;
