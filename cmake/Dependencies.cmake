@@ -56,6 +56,17 @@ mvae_require(nlohmann_json_FOUND "nlohmann-json"
 
 find_package(ZLIB REQUIRED)
 
+# LevelDB's table code reads and writes TensorFlow checkpoint indexes (Magenta's models).
+# Found by file, not by Debian's leveldbConfig.cmake, whose target also asks for a static
+# libsnappy that only libsnappy-dev has (the shared libleveldb carries its own dependency).
+find_path(LEVELDB_INCLUDE_DIR leveldb/table.h HINTS ${LEVELDB_ROOT} PATH_SUFFIXES include)
+find_library(LEVELDB_LIBRARY leveldb HINTS ${LEVELDB_ROOT} PATH_SUFFIXES lib lib64)
+if(LEVELDB_INCLUDE_DIR AND LEVELDB_LIBRARY)
+  set(LEVELDB_FOUND TRUE)
+endif()
+mvae_require(LEVELDB_FOUND "LevelDB"
+  "Set LEVELDB_ROOT to the LevelDB install prefix (it holds include/leveldb/table.h).")
+
 # NCCL is optional. The GPU communicator (src/dist/nccl_communicator.cpp) is linked into the
 # library when LibTorch has CUDA (libc10_cuda next to libtorch) and NCCL and the CUDA runtime are
 # found: MVAE_NCCL = linked. With a CPU-only LibTorch but NCCL and CUDA headers present (the

@@ -9,17 +9,23 @@
 #                                   environment, $MVAE_TORCH2_VENV (default .venv-torch2 in the
 #                                   repository), and TensorBoard; `bash launch/test.sh --torch2` builds
 #                                   and tests with it
-# Options combine (--slurm --torch2).
+#   bash launch/setup.sh --magenta  also Magenta 2.1.4 with TensorFlow 2.12 (CPU) in a virtual
+#                                   environment, $MVAE_MAGENTA_VENV (default .venv-magenta), every
+#                                   version pinned (tools/magenta/requirements.txt); the tests that
+#                                   check our checkpoints against Magenta's own code use it
+# Options combine (--slurm --torch2 --magenta).
 set -euo pipefail
 TORCH2_VERSION=2.11.0       # what the GPU machines run (CUDA 13.0): docs/dependencies.md
 TENSORBOARD_VERSION=2.21.0  # reads the event files train writes (a test checks it)
 WITH_SLURM=0
 WITH_TORCH2=0
+WITH_MAGENTA=0
 for arg in "$@"; do
   case "$arg" in
     --slurm) WITH_SLURM=1 ;;
     --torch2) WITH_TORCH2=1 ;;
-    *) echo "setup: unknown option $arg (--slurm, --torch2)" >&2; exit 2 ;;
+    --magenta) WITH_MAGENTA=1 ;;
+    *) echo "setup: unknown option $arg (--slurm, --torch2, --magenta)" >&2; exit 2 ;;
   esac
 done
 SUDO=""
@@ -32,14 +38,15 @@ PACKAGES=(
   libboost-program-options-dev            # command-line and config-file options
   libzip-dev zlib1g-dev                   # reading the Groove zip in place; CRC-32
   nlohmann-json3-dev                      # manifest, metrics, configs
+  libleveldb-dev                          # TensorFlow checkpoint indexes (Magenta's models)
   libgtest-dev                            # tests
   clang                                   # libFuzzer target for the MIDI reader
 )
 if [ "$WITH_SLURM" = 1 ]; then
   PACKAGES+=(slurmctld slurmd slurm-client munge)  # tests/slurm_test.cpp
 fi
-if [ "$WITH_TORCH2" = 1 ]; then
-  PACKAGES+=(python3-venv)  # the virtual environment for PyTorch's wheel
+if [ "$WITH_TORCH2" = 1 ] || [ "$WITH_MAGENTA" = 1 ]; then
+  PACKAGES+=(python3-venv)  # the virtual environments for PyTorch's wheel and for Magenta
 fi
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -65,5 +72,19 @@ if [ "$WITH_TORCH2" = 1 ]; then
   "$VENV/bin/python" -c 'import tensorboard' 2>/dev/null ||
     "$VENV/bin/pip" install -q --no-cache-dir "tensorboard==$TENSORBOARD_VERSION"
   echo "setup: LibTorch 2.x at $("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)"
+fi
+if [ "$WITH_MAGENTA" = 1 ]; then
+  ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+  VENV="${MVAE_MAGENTA_VENV:-$ROOT/.venv-magenta}"
+  # Magenta 2.1.4's own pins (TensorFlow 2.9, numpy 1.21, numba 0.49) have no wheels for Python
+  # 3.11; this set is one that runs its MusicVAE on Debian 12's Python: docs/magenta.md.
+  if cmp -s "$ROOT/tools/magenta/requirements.txt" "$VENV/requirements.installed" 2>/dev/null; then
+    echo "setup: Magenta 2.1.4 present in $VENV"
+  else
+    echo "setup: installing Magenta 2.1.4 and TensorFlow 2.12.1 (CPU, ~1.5 GB) into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --no-cache-dir --no-deps -r "$ROOT/tools/magenta/requirements.txt"
+    cp "$ROOT/tools/magenta/requirements.txt" "$VENV/requirements.installed"
+  fi
 fi
 echo "setup: done"

@@ -5,10 +5,15 @@
 #   bash launch/test.sh --torch2   against PyTorch's CUDA LibTorch 2.x (launch/setup.sh --torch2), in
 #                                  build-torch2/: every program built with CUDA and NCCL, the suite run
 #                                  on the CPU (the SLURM and two-node tests, which test launch scripts
-#                                  rather than LibTorch, run in the first build only)
+#                                  rather than LibTorch, and the Magenta ones, which test the
+#                                  checkpoint conversion rather than LibTorch, run in the first build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
+# The tests against Magenta's own code (tests/magenta_test.cpp) run with launch/setup.sh --magenta's environment.
+if [ -z "${MVAE_MAGENTA_PYTHON:-}" ] && [ -x "${MVAE_MAGENTA_VENV:-$PWD/.venv-magenta}/bin/python" ]; then
+  export MVAE_MAGENTA_PYTHON="${MVAE_MAGENTA_VENV:-$PWD/.venv-magenta}/bin/python"
+fi
 if [ "${1:-}" = "--torch2" ]; then
   VENV="${MVAE_TORCH2_VENV:-$PWD/.venv-torch2}"
   PREFIX="$("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)" ||
@@ -18,7 +23,7 @@ if [ "${1:-}" = "--torch2" ]; then
   grep -q "NCCL *: linked" build-torch2.configure.log ||
     { echo "test: NCCL is not linked in build-torch2 (needs the CUDA toolkit and NCCL, e.g. /usr/local/cuda)" >&2; exit 1; }
   cmake --build build-torch2 -j "$JOBS"
-  (cd build-torch2 && ctest --output-on-failure -j "$JOBS" --timeout 900 -E 'Slurm|TwoNodes')
+  (cd build-torch2 && ctest --output-on-failure -j "$JOBS" --timeout 900 -E 'Slurm|TwoNodes|MagentaInterop')
   exit 0
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release

@@ -29,6 +29,12 @@ ModelConfig make(const std::string& name, int bars, int enc, int enc_layers, int
   return c;
 }
 
+// Magenta's cat-drums configs: the encoder reads the drum roll (DrumsConverter(roll_input=True)).
+ModelConfig rolled(ModelConfig c) {
+  c.roll_input = true;
+  return c;
+}
+
 // Magenta's groovae_* configs: enc 512, z 256, flat decoder 256x2, free bits 48, beta 0.2,
 // dropout_keep_prob 0.3, teacher forcing. One change, measured (docs/results.md section 5):
 // velocity and offset errors count at the drummer's hits only (--groove-loss everywhere for Magenta's).
@@ -53,8 +59,8 @@ const std::map<std::string, ModelConfig>& presets() {
   using K = DecoderKind;
   static const std::map<std::string, ModelConfig> table = {
       // Magenta's configs.py, drums (512-token output, beta 0.2 constant, inverse sigmoid k=1000).
-      {"cat-drums_2bar_small", make("cat-drums_2bar_small", 2, 512, 1, 256, K::kFlat, 0, 0, 256, 2, 48, 1000)},
-      {"cat-drums_2bar_big", make("cat-drums_2bar_big", 2, 2048, 1, 512, K::kFlat, 0, 0, 2048, 3, 48, 1000)},
+      {"cat-drums_2bar_small", rolled(make("cat-drums_2bar_small", 2, 512, 1, 256, K::kFlat, 0, 0, 256, 2, 48, 1000))},
+      {"cat-drums_2bar_big", rolled(make("cat-drums_2bar_big", 2, 2048, 1, 512, K::kFlat, 0, 0, 2048, 3, 48, 1000))},
       // The paper's 16-bar drum models (never released by Magenta): hierdec-mel_16bar sizes.
       {"hierdec-drums_16bar", make("hierdec-drums_16bar", 16, 2048, 2, 512, K::kHierarchical, 1024, 2, 1024, 2, 256, 0)},
       {"flat-drums_16bar", make("flat-drums_16bar", 16, 2048, 2, 512, K::kFlat, 0, 0, 2048, 3, 256, 0)},
@@ -158,6 +164,7 @@ void ModelConfig::validate() const {
                                            std::to_string(sampling_rate));
   if (input_transform != InputTransform::kNone && !groove())
     throw ConfigError("input_transform", "needs the groove output (the token models see only which drums are hit)");
+  if (roll_input && groove()) throw ConfigError("roll_input", "is for the token output (groove models read their own vectors)");
   if (groove_loss_at_hits && !groove()) throw ConfigError("groove_loss", "needs the groove output");
   if (!(dropout_keep > 0 && dropout_keep <= 1)) throw ConfigError("dropout_keep", "must be in (0, 1] (1 = no dropout)");
 }
@@ -178,6 +185,7 @@ std::string ModelConfig::to_json() const {
   j["dec_layers"] = dec_layers;
   j["output"] = to_string(output);
   j["input_transform"] = to_string(input_transform);
+  j["roll_input"] = roll_input;
   j["groove_loss_at_hits"] = groove_loss_at_hits;
   j["free_bits"] = free_bits;
   j["max_beta"] = max_beta;
@@ -210,6 +218,7 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
     c.output = parse_output_kind(j.value("output", "tokens"));
     c.input_transform = parse_input_transform(j.value("input_transform", "none"));
     c.groove_loss_at_hits = j.value("groove_loss_at_hits", false);
+    c.roll_input = j.value("roll_input", false);  // absent in models saved before it existed: token lookup
     c.free_bits = j.at("free_bits");
     c.max_beta = j.at("max_beta");
     c.beta_rate = j.at("beta_rate");
@@ -233,6 +242,7 @@ std::string ModelConfig::summary() const {
   s += std::to_string(dec) + "x" + std::to_string(dec_layers);
   if (groove()) s += ", groove output (hits, velocities, offsets)";
   if (input_transform != InputTransform::kNone) s += ", input " + to_string(input_transform);
+  if (roll_input) s += ", encoder reads the drum roll";
   if (groove() && groove_loss_at_hits) s += ", velocity/offset loss at hits";
   if (sampling_rate > 0) {
     char schedule[80];
@@ -258,7 +268,7 @@ double forward_flops_per_sequence(const ModelConfig& c) {
     return flops;
   };
   const double T = c.steps(), U = c.bars, F = c.step_features(), out = c.output_size();
-  double flops = lstm(T, c.enc, c.enc_layers, 2, F);   // encoder
+  double flops = lstm(T, c.enc, c.enc_layers, 2, c.encoder_features());  // encoder
   flops += 2 * 2.0 * (2.0 * c.enc) * c.z;               // mu and sigma
   if (c.hierarchical()) {
     flops += 2.0 * c.z * (2.0 * c.cond_layers * c.cond);              // conductor initial state

@@ -29,6 +29,7 @@ enum class DecoderKind { kHierarchical, kFlat };
 enum class OutputKind { kTokens, kGroove };
 constexpr int kGrooveClasses = 9;
 constexpr int kGrooveValues = 3 * kGrooveClasses;  // [hits(9) | velocities(9) | offsets(9)]
+constexpr int kRollValues = kGrooveClasses + 1;      // [class bits(9) | no drums(1)]
 
 // GrooVAE's inverse sequence transformations: what the encoder sees instead of the performance
 // (the target is always the performance). kHumanize: velocities and offsets removed (a score);
@@ -55,6 +56,10 @@ struct ModelConfig {
   int dec_layers = 2;
   OutputKind output = OutputKind::kTokens;
   InputTransform input_transform = InputTransform::kNone;  // groove only
+  // Tokens only: the encoder reads each step as Magenta's drum roll (roll_input=True in its drum
+  // configs): the 9 class bits of the token and a "no drums" bit, 10 values, instead of looking
+  // up one of 512 tokens. The decoder reads and predicts tokens either way.
+  bool roll_input = false;
   // Groove only: where the velocity and offset errors count. false: at every step and class
   // (Magenta's GrooVAE loss; the heads then learn p(hit) x E[velocity | hit]); true: only where the
   // target has a hit (the heads learn E[velocity | hit], the value a hit is written with).
@@ -77,6 +82,8 @@ struct ModelConfig {
   bool groove() const { return output == OutputKind::kGroove; }
   // Values per step the encoder and decoder read: 0 for token ids, 27 for groove vectors.
   int step_features() const { return groove() ? kGrooveValues : 0; }
+  // Values per step the encoder reads: 0 for token ids, 10 for a drum roll, 27 for groove vectors.
+  int encoder_features() const { return roll_input ? kRollValues : step_features(); }
   // What the output layer predicts per step: 512 token logits, or 27 groove values.
   int output_size() const { return groove() ? kGrooveValues : vocab; }
   // Throws ConfigError naming the field (e.g. enc: "must be >= 1, got 0").

@@ -14,8 +14,9 @@ MusicVAEImpl::MusicVAEImpl(const ModelConfig& config) : config_(config) {
   config_.validate();
   // Layer 0 of the encoder and decoder reads token ids (vocab) or groove vectors (features).
   const int64_t V = config.groove() ? 0 : config.vocab, F = config.step_features();
-  encoder_ = register_module(
-      "encoder", LstmStack(LstmStackOptions{config.enc, config.enc_layers, /*directions=*/2, V, F, /*dense=*/0, config.dropout_keep}));
+  const int64_t encoder_vocab = config.roll_input ? 0 : V, encoder_features = config.encoder_features();
+  encoder_ = register_module("encoder", LstmStack(LstmStackOptions{config.enc, config.enc_layers, /*directions=*/2, encoder_vocab,
+                                                                   encoder_features, /*dense=*/0, config.dropout_keep}));
   mu_ = register_module("mu", torch::nn::Linear(2 * config.enc, config.z));
   sigma_ = register_module("sigma", torch::nn::Linear(2 * config.enc, config.z));
   // Magenta initialises the posterior layers with N(0, 0.001) and zero biases.
@@ -47,6 +48,11 @@ Posterior MusicVAEImpl::encode(const torch::Tensor& x) {
 }
 
 torch::Tensor MusicVAEImpl::encoder_input(const torch::Tensor& sequences) const {
+  if (config_.roll_input) {  // tokens [B, T] -> [B, T, 10]: class bits, then "no drums"
+    const torch::Tensor bits = torch::arange(kGrooveClasses, sequences.options());
+    const torch::Tensor roll = torch::bitwise_and(torch::bitwise_right_shift(sequences.unsqueeze(-1), bits), 1);
+    return torch::cat({roll, (sequences == 0).unsqueeze(-1).to(roll.scalar_type())}, -1).to(torch::kFloat);
+  }
   if (!config_.groove() || config_.input_transform == InputTransform::kNone) return sequences;
   constexpr int64_t C = kGrooveClasses;
   const torch::Tensor hits = sequences.narrow(-1, 0, C);  // [B, T, 9]

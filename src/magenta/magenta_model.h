@@ -1,0 +1,42 @@
+// Magenta's MusicVAE checkpoints as our models and back: which Magenta configs we read and write,
+// and how each of Magenta's variables is laid out in ours (docs/magenta.md).
+//
+// Magenta's LSTM cells (LSTMBlockCell) keep one kernel [input + H, 4H] with gates i, j, f, o and
+// add a forget bias of 1.0 when they run; ours keep the input, per-sequence and recurrent
+// weights apart, [4H, n] each, with gates i, f, g, o and the forget bias inside the bias. Dense
+// layers are [in, out] there and [out, in] here. Initial states are (c, h) per layer there and
+// all h then all c here. Every such difference is a fixed permutation or an added constant, so
+// the conversion is exact both ways.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "magenta/tf_checkpoint.h"
+#include "model/musicvae.h"
+
+namespace mvae::magenta {
+
+// The Magenta configs a checkpoint can be (CONFIG_MAP names, plus tools/magenta/drum_configs.py's
+// hierdec-drums_16bar).
+std::vector<std::string> supported_configs();
+
+// Our model configuration for a checkpoint of Magenta config `name`: the layer sizes and counts
+// are read from the checkpoint's shapes (a model trained with other --hparams sizes imports as
+// it is), the rest is the config's own (free bits, beta, schedule, dropout, data). Throws
+// UsageError for an unsupported name (listing the supported ones) and InputError naming the
+// variable and what was expected when the checkpoint is not a model of that config.
+model::ModelConfig config_from_checkpoint(const TfVariables& variables, const std::string& name, const std::string& file);
+
+// Our model with the checkpoint's weights (exactly: permutations and the forget bias only).
+model::MusicVAE import_checkpoint(const TfVariables& variables, const model::ModelConfig& config, const std::string& file);
+
+// Magenta's variables for our model, as Magenta config `name` names them, plus global_step:
+// what tf.train.Saver restores into the graph TrainedModel builds. Throws UsageError when the
+// model cannot be that config (another decoder or output, an encoder that looks tokens up
+// instead of reading the drum roll, a conductor of another size than the decoder).
+TfVariables export_checkpoint(model::MusicVAE& model, const std::string& name, int64_t global_step);
+
+}  // namespace mvae::magenta

@@ -1,0 +1,212 @@
+// Magenta's own MusicVAE as the reference: its trainer (music_vae_train, Magenta 2.1.4 with
+// TensorFlow) makes a real checkpoint from Groove windows; `magenta import` turns it into our
+// model; on the same windows our posterior, teacher-forced logits, losses and KL must equal what
+// Magenta's graph computes from the checkpoint (tools/magenta/magenta_reference.py). Then the
+// other way: our model exported by `magenta export`, restored by Magenta's graph and by its
+// TrainedModel, gives back the same numbers.
+//
+// Needs MVAE_MAGENTA_PYTHON (the Python of launch/setup.sh --magenta's environment, which
+// launch/test.sh sets when that environment exists) and MVAE_GROOVE_ZIP; skipped, with the
+// reason, without them.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/npy.h"
+#include "magenta/magenta_model.h"
+#include "magenta/tf_checkpoint.h"
+#include "model/musicvae.h"
+#include "process_util.h"
+#include "test_util.h"
+
+namespace mvae {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string magenta_python() {
+  const char* p = std::getenv("MVAE_MAGENTA_PYTHON");
+  return p && fs::exists(p) ? p : "";
+}
+
+std::string tools_dir() { return std::string(MVAE_SOURCE_DIR) + "/tools/magenta"; }
+
+torch::Tensor npy(const fs::path& path) {
+  std::vector<int64_t> shape;
+  std::vector<float> values = read_npy(path.string(), &shape);
+  return torch::from_blob(values.data(), shape, torch::kFloat).clone();
+}
+
+// max |ours - theirs| / max |theirs|: the relative difference of two arrays.
+double relative_difference(const torch::Tensor& ours, const torch::Tensor& theirs) {
+  return ((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1e-30)).item<double>();
+}
+
+class MagentaInterop : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (magenta_python().empty() || test::groove_zip().empty()) return;
+    root_ = new test::TempDir();
+    // 30 beats of the training split: Magenta's converters cut their windows from these.
+    const auto made = test::run(python() + tools_dir() + "/groove_to_tfrecord.py --groove " + test::groove_zip() +
+                                " --split train --beat-only --limit 30 --out " + examples());
+    ASSERT_EQ(made.status, 0) << made.output;
+  }
+  static void TearDownTestSuite() {
+    delete root_;
+    root_ = nullptr;
+  }
+  void SetUp() override {
+    if (magenta_python().empty()) GTEST_SKIP() << "MVAE_MAGENTA_PYTHON is not set (bash launch/setup.sh --magenta)";
+    if (test::groove_zip().empty()) GTEST_SKIP() << "MVAE_GROOVE_ZIP is not set";
+    ASSERT_NE(root_, nullptr);
+  }
+  static std::string python() { return "TF_CPP_MIN_LOG_LEVEL=2 " + magenta_python() + " "; }
+  static std::string examples() { return (root_->path() / "groove.tfrecord").string(); }
+  static fs::path dir(const std::string& name) { return root_->path() / name; }
+
+  // Magenta's trainer, `steps` steps of batch 8 with `hparams` added: the checkpoint folder.
+  static fs::path magenta_train(const std::string& config, int steps, const std::string& hparams = "") {
+    const fs::path run = dir("run-" + config);
+    const auto r = test::run(python() + tools_dir() + "/train.py --config=" + config + " --run_dir=" + run.string() +
+                             " --mode=train --examples_path=" + examples() + " --num_steps=" + std::to_string(steps) +
+                             " --hparams=batch_size=8" + (hparams.empty() ? "" : "," + hparams));
+    EXPECT_EQ(r.status, 0) << r.output.substr(r.output.size() > 4000 ? r.output.size() - 4000 : 0);
+    return run / "train";
+  }
+  // What Magenta's graph computes from `checkpoint` on the first 12 windows.
+  static fs::path magenta_reference(const std::string& config, const fs::path& checkpoint, const std::string& name,
+                                    const std::string& hparams, bool trained_model = false) {
+    const fs::path out = dir(name);
+    const auto r = test::run(python() + tools_dir() + "/magenta_reference.py --config " + config + " --checkpoint " +
+                             checkpoint.string() + " --examples " + examples() + " --windows 12 --out " + out.string() +
+                             (hparams.empty() ? "" : " --hparams=" + hparams) + (trained_model ? " --trained-model" : ""));
+    EXPECT_EQ(r.status, 0) << r.output.substr(r.output.size() > 4000 ? r.output.size() - 4000 : 0);
+    return out;
+  }
+  static std::string magenta_bin(const std::string& args) {
+    const auto r = test::run(std::string(MVAE_MAGENTA_BIN) + " " + args);
+    EXPECT_EQ(r.status, 0) << r.output;
+    return r.output;
+  }
+
+  // Our model computes what Magenta's graph did (reference folder `ref`), to 1e-4 relative.
+  static void expect_same_as_magenta(const fs::path& model_file, const fs::path& ref) {
+    model::LoadedModel loaded = model::load_model(model_file.string(), torch::kCPU);
+    model::MusicVAE& m = loaded.model;
+    const auto meta = nlohmann::json::parse(std::ifstream(ref / "meta.json"));
+    torch::Tensor targets = npy(ref / "targets.npy");
+    if (!loaded.config.groove()) targets = targets.to(torch::kLong);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor encoder_input = m->encoder_input(targets);
+    EXPECT_EQ(relative_difference(encoder_input, npy(ref / "inputs.npy")), 0.0) << "what the encoder reads differs from Magenta's";
+    const model::Posterior q = m->encode(encoder_input);
+    EXPECT_LE(relative_difference(q.mu, npy(ref / "mu.npy")), 1e-4);
+    EXPECT_LE(relative_difference(q.sigma, npy(ref / "sigma.npy")), 1e-4);
+    const torch::Tensor logits = m->decode_teacher_forced(q.mu, targets);
+    EXPECT_LE(relative_difference(logits, npy(ref / "logits.npy")), 1e-4);
+    EXPECT_LE(relative_difference(m->reconstruction_loss(logits, targets).total, npy(ref / "r_loss.npy")), 1e-4);
+    EXPECT_LE(relative_difference(model::MusicVAEImpl::kl_divergence(q), npy(ref / "kl.npy")), 1e-4);
+    const model::LossOutput out = m->forward(targets, meta.at("beta").get<double>(), 0.0, torch::zeros_like(q.mu));
+    EXPECT_NEAR(out.loss.item<double>(), meta.at("loss").get<double>(), 1e-4 * std::abs(meta.at("loss").get<double>()));
+  }
+
+  // Import, compare, export, compare again (through Magenta's graph and its TrainedModel).
+  static void round_trip(const std::string& config, const fs::path& checkpoint, const std::string& hparams = "") {
+    const fs::path imported = dir(config + ".pt");
+    magenta_bin("import --checkpoint " + checkpoint.string() + " --config " + config + " --out " + imported.string());
+    expect_same_as_magenta(imported, magenta_reference(config, checkpoint, "ref-" + config, hparams));
+    const fs::path exported = dir("export-" + config) / "model.ckpt-7";
+    magenta_bin("export --checkpoint " + imported.string() + " --config " + config + " --global-step 7 --out " + exported.string());
+    const fs::path ref = magenta_reference(config, exported.parent_path(), "ref-export-" + config, hparams, /*trained_model=*/true);
+    expect_same_as_magenta(imported, ref);
+    EXPECT_LE(relative_difference(npy(ref / "trained_model_mu.npy"), npy(ref / "mu.npy")), 1e-5)
+        << "TrainedModel encodes the exported checkpoint differently from the graph";
+    EXPECT_EQ(nlohmann::json::parse(std::ifstream(ref / "meta.json")).at("global_step"), 7);
+  }
+
+  static test::TempDir* root_;
+};
+test::TempDir* MagentaInterop::root_ = nullptr;
+
+TEST_F(MagentaInterop, CatDrums2barSmallComputesWhatMagentaComputesBothWays) {
+  round_trip("cat-drums_2bar_small", magenta_train("cat-drums_2bar_small", 3));
+}
+
+TEST_F(MagentaInterop, GroovaeHumanizeComputesWhatMagentaComputesBothWays) {
+  round_trip("groovae_2bar_humanize", magenta_train("groovae_2bar_humanize", 3));
+}
+
+// The hierarchical config at small sizes (building Magenta's 16-bar graph is what takes the time).
+TEST_F(MagentaInterop, HierarchicalDrums16barComputesWhatMagentaComputesBothWays) {
+  const std::string sizes = "enc_rnn_size=[64],dec_rnn_size=[48,48],z_size=32";
+  round_trip("hierdec-drums_16bar", magenta_train("hierdec-drums_16bar", 1, sizes), sizes);
+}
+
+// A checkpoint of another config is refused naming the variable and what was expected.
+TEST_F(MagentaInterop, ACheckpointOfAnotherConfigIsRefusedNamingTheVariable) {
+  const fs::path checkpoint = dir("run-cat-drums_2bar_small") / "train";
+  if (!fs::exists(checkpoint)) magenta_train("cat-drums_2bar_small", 1);
+  const auto r = test::run(std::string(MVAE_MAGENTA_BIN) + " import --checkpoint " + checkpoint.string() +
+                           " --config groovae_2bar_humanize --out " + dir("wrong.pt").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("variable encoder/cell_0/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("expected float32 [539, 2048] for groovae_2bar_humanize"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir("wrong.pt")));
+}
+
+}  // namespace
+}  // namespace mvae
+
+namespace mvae {
+namespace {
+
+// The checkpoint format alone, no TensorFlow needed: what is written reads back, and damage is
+// named (the Magenta tests above check that TensorFlow reads what we write).
+TEST(TfCheckpoint, WhatIsWrittenReadsBackAndDamageIsNamed) {
+  test::TempDir dir;
+  const std::string prefix = (dir.path() / "model.ckpt-5").string();
+  magenta::TfVariables variables;
+  variables["a/kernel"] = magenta::TfTensor::of_floats({1, 2, 3, 4, 5, 6}, {2, 3});
+  variables["a/bias"] = magenta::TfTensor::of_floats({-1.5f, 0.25f, 7}, {3});
+  variables["global_step"] = magenta::TfTensor::of_int64(5);
+  magenta::write_tf_checkpoint(prefix, variables);
+  EXPECT_EQ(magenta::resolve_checkpoint_prefix(dir.path().string()), prefix) << "the folder's `checkpoint` file names it";
+  const magenta::TfVariables back = magenta::read_tf_checkpoint(prefix);
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back.at("a/kernel").shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(back.at("a/kernel").floats(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(back.at("a/bias").floats(), (std::vector<float>{-1.5f, 0.25f, 7}));
+  EXPECT_EQ(back.at("global_step").dtype, magenta::TfDtype::kInt64);
+  const std::string data = prefix + ".data-00000-of-00001";
+  {
+    std::fstream f(data, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(30);  // inside a/kernel (a/bias, 12 bytes, comes first: the index is sorted)
+    f.put('\x7f');
+  }
+  try {
+    magenta::read_tf_checkpoint(prefix);
+    FAIL() << "a damaged data file was read";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.file(), data);
+    EXPECT_EQ(e.where(), "variable a/kernel");
+    EXPECT_NE(std::string(e.what()).find("CRC-32C"), std::string::npos) << e.what();
+  }
+  fs::resize_file(data, 20);
+  EXPECT_THROW(magenta::read_tf_checkpoint(prefix), InputError);
+  fs::remove(data);
+  try {
+    magenta::read_tf_checkpoint(prefix);
+    FAIL() << "a checkpoint without its data file was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(magenta::resolve_checkpoint_prefix((dir.path() / "nothing").string()), InputError);
+}
+
+}  // namespace
+}  // namespace mvae
