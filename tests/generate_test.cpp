@@ -371,3 +371,33 @@ TEST_F(Generate, ReconstructionIsWrittenAtTheInputsTempoUnlessQpmIsGiven) {
           << name << qpm;
   }
 }
+
+namespace {
+
+// The "Core: NAME" lines OpenBLAS prints at load with OPENBLAS_VERBOSE=2, in order.
+std::vector<std::string> openblas_cores(const std::string& output) {
+  std::vector<std::string> cores;
+  for (size_t at = output.find("Core: "); at != std::string::npos; at = output.find("Core: ", at + 1))
+    cores.push_back(output.substr(at + 6, output.find('\n', at) - at - 6));
+  return cores;
+}
+
+// OpenBLAS 0.3.21 took recent Xeons for Prescott (SSE3) and ran 3.6x slower; the programs then
+// run again with kernels for the CPU's instructions (common/runtime.h). A user's choice stays.
+TEST(Runtime, ProgramsRunOpenBlasKernelsForTheCpusInstructions) {
+  const auto run = test::run("env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 " + std::string(MVAE_GENERATE_BIN) + " --help");
+  ASSERT_NE(run.output.find("generate VERB"), std::string::npos) << run.output;  // it ran (its help)
+  const std::vector<std::string> cores = openblas_cores(run.output);
+  if (cores.empty()) GTEST_SKIP() << "LibTorch's BLAS here is not a dynamic-architecture OpenBLAS";
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    const std::set<std::string> before_avx2 = {"Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom",
+                                               "Core2",  "Penryn",     "Dunnington", "Nehalem", "Sandybridge"};
+    EXPECT_EQ(before_avx2.count(cores.back()), 0u) << "the program ran with OpenBLAS's " << cores.back() << " kernels on an AVX2 CPU";
+  }
+  EXPECT_LE(cores.size(), 2u) << "re-executed more than once";
+  const auto chosen = test::run("OPENBLAS_CORETYPE=Nehalem OPENBLAS_VERBOSE=2 " + std::string(MVAE_GENERATE_BIN) + " --help");
+  EXPECT_EQ(openblas_cores(chosen.output), std::vector<std::string>{"Nehalem"}) << "the user's OPENBLAS_CORETYPE was overridden";
+}
+
+}  // namespace

@@ -3,7 +3,8 @@
 // model; on the same windows our posterior, teacher-forced logits, losses and KL must equal what
 // Magenta's graph computes from the checkpoint (tools/magenta/magenta_reference.py). Then the
 // other way: our model exported by `magenta export`, restored by Magenta's graph and by its
-// TrainedModel, gives back the same numbers.
+// TrainedModel, gives back the same numbers; exported by `magenta export-js`, TensorFlow.js's
+// weights reader reads Magenta's variables back.
 //
 // Needs MVAE_MAGENTA_PYTHON (the Python of launch/setup.sh --magenta's environment, which
 // launch/test.sh sets when that environment exists) and MVAE_GROOVE_ZIP; skipped, with the
@@ -16,6 +17,7 @@
 #include <fstream>
 
 #include "common/npy.h"
+#include "data/representation.h"
 #include "magenta/magenta_model.h"
 #include "magenta/tf_checkpoint.h"
 #include "model/musicvae.h"
@@ -104,12 +106,18 @@ class MagentaInterop : public ::testing::Test {
     const torch::Tensor encoder_input = m->encoder_input(targets);
     EXPECT_EQ(relative_difference(encoder_input, npy(ref / "inputs.npy")), 0.0) << "what the encoder reads differs from Magenta's";
     const model::Posterior q = m->encode(encoder_input);
-    EXPECT_LE(relative_difference(q.mu, npy(ref / "mu.npy")), 1e-4);
-    EXPECT_LE(relative_difference(q.sigma, npy(ref / "sigma.npy")), 1e-4);
     const torch::Tensor logits = m->decode_teacher_forced(q.mu, targets);
-    EXPECT_LE(relative_difference(logits, npy(ref / "logits.npy")), 1e-4);
-    EXPECT_LE(relative_difference(m->reconstruction_loss(logits, targets).total, npy(ref / "r_loss.npy")), 1e-4);
-    EXPECT_LE(relative_difference(model::MusicVAEImpl::kl_divergence(q), npy(ref / "kl.npy")), 1e-4);
+    const double mu = relative_difference(q.mu, npy(ref / "mu.npy")), sigma = relative_difference(q.sigma, npy(ref / "sigma.npy"));
+    const double outputs = relative_difference(logits, npy(ref / "logits.npy"));
+    const double r_loss = relative_difference(m->reconstruction_loss(logits, targets).total, npy(ref / "r_loss.npy"));
+    const double kl = relative_difference(model::MusicVAEImpl::kl_divergence(q), npy(ref / "kl.npy"));
+    std::printf("%s vs Magenta (relative): mu %.1e, sigma %.1e, logits %.1e, r_loss %.1e, kl %.1e\n", ref.filename().c_str(), mu,
+                sigma, outputs, r_loss, kl);
+    EXPECT_LE(mu, 1e-4);
+    EXPECT_LE(sigma, 1e-4);
+    EXPECT_LE(outputs, 1e-4);
+    EXPECT_LE(r_loss, 1e-4);
+    EXPECT_LE(kl, 1e-4);
     const model::LossOutput out = m->forward(targets, meta.at("beta").get<double>(), 0.0, torch::zeros_like(q.mu));
     EXPECT_NEAR(out.loss.item<double>(), meta.at("loss").get<double>(), 1e-4 * std::abs(meta.at("loss").get<double>()));
   }
@@ -126,6 +134,20 @@ class MagentaInterop : public ::testing::Test {
     EXPECT_LE(relative_difference(npy(ref / "trained_model_mu.npy"), npy(ref / "mu.npy")), 1e-5)
         << "TrainedModel encodes the exported checkpoint differently from the graph";
     EXPECT_EQ(nlohmann::json::parse(std::ifstream(ref / "meta.json")).at("global_step"), 7);
+    if (loaded_config(imported).hierarchical()) return;  // Magenta.js reads no hierarchical model with a flat encoder
+    // Magenta.js: TensorFlow.js's own weights reader finds Magenta's original variables.
+    const fs::path js = dir("js-" + config);
+    magenta_bin("export-js --checkpoint " + imported.string() + " --config " + config + " --out " + js.string());
+    const auto check = test::run(python() + tools_dir() + "/check_magenta_js.py --js " + js.string() + " --checkpoint " +
+                                 checkpoint.string() + "/" + last_checkpoint_name(checkpoint));
+    EXPECT_EQ(check.status, 0) << check.output;
+  }
+  static model::ModelConfig loaded_config(const fs::path& model_file) {
+    return model::load_model(model_file.string(), torch::kCPU).config;
+  }
+  // The prefix's file name the folder's `checkpoint` file names ("model.ckpt-3").
+  static std::string last_checkpoint_name(const fs::path& folder) {
+    return fs::path(magenta::resolve_checkpoint_prefix(folder.string())).filename().string();
   }
 
   static test::TempDir* root_;
@@ -206,6 +228,41 @@ TEST(TfCheckpoint, WhatIsWrittenReadsBackAndDamageIsNamed) {
     EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
   }
   EXPECT_THROW(magenta::resolve_checkpoint_prefix((dir.path() / "nothing").string()), InputError);
+}
+
+}  // namespace
+}  // namespace mvae
+
+namespace mvae {
+namespace {
+
+// What the program refuses, with the reason, before any work (no TensorFlow needed).
+TEST(MagentaCommands, UnknownConfigsAndModelsMagentaCannotReadAreRefusedWithTheReason) {
+  test::TempDir dir;
+  const std::string prefix = (dir.path() / "model.ckpt-1").string();
+  magenta::TfVariables variables;
+  variables["global_step"] = magenta::TfTensor::of_int64(1);
+  magenta::write_tf_checkpoint(prefix, variables);
+  const std::string bin = MVAE_MAGENTA_BIN;
+  const auto unknown = test::run(bin + " import --checkpoint " + prefix + " --config mel_2bar_small --out " + (dir.path() / "m.pt").string());
+  EXPECT_EQ(unknown.status, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("supported: cat-drums_2bar_big, cat-drums_2bar_small, groovae_2bar_humanize"), std::string::npos)
+      << unknown.output;
+  const auto tar = test::run(bin + " import --checkpoint " + prefix + ".tar --config cat-drums_2bar_small --out m.pt");
+  EXPECT_EQ(tar.status, 1) << tar.output;
+  model::MusicVAE tiny(model::preset("tiny"));  // hierarchical, its encoder looks tokens up
+  const fs::path tiny_file = dir.path() / "tiny.pt";
+  model::save_model(tiny_file.string(), tiny, data::DataRepresentation{}.to_json());
+  const auto js = test::run(bin + " export-js --checkpoint " + tiny_file.string() + " --config hierdec-drums_16bar --out " +
+                            (dir.path() / "js").string());
+  EXPECT_EQ(js.status, 2) << js.output;
+  EXPECT_NE(js.output.find("Magenta.js plays a hierarchical decoder only beneath a hierarchical encoder"), std::string::npos) << js.output;
+  EXPECT_FALSE(fs::exists(dir.path() / "js"));
+  const auto lookup = test::run(bin + " export --checkpoint " + tiny_file.string() + " --config cat-drums_2bar_small --out " +
+                                (dir.path() / "tf" / "model.ckpt-0").string());
+  EXPECT_EQ(lookup.status, 2) << lookup.output;
+  EXPECT_NE(lookup.output.find("cannot export as Magenta's cat-drums_2bar_small: the model's decoder is hierarchical"), std::string::npos)
+      << lookup.output;
 }
 
 }  // namespace

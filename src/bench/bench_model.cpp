@@ -141,6 +141,7 @@ int bench(int argc, char** argv) {
   sampling_path(b.sampling_path);  // refuses an unknown name before any work
   const mvae::model::ModelConfig& c = b.config;
   if (b.describe_only) return describe(c), 0;
+  mvae::use_the_cpus_blas_kernels();
   mvae::tune_allocator();
   if (!b.keep_denormals) mvae::flush_denormals();
   if (b.threads > 0) torch::set_num_threads(b.threads);

@@ -2,6 +2,8 @@
 // tune_cpu() first thing in main: before any thread starts, so that every thread inherits it.
 #pragma once
 
+#include <string>
+
 namespace mvae {
 
 // Keeps freed memory in the heap instead of returning it to the OS. LibTorch on CPU allocates
@@ -19,7 +21,18 @@ void tune_allocator();
 // PyTorch's torch.set_flush_denormal(True) sets the same two bits.
 void flush_denormals();
 
-// Both of the above.
+// OpenBLAS (Debian's, under LibTorch) picks its kernels by CPU model when it loads, and
+// 0.3.21 does not know recent Xeons: on this project's machines it fell back to "Prescott"
+// (SSE3) kernels on a CPU with AVX-512, and a training step ran 3.6x slower (docs/benchmarks.md,
+// "OpenBLAS kernels"). When the loaded OpenBLAS chose a core older than the CPU's instructions
+// and OPENBLAS_CORETYPE is unset, this sets it (SkylakeX with AVX-512, Haswell with AVX2) and
+// re-executes the program (same arguments, same process id, before any thread or MPI start),
+// since OpenBLAS reads the variable only when it loads. A no-op with any other BLAS (MKL in
+// PyTorch's wheels), on other CPUs, and when the variable is set. Returns the core chosen for
+// the re-executed program, or "" (only when the re-execution failed, or nothing was done).
+std::string use_the_cpus_blas_kernels();
+
+// All of the above.
 void tune_cpu();
 
 }  // namespace mvae

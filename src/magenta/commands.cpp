@@ -1,9 +1,13 @@
 #include "magenta/commands.h"
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.h"
+#include "common/files.h"
 #include "data/representation.h"
 #include "magenta/magenta_model.h"
 #include "magenta/tf_checkpoint.h"
@@ -28,6 +32,27 @@ void require(const std::string& value, const char* option) {
   if (value.empty()) throw UsageError(std::string("--") + option + " is required");
 }
 
+// Magenta.js's data converter for the model (@magenta/music core/data.ts: DrumsConverter reads the
+// drum roll and writes 512-way tokens; GrooveConverter the hit, velocity, offset vectors).
+nlohmann::ordered_json converter_spec(const model::ModelConfig& c) {
+  nlohmann::ordered_json args;
+  args["numSteps"] = c.steps();
+  if (!c.groove()) return {{"type", "DrumsConverter"}, {"args", args}};
+  if (c.input_transform == model::InputTransform::kHumanize) args["humanize"] = true;
+  if (c.input_transform == model::InputTransform::kTap) args["tapify"] = true;
+  return {{"type", "GrooveConverter"}, {"args", args}};
+}
+
+// What Magenta.js's MusicVAE cannot load (music_vae/model.ts, initialize()).
+void require_playable_in_magenta_js(const model::ModelConfig& c) {
+  if (c.hierarchical())
+    throw UsageError("Magenta.js plays a hierarchical decoder only beneath a hierarchical encoder (numSegments); this "
+                     "model's encoder is flat: export it with `magenta export` for Magenta's Python instead");
+  if (c.enc_layers != 1)
+    throw UsageError("Magenta.js reads single-layer bidirectional encoders only; this model's has " + std::to_string(c.enc_layers) +
+                     " layers");
+}
+
 }  // namespace
 
 int import_command(const MagentaOptions& o) {
@@ -39,10 +64,15 @@ int import_command(const MagentaOptions& o) {
   const model::ModelConfig config = config_from_checkpoint(variables, o.config, prefix + ".index");
   model::MusicVAE m = import_checkpoint(variables, config, prefix + ".index");
   model::save_model(o.out, m, representation_for(config).to_json());
-  const auto step = variables.find("global_step");
-  std::fprintf(stderr, "magenta import: %s (Magenta %s%s) -> %s\n  %s\n", prefix.c_str(), o.config.c_str(),
-               step == variables.end() ? "" : (", step " + std::to_string(*reinterpret_cast<const int64_t*>(step->second.bytes.data()))).c_str(),
-               o.out.c_str(), config.summary().c_str());
+  std::string step;
+  const auto global_step = variables.find("global_step");
+  if (global_step != variables.end() && global_step->second.dtype == TfDtype::kInt64 && global_step->second.bytes.size() == 8) {
+    int64_t value;
+    std::memcpy(&value, global_step->second.bytes.data(), sizeof value);
+    step = ", step " + std::to_string(value);
+  }
+  std::fprintf(stderr, "magenta import: %s (Magenta %s%s) -> %s\n  %s\n", prefix.c_str(), o.config.c_str(), step.c_str(), o.out.c_str(),
+               config.summary().c_str());
   return 0;
 }
 
@@ -59,6 +89,33 @@ int export_command(const MagentaOptions& o) {
   std::fprintf(stderr, "magenta export: %s -> %s (Magenta %s, %zu variables)\n  load it with TrainedModel(configs.CONFIG_MAP['%s'], "
                "batch_size, checkpoint_dir_or_path='%s')\n",
                o.checkpoint.c_str(), o.out.c_str(), o.config.c_str(), variables.size(), o.config.c_str(), o.out.c_str());
+  return 0;
+}
+
+int export_js_command(const MagentaOptions& o) {
+  require(o.checkpoint, "checkpoint");
+  require(o.config, "config");
+  require(o.out, "out");
+  model::LoadedModel loaded = model::load_model(model::resolve_model_file(o.checkpoint), torch::kCPU);
+  require_playable_in_magenta_js(loaded.config);
+  TfVariables variables = export_checkpoint(loaded.model, o.config, 0);
+  variables.erase("global_step");  // the model's variables only, as Magenta.js's checkpoint converter keeps
+  const std::string shard = "group1-shard1of1.bin";
+  nlohmann::ordered_json weights = nlohmann::ordered_json::array();
+  std::string bytes;
+  for (const auto& [name, tensor] : variables) {
+    weights.push_back({{"name", name}, {"shape", tensor.shape}, {"dtype", "float32"}});
+    bytes += tensor.bytes;
+  }
+  const nlohmann::ordered_json manifest = nlohmann::ordered_json::array({{{"paths", {shard}}, {"weights", weights}}});
+  const nlohmann::ordered_json spec = {{"type", "MusicVAE"}, {"dataConverter", converter_spec(loaded.config)}};
+  StagingDir staging(o.out, o.force);  // a half-written folder never appears under --out
+  write_file_atomic(staging.path() / shard, bytes);
+  write_file_atomic(staging.path() / "weights_manifest.json", manifest.dump(1) + "\n");
+  write_file_atomic(staging.path() / "config.json", spec.dump(1) + "\n");
+  staging.publish();
+  std::fprintf(stderr, "magenta export-js: %s -> %s/ (Magenta %s, %zu variables, %.1f MB)\n  in a page: new mm.MusicVAE('<url of %s>')\n",
+               o.checkpoint.c_str(), o.out.c_str(), o.config.c_str(), variables.size(), bytes.size() / 1e6, o.out.c_str());
   return 0;
 }
 

@@ -16,17 +16,19 @@ int main(int argc, char** argv) {
   std::string configs;
   for (const auto& name : mvae::magenta::supported_configs()) configs += (configs.empty() ? "" : ", ") + name;
   po::options_description desc(
-      "magenta VERB [options]: import | export | list\n"
+      "magenta VERB [options]: import | export | export-js | list\n"
       "  magenta import --checkpoint cat-drums_2bar_small.lokl.ckpt --config cat-drums_2bar_small --out model.pt\n"
       "  magenta export --checkpoint runs/a --config cat-drums_2bar_small --out magenta/model.ckpt-1000\n"
+      "  magenta export-js --checkpoint runs/a --config cat-drums_2bar_small --out web/drums/   (Magenta.js)\n"
       "  magenta list   --checkpoint run_dir/train\nConfigs: " + configs + "\n\nOptions");
   // clang-format off
   desc.add_options()
     ("help,h", "show this help")
     ("checkpoint,c", po::value(&o.checkpoint), "import, list: a TensorFlow checkpoint (prefix, .index file, or folder); export: run folder, checkpoint folder or model.pt")
     ("config", po::value(&o.config), "Magenta's config name (CONFIG_MAP)")
-    ("out,o", po::value(&o.out), "import: the model file to write; export: the checkpoint prefix to write (folder/model.ckpt-STEP)")
-    ("global-step", po::value(&o.global_step), "export: the step the checkpoint records (default 0)");
+    ("out,o", po::value(&o.out), "import: the model file to write; export: the checkpoint prefix to write (folder/model.ckpt-STEP); export-js: the folder to write")
+    ("global-step", po::value(&o.global_step), "export: the step the checkpoint records (default 0)")
+    ("force", po::bool_switch(&o.force), "export-js: replace an --out folder that already holds files");
   // clang-format on
   return mvae::run_program("magenta", [&] {
     po::variables_map vm;
@@ -38,7 +40,8 @@ int main(int argc, char** argv) {
     }
     if (o.verb == "import") return mvae::magenta::import_command(o);
     if (o.verb == "export") return mvae::magenta::export_command(o);
+    if (o.verb == "export-js") return mvae::magenta::export_js_command(o);
     if (o.verb == "list") return mvae::magenta::list_command(o);
-    throw mvae::UsageError("unknown verb '" + o.verb + "' (import, export, list)");
+    throw mvae::UsageError("unknown verb '" + o.verb + "' (import, export, export-js, list)");
   });
 }

@@ -296,6 +296,9 @@ TfTensor TfTensor::of_int64(int64_t value) {
 std::string resolve_checkpoint_prefix(const std::string& path) {
   if (path.size() > 6 && path.compare(path.size() - 6, 6, ".index") == 0) return path.substr(0, path.size() - 6);
   if (fs::exists(path + ".index")) return path;
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".tar") == 0 && fs::is_regular_file(path))
+    throw InputError(path, "", "a tar archive (as Magenta releases its checkpoints): unpack it first (tar xf " + path +
+                                   ") and give the checkpoint prefix inside");
   if (fs::is_directory(path)) {
     const fs::path listing = fs::path(path) / "checkpoint";
     if (!fs::exists(listing))
