@@ -39,6 +39,11 @@ model::ModelConfig resolve_fields(const po::variables_map& vm, const std::string
   }
   if (vm.count("sampling-schedule")) c.sampling_schedule = model::parse_sampling_schedule(vm["sampling-schedule"].as<std::string>());
   if (vm.count("input-transform")) c.input_transform = model::parse_input_transform(vm["input-transform"].as<std::string>());
+  if (vm.count("encoder-input")) {
+    const std::string input = vm["encoder-input"].as<std::string>();
+    if (input != "token" && input != "roll") throw model::ConfigError("roll_input", "must be token or roll, got '" + input + "'");
+    c.roll_input = input == "roll";
+  }
   if (vm.count("decoder")) {
     const std::string kind = vm["decoder"].as<std::string>();
     if (kind != "hierarchical" && kind != "flat") throw model::ConfigError("decoder", "must be hierarchical or flat, got '" + kind + "'");
@@ -58,6 +63,7 @@ po::options_description model_options_description() {
     ("output", po::value<std::string>(), "tokens (512 drum tokens) or groove (hits, velocities and offsets per drum class)")
     ("groove-loss", po::value<std::string>(), "groove: where velocity and offset errors count: at-hits (the drummer's hits; the groove presets' default) or everywhere (Magenta's GrooVAE)")
     ("input-transform", po::value<std::string>(), "groove: what the encoder sees: none, humanize (no velocities or timing) or tap (all hits on one class)")
+    ("encoder-input", po::value<std::string>(), "tokens: what the encoder reads per step: roll (9 drum bits + 'no drums', as Magenta's cat-drums configs; needed to export to them) or token (one of 512 by lookup)")
     ("enc", po::value<int>(), "encoder LSTM units per direction")
     ("enc-layers", po::value<int>(), "encoder bidirectional layers")
     ("z", po::value<int>(), "latent size")
@@ -79,6 +85,7 @@ po::options_description model_options_description() {
 
 std::string option_name(const std::string& field) {
   if (field == "max_beta") return "--beta";
+  if (field == "roll_input") return "--encoder-input";
   std::string name = "--" + field;
   std::replace(name.begin(), name.end(), '_', '-');
   return name;

@@ -1,5 +1,7 @@
 #include "common/files.h"
 
+#include <boost/crc.hpp>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -90,6 +92,17 @@ uint32_t file_crc32(const fs::path& path) {
   while ((n = std::fread(block.data(), 1, block.size(), f)) > 0) crc = crc32(crc, block.data(), static_cast<uInt>(n));
   std::fclose(f);
   return static_cast<uint32_t>(crc);
+}
+
+uint32_t crc32c(const uint8_t* data, size_t size) {
+  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  crc.process_bytes(data, size);
+  return crc.checksum();
+}
+
+uint32_t masked_crc32c(const uint8_t* data, size_t size) {
+  const uint32_t crc = crc32c(data, size);
+  return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
 }
 
 std::string crc32_hex(uint32_t crc) {

@@ -21,6 +21,10 @@ std::string write_failure_reason(const std::filesystem::path& path, int error);
 // CRC-32 (zlib polynomial) of a whole file, read in 1 MiB blocks.
 uint32_t file_crc32(const std::filesystem::path& path);
 std::string crc32_hex(uint32_t crc);
+// CRC-32C (Castagnoli), and masked as TensorFlow stores it in TFRecords and checkpoint indexes
+// (rotated and offset, so a CRC over bytes that hold CRCs stays useful).
+uint32_t crc32c(const uint8_t* data, size_t size);
+uint32_t masked_crc32c(const uint8_t* data, size_t size);
 
 // fsync a file or a folder so a rename that follows is durable.
 void fsync_path(const std::filesystem::path& path);

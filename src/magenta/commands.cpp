@@ -53,6 +53,14 @@ void require_playable_in_magenta_js(const model::ModelConfig& c) {
                      " layers");
 }
 
+// --checkpoint, --config and --out given; the model of --checkpoint (a run folder, a checkpoint folder or a model.pt).
+model::LoadedModel model_to_export(const MagentaOptions& o) {
+  require(o.checkpoint, "checkpoint");
+  require(o.config, "config");
+  require(o.out, "out");
+  return model::load_model(model::resolve_model_file(o.checkpoint), torch::kCPU);
+}
+
 }  // namespace
 
 int import_command(const MagentaOptions& o) {
@@ -77,10 +85,7 @@ int import_command(const MagentaOptions& o) {
 }
 
 int export_command(const MagentaOptions& o) {
-  require(o.checkpoint, "checkpoint");
-  require(o.config, "config");
-  require(o.out, "out");
-  model::LoadedModel loaded = model::load_model(model::resolve_model_file(o.checkpoint), torch::kCPU);
+  model::LoadedModel loaded = model_to_export(o);
   const long step = o.global_step >= 0 ? o.global_step : 0;
   const TfVariables variables = export_checkpoint(loaded.model, o.config, step);
   const std::filesystem::path folder = std::filesystem::path(o.out).parent_path();
@@ -93,10 +98,7 @@ int export_command(const MagentaOptions& o) {
 }
 
 int export_js_command(const MagentaOptions& o) {
-  require(o.checkpoint, "checkpoint");
-  require(o.config, "config");
-  require(o.out, "out");
-  model::LoadedModel loaded = model::load_model(model::resolve_model_file(o.checkpoint), torch::kCPU);
+  model::LoadedModel loaded = model_to_export(o);
   require_playable_in_magenta_js(loaded.config);
   TfVariables variables = export_checkpoint(loaded.model, o.config, 0);
   variables.erase("global_step");  // the model's variables only, as Magenta.js's checkpoint converter keeps

@@ -1,6 +1,5 @@
 #include "magenta/tf_checkpoint.h"
 
-#include <boost/crc.hpp>
 #include <leveldb/env.h>
 #include <leveldb/iterator.h>
 #include <leveldb/options.h>
@@ -18,14 +17,6 @@ namespace mvae::magenta {
 namespace {
 
 namespace fs = std::filesystem;
-
-// ---- CRC-32C as TensorFlow stores it (masked, so a CRC of bytes that hold CRCs stays useful).
-uint32_t masked_crc32c(const std::string& bytes) {
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
-  crc.process_bytes(bytes.data(), bytes.size());
-  const uint32_t c = crc.checksum();
-  return ((c >> 15) | (c << 17)) + 0xa282ead8u;
-}
 
 // ---- The protobuf wire format, for the header's and entries' few fields
 // (tensorflow/core/protobuf/tensor_bundle.proto, tensor_shape.proto, versions.proto).
@@ -339,7 +330,8 @@ TfVariables read_tf_checkpoint(const std::string& prefix) {
     if (e.size != static_cast<uint64_t>(e.tensor.elements()) * dtype_size(e.tensor.dtype))
       throw InputError(index_path, where, std::to_string(e.size) + " bytes do not hold its shape of " + to_string(e.tensor.dtype));
     e.tensor.bytes.assign(reinterpret_cast<const char*>(data.data() + e.offset), e.size);
-    if (masked_crc32c(e.tensor.bytes) != e.crc32c) throw InputError(data_path, where, "CRC-32C differs from the index's: a damaged copy");
+    const uint32_t crc = masked_crc32c(reinterpret_cast<const uint8_t*>(e.tensor.bytes.data()), e.tensor.bytes.size());
+    if (crc != e.crc32c) throw InputError(data_path, where, "CRC-32C differs from the index's: a damaged copy");
     variables.emplace(name, std::move(e.tensor));
   }
   return variables;
@@ -369,7 +361,7 @@ void write_tf_checkpoint(const std::string& prefix, const TfVariables& variables
     if (!data.empty()) put_varint_field(entry, 4, data.size());  // shard 0; offset 0 is protobuf's default
     put_varint_field(entry, 5, tensor.bytes.size());
     put_key(entry, 6, kFixed32);
-    const uint32_t crc = masked_crc32c(tensor.bytes);
+    const uint32_t crc = masked_crc32c(reinterpret_cast<const uint8_t*>(tensor.bytes.data()), tensor.bytes.size());
     entry.append(reinterpret_cast<const char*>(&crc), 4);
     builder.Add(name, entry);
     data += tensor.bytes;

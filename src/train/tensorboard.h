@@ -7,13 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "common/files.h"
+
 namespace mvae::train {
 
-uint32_t crc32c(const uint8_t* data, size_t size);
-inline uint32_t masked_crc32c(const uint8_t* data, size_t size) {
-  const uint32_t crc = crc32c(data, size);
-  return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
-}
+using ::mvae::crc32c;  // common/files.h: the record framing's checksums
+using ::mvae::masked_crc32c;
 
 class TensorBoardWriter {
  public:
