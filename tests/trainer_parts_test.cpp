@@ -211,6 +211,17 @@ TEST_F(TrainerParts, InitFromStartsANewRunFromAnotherRunsWeights) {
     EXPECT_NE(what.find("parameter decoder"), std::string::npos) << what;
     EXPECT_NE(what.find("decoder 32x1"), std::string::npos) << what;  // the sizes to pass
   }
+  // A token-lookup model (every one saved before the cat-drums presets read the drum roll) into a
+  // roll-reading one: the message names the option that fixes it.
+  train::TrainOptions rolled = options("rolled");
+  rolled.init_from = source.run;
+  rolled.model.roll_input = true;
+  try {
+    train::Trainer refused(rolled, torch::kCPU, comm_);
+    FAIL() << "a token-lookup encoder was copied into a roll-reading one";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("add --encoder-input token"), std::string::npos) << e.what();
+  }
 }
 
 // A resume with another --best-metric must not compare an accuracy with a saved ELBO.

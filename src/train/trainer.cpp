@@ -68,6 +68,13 @@ void broadcast_parameters(const std::vector<torch::Tensor>& params, dist::Commun
   }
 }
 
+// Since issue 22 the cat-drums presets read Magenta's drum roll; a model saved before reads tokens.
+std::string roll_input_hint(const model::ModelConfig& saved, const model::ModelConfig& given) {
+  if (saved.roll_input == given.roll_input) return "";
+  return saved.roll_input ? "; this model's encoder reads the drum roll: add --encoder-input roll"
+                          : "; this model's encoder looks tokens up (the cat-drums presets read the drum roll since issue 22): add --encoder-input token";
+}
+
 // --init-from: copies every parameter of `from` into `to`, which must have the same parameters
 // with the same shapes (settings that shape no parameter, such as dropout, free bits or the
 // sampling schedule, may differ). `source` names the file in errors.
@@ -256,14 +263,16 @@ void Trainer::build_model() {
     if (!o.init_from.empty()) {
       initialized_from_ = model::resolve_model_file(o.init_from);
       model::LoadedModel start = model::load_model(initialized_from_, torch::kCPU);
-      copy_parameters(*model_, *start.model, initialized_from_, start.config.summary(), o.model.summary());
+      copy_parameters(*model_, *start.model, initialized_from_, start.config.summary() + roll_input_hint(start.config, o.model),
+                      o.model.summary());
     }
   } else {
     restore_training_state(read_training_state(resumed_from_));
     model::LoadedModel loaded = model::load_model((resumed_from_ / "model.pt").string(), torch::kCPU);
     if (loaded.config.to_json() != o.model.to_json())
       throw UsageError("the model options differ from the checkpoint's in " + resumed_from_.string() + ": " +
-                       config_differences(loaded.config.to_json(), o.model.to_json()) + " (resume with the same --preset and sizes)");
+                       config_differences(loaded.config.to_json(), o.model.to_json()) + " (resume with the same --preset and sizes" +
+                       roll_input_hint(loaded.config, o.model) + ")");
     model_ = loaded.model;
   }
   model_->to(device_);
