@@ -67,7 +67,7 @@ endif()
 mvae_require(LEVELDB_FOUND "LevelDB"
   "Set LEVELDB_ROOT to the LevelDB install prefix (it holds include/leveldb/table.h).")
 
-# NCCL is optional. The GPU communicator (src/dist/nccl_communicator.cpp) is linked into the
+# NCCL is optional. The GPU communicator (src/comm/nccl_communicator.cpp) is linked into the
 # library when LibTorch has CUDA (libc10_cuda next to libtorch) and NCCL and the CUDA runtime are
 # found: MVAE_NCCL = linked. With a CPU-only LibTorch but NCCL and CUDA headers present (the
 # development machines), it is still compiled, not linked, so its code keeps building:

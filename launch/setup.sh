@@ -17,6 +17,7 @@
 set -euo pipefail
 TORCH2_VERSION=2.11.0       # what the GPU machines run (CUDA 13.0): docs/dependencies.md
 TENSORBOARD_VERSION=2.21.0  # reads the event files train writes (a test checks it)
+H5PY_VERSION=3.12.1         # tools/reference_train.py reads the shards (also under torchrun: tools/ddp_side_by_side.sh)
 WITH_SLURM=0
 WITH_TORCH2=0
 WITH_MAGENTA=0
@@ -41,6 +42,7 @@ PACKAGES=(
   libleveldb-dev                          # TensorFlow checkpoint indexes (Magenta's models)
   libgtest-dev                            # tests
   clang                                   # libFuzzer target for the MIDI reader
+  clang-format                            # the code style check (.clang-format)
 )
 if [ "$WITH_SLURM" = 1 ]; then
   PACKAGES+=(slurmctld slurmd slurm-client munge)  # tests/slurm_test.cpp
@@ -71,6 +73,7 @@ if [ "$WITH_TORCH2" = 1 ]; then
   fi
   "$VENV/bin/python" -c 'import tensorboard' 2>/dev/null ||
     "$VENV/bin/pip" install -q --no-cache-dir "tensorboard==$TENSORBOARD_VERSION"
+  "$VENV/bin/python" -c 'import h5py' 2>/dev/null || "$VENV/bin/pip" install -q --no-cache-dir "h5py==$H5PY_VERSION"
   echo "setup: LibTorch 2.x at $("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)"
 fi
 if [ "$WITH_MAGENTA" = 1 ]; then

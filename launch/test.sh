@@ -23,11 +23,13 @@ if [ "${1:-}" = "--torch2" ]; then
   grep -q "NCCL *: linked" build-torch2.configure.log ||
     { echo "test: NCCL is not linked in build-torch2 (needs the CUDA toolkit and NCCL, e.g. /usr/local/cuda)" >&2; exit 1; }
   cmake --build build-torch2 -j "$JOBS"
+  echo "test: build-torch2 built in $SECONDS s"
   (cd build-torch2 && ctest --output-on-failure -j "$JOBS" --timeout 900 -E 'Slurm|TwoNodes|MagentaInterop')
   exit 0
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$JOBS"
+echo "test: build built in $SECONDS s"
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
 if command -v clang++ >/dev/null; then
   CXX=clang++ cmake -S . -B build-fuzz -DMVAE_FUZZ_ONLY=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include "common/cli.h"
 #include "common/error.h"
+#include "common/run_program.h"
 #include "preprocess/preprocess.h"
 
 namespace po = boost::program_options;

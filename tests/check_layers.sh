@@ -10,13 +10,15 @@ declare -A allowed=(
   [data]="common midi"
   [preprocess]="common midi data"
   [model]="common"
+  [run_folder]="common"
+  [inference]="common midi data model run_folder"
   [dataset]="common data model"
   [cli]="common model"
-  [dist]="common"
+  [comm]="common"
   [evaluate]="common model"
-  [generate]="common midi data model dataset"
-  [train]="common data model dataset dist evaluate cli"
-  [magenta]="common data model"
+  [generate]="common midi data model dataset run_folder inference"
+  [train]="common data model dataset comm evaluate cli run_folder"
+  [magenta]="common data model run_folder"
 )
 status=0
 for folder in "${!allowed[@]}"; do

@@ -15,8 +15,8 @@
 
 #include "common/files.h"
 #include "midi/midi_file.h"
-#include "model/checkpoint_files.h"
 #include "process_util.h"
+#include "run_folder/checkpoint_files.h"
 #include "shards_fixture.h"
 #include "test_util.h"
 
@@ -27,13 +27,17 @@ namespace {
 
 using test::run;
 
-std::string train(const fs::path& shards, const fs::path& run_dir, int steps, const std::string& extra = "", int checkpoint_every = 2) {
-  return std::string(MVAE_TRAIN_BIN) + " --data " + shards.string() + " --run " + run_dir.string() + " --preset tiny --batch 8 --steps " +
-         std::to_string(steps) + " --threads 1 --log-every 1000 --eval-every 1000 --eval-windows 16 --checkpoint-every " +
+std::string train(const fs::path& shards, const fs::path& run_dir, int steps, const std::string& extra = "",
+                  int checkpoint_every = 2) {
+  return std::string(MVAE_TRAIN_BIN) + " --data " + shards.string() + " --run " + run_dir.string() +
+         " --preset tiny --batch 8 --steps " + std::to_string(steps) +
+         " --threads 1 --log-every 1000 --eval-every 1000 --eval-windows 16 --checkpoint-every " +
          std::to_string(checkpoint_every) + " " + extra;
 }
 
-std::string latest_of(const fs::path& run_dir) { return model::linked_checkpoint(run_dir / "checkpoints", "latest"); }
+std::string latest_of(const fs::path& run_dir) {
+  return run_folder::linked_checkpoint(run_dir / "checkpoints", "latest");
+}
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
@@ -61,7 +65,9 @@ class SmallDisk {
   void fill(int leave_kib) {
     std::ofstream f(fill_path(), std::ios::binary);
     std::vector<char> block(4096, 'x');
-    while (fs::space(where_).available > static_cast<uintmax_t>(leave_kib) * 1024 + block.size() && f.write(block.data(), block.size())) f.flush();
+    while (fs::space(where_).available > static_cast<uintmax_t>(leave_kib) * 1024 + block.size() &&
+           f.write(block.data(), block.size()))
+      f.flush();
   }
   fs::path fill_path() const { return where_ / "filler"; }
 
@@ -90,13 +96,16 @@ TEST_F(Faults, ResumeAndGenerateFindTheCheckpointsWhateverHappenedToLatest) {
     EXPECT_EQ(fresh.status, 2) << fresh.output;
     EXPECT_TRUE(contains(fresh.output, "already holds checkpoints")) << fresh.output;
 
-    const auto sampled = run(std::string(MVAE_GENERATE_BIN) + " sample --checkpoint " + r.string() + " --n 1 --out " + (r / "s").string());
+    const auto sampled = run(std::string(MVAE_GENERATE_BIN) + " sample --checkpoint " + r.string() + " --n 1 --out " +
+                             (r / "s").string());
     EXPECT_EQ(sampled.status, 0) << breakage << ": " << sampled.output;
     EXPECT_TRUE(contains(sampled.output, "using the newest complete checkpoint, step-00000004")) << sampled.output;
 
     const auto resumed = run(train(shards_, r, 6, "--resume"));
     ASSERT_EQ(resumed.status, 0) << resumed.output;
-    EXPECT_TRUE(contains(resumed.output, "resumed from " + (r / "checkpoints" / "step-00000004").string() + " at step 4")) << resumed.output;
+    EXPECT_TRUE(
+        contains(resumed.output, "resumed from " + (r / "checkpoints" / "step-00000004").string() + " at step 4"))
+        << resumed.output;
     EXPECT_FALSE(contains(resumed.output, "starting from step 0")) << resumed.output;
     EXPECT_EQ(latest_of(r), "step-00000006");
   }
@@ -123,19 +132,22 @@ TEST_F(Faults, ASecondTrainerOnARunIsRefusedAndCtrlCCheckpoints) {
     const auto second = run(train(shards_, r, 10, "--resume"));
     EXPECT_EQ(second.status, 2) << second.output;
     EXPECT_TRUE(contains(second.output, "is in use by pid " + std::to_string(pid))) << second.output;
-    EXPECT_FALSE(contains(second.output, "MPI_ABORT")) << "a usage error in one process ends with our message only: " << second.output;
+    EXPECT_FALSE(contains(second.output, "MPI_ABORT"))
+        << "a usage error in one process ends with our message only: " << second.output;
     EXPECT_EQ(fs::file_size(r / "config.json"), config_before) << "the refused trainer wrote into the run";
   }
   // Ctrl-C (a terminal sends SIGINT); without the pid, end the first trainer through its shell.
-  if (locked) ::kill(pid, SIGINT);
-  else std::system(("pkill -INT -f -- '--run " + r.string() + " '").c_str());
+  if (locked)
+    ::kill(pid, SIGINT);
+  else
+    std::system(("pkill -INT -f -- '--run " + r.string() + " '").c_str());
   background.join();
   ASSERT_TRUE(locked) << first.output;
   EXPECT_EQ(first.status, 75) << first.output;
   EXPECT_TRUE(contains(first.output, "stopped by signal")) << first.output;
   const std::string stopped_at = latest_of(r);
   ASSERT_FALSE(stopped_at.empty()) << "Ctrl-C left no checkpoint";
-  EXPECT_EQ(model::verify_checkpoint(r / "checkpoints" / stopped_at), "");
+  EXPECT_EQ(run_folder::verify_checkpoint(r / "checkpoints" / stopped_at), "");
   for (const auto& e : fs::directory_iterator(r / "checkpoints")) EXPECT_NE(e.path().extension(), ".tmp") << e.path();
 
   const auto resumed = run(train(shards_, r, std::stoi(stopped_at.substr(5)) + 2, "--resume"));
@@ -222,7 +234,8 @@ TEST_F(Faults, AStoppedRankEndsTheJobNamingItAfterTheCollectiveTimeout) {
   EXPECT_TRUE(contains(job.output(), "rank(s) 1 (" + std::string(host) + ") did not answer")) << job.output();
   EXPECT_TRUE(contains(job.output(), "--collective-timeout 10")) << job.output();
   EXPECT_GE(seconds, 9.0) << "the job ended before the timeout: " << job.output();
-  EXPECT_EQ(model::verify_checkpoint(r / "checkpoints" / latest_of(r)), "") << "the checkpoint before the stop was lost";
+  EXPECT_EQ(run_folder::verify_checkpoint(r / "checkpoints" / latest_of(r)), "")
+      << "the checkpoint before the stop was lost";
 }
 
 // A stop signal while a rank is missing does not wait out the whole timeout (600 s here): the job
@@ -265,9 +278,11 @@ TEST_F(Faults, AUsageErrorWithSeveralRanksIsOneMessageAndExitStatus2) {
 // every rank and the job's exit status is 75, mpirun's included.
 TEST_F(Faults, SigusrOneToMpirunCheckpointsAndTheJobExitsWith75) {
   const fs::path r = root.path() / "run";
-  BackgroundJob job("exec " + test::mpirun(2) + " " + train(shards_, r, 1000000, "", /*checkpoint_every=*/1000000), root.path() / "log");
+  BackgroundJob job("exec " + test::mpirun(2) + " " + train(shards_, r, 1000000, "", /*checkpoint_every=*/1000000),
+                    root.path() / "log");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!(fs::exists(r / "metrics.jsonl") && test::rank_process(1, r.string()) > 0) && std::chrono::steady_clock::now() < deadline)
+  while (!(fs::exists(r / "metrics.jsonl") && test::rank_process(1, r.string()) > 0) &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::this_thread::sleep_for(std::chrono::seconds(1));
   ASSERT_EQ(::kill(job.pid(), SIGUSR1), 0);
@@ -276,20 +291,23 @@ TEST_F(Faults, SigusrOneToMpirunCheckpointsAndTheJobExitsWith75) {
   EXPECT_TRUE(contains(job.output(), "stopped by signal")) << job.output();
   const std::string latest = latest_of(r);
   ASSERT_FALSE(latest.empty()) << job.output();
-  EXPECT_EQ(model::verify_checkpoint(r / "checkpoints" / latest), "");
+  EXPECT_EQ(run_folder::verify_checkpoint(r / "checkpoints" / latest), "");
 }
 
 // Memory that runs out in a training step (a real allocation failure under `ulimit -v`) is
 // said with the options that fix it, without LibTorch's backtrace.
 TEST_F(Faults, RunningOutOfMemoryInAStepNamesTheOptionsThatFixIt) {
-  if (test::groove_zip().empty()) GTEST_SKIP() << "MVAE_GROOVE_ZIP not set: needs the Groove windows for a batch that large";
+  if (test::groove_zip().empty())
+    GTEST_SKIP() << "MVAE_GROOVE_ZIP not set: needs the Groove windows for a batch that large";
   const fs::path shards = root.path() / "shards4";
-  const auto prep = run(std::string(MVAE_PREPROCESS_BIN) + " --groove " + test::groove_zip() + " --out " + shards.string() + " --bars 4");
+  const auto prep = run(std::string(MVAE_PREPROCESS_BIN) + " --groove " + test::groove_zip() + " --out " +
+                        shards.string() + " --bars 4");
   ASSERT_EQ(prep.status, 0) << prep.output;
   // One [8192, 64, 512] float tensor is 1 GiB, and a forward pass makes several; LibTorch and MPI
   // start within about 1.5 GB of address space.
   const auto oom = run("ulimit -v 3500000; " + std::string(MVAE_TRAIN_BIN) + " --data " + shards.string() + " --run " +
-                       (root.path() / "run").string() + " --preset tiny --bars 4 --batch 8192 --steps 2 --threads 1 --loader-memory-mb 0");
+                       (root.path() / "run").string() +
+                       " --preset tiny --bars 4 --batch 8192 --steps 2 --threads 1 --loader-memory-mb 0");
   EXPECT_EQ(oom.status, 1) << oom.output;
   EXPECT_TRUE(contains(oom.output, "out of memory in training step 0 on cpu with --batch 8192 per rank")) << oom.output;
   EXPECT_TRUE(contains(oom.output, "--batch 4096 --accumulate 2")) << oom.output;
@@ -313,7 +331,7 @@ TEST_F(Faults, AFullDiskDuringACheckpointKeepsThePreviousOne) {
   EXPECT_TRUE(contains(full.output, "step-00000004.tmp/")) << "the file is named: " << full.output;
   EXPECT_FALSE(contains(full.output, "unexpected pos")) << full.output;
   EXPECT_EQ(latest_of(r), "step-00000002");
-  EXPECT_EQ(model::verify_checkpoint(r / "checkpoints" / "step-00000002"), "");
+  EXPECT_EQ(run_folder::verify_checkpoint(r / "checkpoints" / "step-00000002"), "");
   EXPECT_FALSE(fs::exists(r / "checkpoints" / "step-00000004.tmp"));
   EXPECT_FALSE(fs::exists(r / "checkpoints" / "step-00000004"));
 
@@ -331,7 +349,8 @@ TEST_F(Faults, GenerateOnAFullDiskFailsAndLeavesNoEmptyFiles) {
   SmallDisk disk(root.path() / "disk", 64);
   if (!disk.why_not().empty()) GTEST_SKIP() << disk.why_not();
   const fs::path out = root.path() / "disk" / "out";
-  const auto full = run(std::string(MVAE_GENERATE_BIN) + " sample --checkpoint " + r.string() + " --n 400 --out " + out.string());
+  const auto full =
+      run(std::string(MVAE_GENERATE_BIN) + " sample --checkpoint " + r.string() + " --n 400 --out " + out.string());
   EXPECT_EQ(full.status, 1) << full.output;
   EXPECT_TRUE(contains(full.output, "no space left on the device")) << full.output;
   EXPECT_FALSE(contains(full.output, "wrote")) << full.output;
@@ -349,7 +368,8 @@ TEST_F(Faults, PreprocessRefusesToReplaceItsOwnInput) {
   const fs::path midi = dir_->path() / "midi";
   const size_t files = static_cast<size_t>(std::distance(fs::directory_iterator(midi), fs::directory_iterator()));
   for (const fs::path& out : {midi, dir_->path()}) {
-    const auto r = run(std::string(MVAE_PREPROCESS_BIN) + " --groove " + midi.string() + " --out " + out.string() + " --force");
+    const auto r =
+        run(std::string(MVAE_PREPROCESS_BIN) + " --groove " + midi.string() + " --out " + out.string() + " --force");
     EXPECT_EQ(r.status, 2) << r.output;
     EXPECT_TRUE(contains(r.output, "would delete the input")) << r.output;
   }
@@ -371,7 +391,8 @@ TEST_F(Faults, PreprocessCleansUpAfterAKilledRunAndPutsThePreviousOutputBack) {
   write_file_atomic(staging / "train-00000-of-00001.h5", std::string(1 << 20, 'x'));
   write_file_atomic(moved_aside / "manifest.json", "{\"previous\": true}");
 
-  const std::string preprocess = std::string(MVAE_PREPROCESS_BIN) + " --groove " + (dir_->path() / "midi").string() + " --out " + out.string();
+  const std::string preprocess =
+      std::string(MVAE_PREPROCESS_BIN) + " --groove " + (dir_->path() / "midi").string() + " --out " + out.string();
   const auto refused = run(preprocess);
   EXPECT_EQ(refused.status, 2) << "the previous output, put back, is not replaced without --force: " << refused.output;
   EXPECT_TRUE(contains(refused.output, "cleaned up " + staging.string())) << refused.output;
@@ -389,7 +410,8 @@ TEST_F(Faults, PreprocessCleansUpAfterAKilledRunAndPutsThePreviousOutputBack) {
 
 // Values that are not numbers, or not finite, are refused before anything runs, naming the option.
 TEST_F(Faults, OptionsThatAreNotFiniteNumbersAreRefusedUpFront) {
-  for (const std::string option : {"--lr inf", "--lr nan", "--beta nan", "--free-bits nan", "--min-lr nan", "--grad-clip inf"}) {
+  for (const std::string option :
+       {"--lr inf", "--lr nan", "--beta nan", "--free-bits nan", "--min-lr nan", "--grad-clip inf"}) {
     const auto r = run(train(shards_, root.path() / "opt", 2, option));
     EXPECT_EQ(r.status, 2) << option << ": " << r.output;
     EXPECT_TRUE(contains(r.output, option.substr(0, option.find(' ')) + " must be")) << option << ": " << r.output;
@@ -399,8 +421,8 @@ TEST_F(Faults, OptionsThatAreNotFiniteNumbersAreRefusedUpFront) {
   ASSERT_EQ(run(train(shards_, r, 2)).status, 0);
   for (const std::string option : {"--qpm 3", "--qpm nan", "--qpm 1e9", "--temperature nan", "--n 100000"}) {
     const std::string n = option.rfind("--n ", 0) == 0 ? "" : " --n 1";  // counts that scale memory are bounded too
-    const auto g = run(std::string(MVAE_GENERATE_BIN) + " sample --checkpoint " + r.string() + n + " " + option + " --out " +
-                       (root.path() / "g").string());
+    const auto g = run(std::string(MVAE_GENERATE_BIN) + " sample --checkpoint " + r.string() + n + " " + option +
+                       " --out " + (root.path() / "g").string());
     EXPECT_EQ(g.status, 2) << option << ": " << g.output;
     EXPECT_TRUE(contains(g.output, option.substr(0, option.find(' ')))) << option << ": " << g.output;
   }
@@ -414,7 +436,8 @@ TEST_F(Faults, GenerateKeepsWhatOutHoldsUnlessForced) {
   const fs::path out = root.path() / "samples";
   fs::create_directories(out);
   std::ofstream(out / "sample-000.mid") << "mine";
-  const std::string cmd = std::string(MVAE_GENERATE_BIN) + " sample --checkpoint " + r.string() + " --n 2 --out " + out.string();
+  const std::string cmd =
+      std::string(MVAE_GENERATE_BIN) + " sample --checkpoint " + r.string() + " --n 2 --out " + out.string();
   const auto refused = run(cmd);
   EXPECT_EQ(refused.status, 2) << refused.output;
   EXPECT_TRUE(contains(refused.output, "already holds files: pass --force")) << refused.output;

@@ -12,8 +12,9 @@
 #include "common/npy.h"
 #include "data/drum_tokenizer.h"
 #include "data/representation.h"
-#include "generate/generator.h"
+#include "generate/latents.h"
 #include "generate/render.h"
+#include "inference/trained_model.h"
 #include "midi/midi_file.h"
 #include "model/musicvae.h"
 #include "process_util.h"
@@ -61,7 +62,8 @@ class Generate : public ::testing::Test {
 }  // namespace
 
 TEST_F(Generate, SampleWritesReadableMidiOfTheModelsLength) {
-  const auto [status, out] = run(generate("sample --checkpoint " + model_path.string() + " --n 3 --out " + (dir.path() / "s").string()));
+  const auto [status, out] =
+      run(generate("sample --checkpoint " + model_path.string() + " --n 3 --out " + (dir.path() / "s").string()));
   ASSERT_EQ(status, 0) << out;
   for (int i = 0; i < 3; ++i) {
     const fs::path f = dir.path() / "s" / ("sample-00" + std::to_string(i) + ".mid");
@@ -111,7 +113,8 @@ TEST_F(Generate, PlotDrawsOnePanelPerPattern) {
   // One filled 10x10 cell per hit: as many cells as note-ons in the four MIDI files.
   size_t hits = 0, cells = 0;
   for (int i = 0; i < 4; ++i)
-    for (const auto& n : midi::read_midi_file((dir.path() / "p" / ("interpolation-00" + std::to_string(i) + ".mid")).string()).notes)
+    for (const auto& n :
+         midi::read_midi_file((dir.path() / "p" / ("interpolation-00" + std::to_string(i) + ".mid")).string()).notes)
       hits += n.velocity > 0;
   for (size_t pos = 0; (pos = svg.find("width=\"10\" height=\"10\"", pos)) != std::string::npos; ++pos) ++cells;
   EXPECT_GT(hits, 0u);
@@ -126,32 +129,46 @@ TEST(GenerateMath, SlerpKeepsEndpointsAndNorm) {
   EXPECT_TRUE(torch::allclose(generate::slerp(a, a, 0.3), a));  // parallel: falls back to linear
 }
 
-TEST_F(Generate, ClearErrors) {
-  auto r = run(generate("sample --checkpoint " + (dir.path() / "missing").string() + " --out " + (dir.path() / "x").string()));
+TEST_F(Generate, AMissingCheckpointIsNamed) {
+  const auto r = run(
+      generate("sample --checkpoint " + (dir.path() / "missing").string() + " --out " + (dir.path() / "x").string()));
   EXPECT_EQ(r.first, 1);
   EXPECT_NE(r.second.find("no such checkpoint"), std::string::npos) << r.second;
-  // An empty run folder: no checkpoint yet.
+  EXPECT_FALSE(fs::exists(dir.path() / "x"));
+}
+
+TEST_F(Generate, ARunFolderWithoutACheckpointSaysSo) {
   fs::create_directories(dir.path() / "empty_run");
-  r = run(generate("sample --checkpoint " + (dir.path() / "empty_run").string() + " --out " + (dir.path() / "x").string()));
+  const auto r = run(
+      generate("sample --checkpoint " + (dir.path() / "empty_run").string() + " --out " + (dir.path() / "x").string()));
+  EXPECT_EQ(r.first, 1);
   EXPECT_NE(r.second.find("holds no complete checkpoint"), std::string::npos) << r.second;
-  // A MIDI file that yields no window names the rule.
+  EXPECT_FALSE(fs::exists(dir.path() / "x"));
+}
+
+TEST_F(Generate, AMidiFileThatYieldsNoWindowNamesTheRule) {
   midi::MidiFile one_bar;
   for (int s = 0; s < 16; s += 4) one_bar.notes.push_back({s * 120, 9, 36, 100, 0});
   one_bar.end_tick = 16 * 120;
   midi::write_midi_file((dir.path() / "short.mid").string(), one_bar);
-  r = run(generate("reconstruct --checkpoint " + model_path.string() + " --input " + (dir.path() / "short.mid").string() +
-                   " --out " + (dir.path() / "x").string()));
+  const auto r = run(generate("reconstruct --checkpoint " + model_path.string() + " --input " +
+                              (dir.path() / "short.mid").string() + " --out " + (dir.path() / "x").string()));
   EXPECT_EQ(r.first, 1);
   EXPECT_NE(r.second.find("short.mid: yields no 2-bar window (too_short"), std::string::npos) << r.second;
-  // A model of another representation.
+  EXPECT_FALSE(fs::exists(dir.path() / "x"));
+}
+
+TEST_F(Generate, AModelOfAnotherRepresentationIsRefused) {
   torch::manual_seed(2);
   model::MusicVAE m(model::preset("tiny"));
   model::save_model((dir.path() / "other.pt").string(), m,
                     "{\"name\":\"melody_90\",\"bars\":2,\"steps_per_bar\":16,\"steps_per_quarter\":4,\"vocab_size\":90,"
                     "\"num_classes\":1,\"pitch_map\":{}}");
-  r = run(generate("sample --checkpoint " + (dir.path() / "other.pt").string() + " --out " + (dir.path() / "x").string()));
+  const auto r = run(
+      generate("sample --checkpoint " + (dir.path() / "other.pt").string() + " --out " + (dir.path() / "x").string()));
   EXPECT_EQ(r.first, 1);
   EXPECT_NE(r.second.find("is 'melody_90'"), std::string::npos) << r.second;
+  EXPECT_FALSE(fs::exists(dir.path() / "x"));
 }
 
 TEST_F(Generate, EncodeAndAttributeVectorsAreMeanDifferencesOfLabelledLatents) {
@@ -166,9 +183,11 @@ TEST_F(Generate, EncodeAndAttributeVectorsAreMeanDifferencesOfLabelledLatents) {
         << ",4-4,d/" << f.filename().string() << ",,1.0,test\n";
   }
   csv.close();
-  auto r = run(std::string(MVAE_PREPROCESS_BIN) + " --groove " + data.string() + " --out " + (dir.path() / "sh").string() + " -q");
+  auto r = run(std::string(MVAE_PREPROCESS_BIN) + " --groove " + data.string() + " --out " +
+               (dir.path() / "sh").string() + " -q");
   ASSERT_EQ(r.first, 0) << r.second;
-  const std::string common = " --checkpoint " + model_path.string() + " --data " + (dir.path() / "sh").string() + " --split test";
+  const std::string common =
+      " --checkpoint " + model_path.string() + " --data " + (dir.path() / "sh").string() + " --split test";
   r = run(generate("encode" + common + " --out " + (dir.path() / "enc").string()));
   ASSERT_EQ(r.first, 0) << r.second;
   r = run(generate("attribute" + common + " --label fill --out " + (dir.path() / "vec").string()));
@@ -234,7 +253,8 @@ TEST_F(Generate, RenderWavWritesAudioOrSaysHowToInstallFluidSynth) {
 // within float16's precision; `generate` without --checkpoint uses the released model.
 TEST_F(Generate, ExportedFloat16ModelIsTheReleasedDefault) {
   const fs::path exported = dir.path() / "release" / "model.pt";
-  const auto [status, out] = run(generate("export --checkpoint " + model_path.string() + " --out " + exported.string()));
+  const auto [status, out] =
+      run(generate("export --checkpoint " + model_path.string() + " --out " + exported.string()));
   ASSERT_EQ(status, 0) << out;
   EXPECT_NE(out.find("float16 weights"), std::string::npos) << out;
   EXPECT_LT(fs::file_size(exported), fs::file_size(model_path) * 6 / 10);
@@ -253,7 +273,8 @@ TEST_F(Generate, ExportedFloat16ModelIsTheReleasedDefault) {
   ASSERT_EQ(s2, 0) << out2;
   EXPECT_NE(out2.find("released model " + exported.string()), std::string::npos) << out2;
   EXPECT_TRUE(fs::exists(dir.path() / "r" / "sample-001.mid"));
-  const auto [s3, out3] = run("MVAE_MODEL=" + (dir.path() / "none.pt").string() + " " + generate("sample --n 2 --out " + (dir.path() / "r2").string()));
+  const auto [s3, out3] = run("MVAE_MODEL=" + (dir.path() / "none.pt").string() + " " +
+                              generate("sample --n 2 --out " + (dir.path() / "r2").string()));
   EXPECT_EQ(s3, 1) << out3;
   EXPECT_NE(out3.find("none.pt: no such checkpoint"), std::string::npos) << out3;
   const auto [s4, out4] = run(generate("export --checkpoint " + model_path.string() + " --dtype int8 --out x.pt"));
@@ -262,7 +283,8 @@ TEST_F(Generate, ExportedFloat16ModelIsTheReleasedDefault) {
   // The verbs that encode an input take the reconstruction release; sampling keeps the default.
   const std::string both = released + "MVAE_RECONSTRUCTION_MODEL=" + model_path.string() + " ";
   const fs::path input = write_groove(dir.path(), 5);
-  const auto [s5, out5] = run(both + generate("reconstruct --input " + input.string() + " --out " + (dir.path() / "r5").string()));
+  const auto [s5, out5] =
+      run(both + generate("reconstruct --input " + input.string() + " --out " + (dir.path() / "r5").string()));
   ASSERT_EQ(s5, 0) << out5;
   EXPECT_NE(out5.find("released model " + model_path.string()), std::string::npos) << out5;
   const auto [s6, out6] = run(both + generate("sample --n 1 --out " + (dir.path() / "r6").string()));
@@ -300,8 +322,8 @@ TEST_F(Generate, HumanizePlaysTheWholeScoreAtItsTempoWithItsNotes) {
   const fs::path groove_path = dir.path() / "groove.pt";
   model::save_model(groove_path.string(), groove, rep.to_json());
   const fs::path score = write_score(dir.path());
-  const auto r = run(generate("humanize --checkpoint " + groove_path.string() + " --input " + score.string() + " --plot --out " +
-                              (dir.path() / "h").string()));
+  const auto r = run(generate("humanize --checkpoint " + groove_path.string() + " --input " + score.string() +
+                              " --plot --out " + (dir.path() / "h").string()));
   ASSERT_EQ(r.first, 0) << r.second;
   const midi::MidiFile played = midi::read_midi_file((dir.path() / "h" / "humanized.mid").string());
   ASSERT_EQ(played.tempos.size(), 1u);
@@ -329,8 +351,8 @@ TEST_F(Generate, HumanizePlaysTheWholeScoreAtItsTempoWithItsNotes) {
   EXPECT_NE(released.second.find("released model " + groove_path.string()), std::string::npos) << released.second;
 
   // The token model has no velocities to give: the error says which model to use.
-  const auto wrong = run(generate("humanize --checkpoint " + model_path.string() + " --input " + score.string() + " --out " +
-                                  (dir.path() / "w").string()));
+  const auto wrong = run(generate("humanize --checkpoint " + model_path.string() + " --input " + score.string() +
+                                  " --out " + (dir.path() / "w").string()));
   EXPECT_EQ(wrong.first, 2) << "a usage error";
   EXPECT_NE(wrong.second.find("groovae_2bar_humanize"), std::string::npos) << wrong.second;
 }
@@ -351,8 +373,8 @@ TEST_F(Generate, TapToDrumsTakesTapsOfAnyPitchOnAnyChannel) {
   }
   taps.end_tick = 32 * 120;
   midi::write_midi_file((dir.path() / "taps-in.mid").string(), taps);
-  const auto r = run(generate("tap2drum --checkpoint " + tap_path.string() + " --input " + (dir.path() / "taps-in.mid").string() +
-                              " --out " + (dir.path() / "t").string()));
+  const auto r = run(generate("tap2drum --checkpoint " + tap_path.string() + " --input " +
+                              (dir.path() / "taps-in.mid").string() + " --out " + (dir.path() / "t").string()));
   ASSERT_EQ(r.first, 0) << r.second;
   const midi::MidiFile drums = midi::read_midi_file((dir.path() / "t" / "drums.mid").string());
   EXPECT_NEAR(drums.tempos.at(0).qpm(), 90.0, 1e-3);
@@ -363,11 +385,12 @@ TEST_F(Generate, TapToDrumsTakesTapsOfAnyPitchOnAnyChannel) {
 TEST_F(Generate, ReconstructionIsWrittenAtTheInputsTempoUnlessQpmIsGiven) {
   const fs::path a = write_groove(dir.path(), 1);  // 100 qpm
   for (const std::string& qpm : {std::string(), std::string(" --qpm 130")}) {
-    const auto r = run(generate("reconstruct --checkpoint " + model_path.string() + " --input " + a.string() + qpm + " --force --out " +
-                                (dir.path() / "r").string()));
+    const auto r = run(generate("reconstruct --checkpoint " + model_path.string() + " --input " + a.string() + qpm +
+                                " --force --out " + (dir.path() / "r").string()));
     ASSERT_EQ(r.first, 0) << r.second;
     for (const char* name : {"original.mid", "reconstruction.mid"})
-      EXPECT_NEAR(midi::read_midi_file((dir.path() / "r" / name).string()).tempos.at(0).qpm(), qpm.empty() ? 100.0 : 130.0, 1e-3)
+      EXPECT_NEAR(midi::read_midi_file((dir.path() / "r" / name).string()).tempos.at(0).qpm(),
+                  qpm.empty() ? 100.0 : 130.0, 1e-3)
           << name << qpm;
   }
 }
@@ -385,19 +408,23 @@ std::vector<std::string> openblas_cores(const std::string& output) {
 // OpenBLAS 0.3.21 took recent Xeons for Prescott (SSE3) and ran 3.6x slower; the programs then
 // run again with kernels for the CPU's instructions (common/runtime.h). A user's choice stays.
 TEST(Runtime, ProgramsRunOpenBlasKernelsForTheCpusInstructions) {
-  const auto run = test::run("env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 " + std::string(MVAE_GENERATE_BIN) + " --help");
+  const auto run =
+      test::run("env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 " + std::string(MVAE_GENERATE_BIN) + " --help");
   ASSERT_NE(run.output.find("generate VERB"), std::string::npos) << run.output;  // it ran (its help)
   const std::vector<std::string> cores = openblas_cores(run.output);
   if (cores.empty()) GTEST_SKIP() << "LibTorch's BLAS here is not a dynamic-architecture OpenBLAS";
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    const std::set<std::string> before_avx2 = {"Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom",
-                                               "Core2",  "Penryn",     "Dunnington", "Nehalem", "Sandybridge"};
-    EXPECT_EQ(before_avx2.count(cores.back()), 0u) << "the program ran with OpenBLAS's " << cores.back() << " kernels on an AVX2 CPU";
+    const std::set<std::string> before_avx2 = {"Katmai", "Coppermine", "Northwood",  "Prescott", "Banias",     "Atom",
+                                               "Core2",  "Penryn",     "Dunnington", "Nehalem",  "Sandybridge"};
+    EXPECT_EQ(before_avx2.count(cores.back()), 0u)
+        << "the program ran with OpenBLAS's " << cores.back() << " kernels on an AVX2 CPU";
   }
   EXPECT_LE(cores.size(), 2u) << "re-executed more than once";
-  const auto chosen = test::run("OPENBLAS_CORETYPE=Nehalem OPENBLAS_VERBOSE=2 " + std::string(MVAE_GENERATE_BIN) + " --help");
-  EXPECT_EQ(openblas_cores(chosen.output), std::vector<std::string>{"Nehalem"}) << "the user's OPENBLAS_CORETYPE was overridden";
+  const auto chosen =
+      test::run("OPENBLAS_CORETYPE=Nehalem OPENBLAS_VERBOSE=2 " + std::string(MVAE_GENERATE_BIN) + " --help");
+  EXPECT_EQ(openblas_cores(chosen.output), std::vector<std::string>{"Nehalem"})
+      << "the user's OPENBLAS_CORETYPE was overridden";
 }
 
 }  // namespace

@@ -97,7 +97,8 @@ TEST(Groove, TeacherForcedOutputsEqualStepwiseDecodingForBothDecoders) {
     const torch::Tensor z = torch::randn({2, m->config().z});
     const torch::Tensor batched = m->decode_teacher_forced(z, x);
     const DecodeOutput stepwise = m->decode_stepwise(z, x, 0.0, 1.0, false);
-    EXPECT_TRUE(torch::allclose(batched, stepwise.logits, 1e-5, 1e-5)) << (kind == DecoderKind::kFlat ? "flat" : "hierarchical");
+    EXPECT_TRUE(torch::allclose(batched, stepwise.logits, 1e-5, 1e-5))
+        << (kind == DecoderKind::kFlat ? "flat" : "hierarchical");
     EXPECT_TRUE(torch::equal(stepwise.sequences, x));
     // Gradients reach the groove input weights of both LSTM stacks.
     m->train();
@@ -155,7 +156,8 @@ TEST(Groove, InputTransformsHideWhatTheTaskRestores) {
     EXPECT_TRUE(torch::equal(in.select(-1, 3), any));
     EXPECT_EQ(in.narrow(-1, 0, C).sum().item<double>(), any.sum().item<double>());
     EXPECT_EQ(in.narrow(-1, C, C).abs().sum().item<double>(), 0.0);
-    EXPECT_TRUE(torch::allclose(in.select(-1, 2 * C + 3), x.narrow(-1, 2 * C, C).gather(-1, loudest).squeeze(-1) * any));
+    EXPECT_TRUE(
+        torch::allclose(in.select(-1, 2 * C + 3), x.narrow(-1, 2 * C, C).gather(-1, loudest).squeeze(-1) * any));
   }
 }
 
@@ -173,7 +175,8 @@ TEST(Groove, ConfigNamesTheOutputAndTransformAndOldModelsReadAsTokens) {
   const ModelConfig back = ModelConfig::from_json(h.to_json(), "test");
   EXPECT_EQ(back.to_json(), h.to_json());
   std::string old = preset("cat-drums_2bar_small").to_json();
-  for (const char* field : {",\"output\":\"tokens\"", ",\"input_transform\":\"none\""}) old.erase(old.find(field), std::strlen(field));
+  for (const char* field : {",\"output\":\"tokens\"", ",\"input_transform\":\"none\""})
+    old.erase(old.find(field), std::strlen(field));
   EXPECT_FALSE(ModelConfig::from_json(old, "old").groove());
   ModelConfig bad = preset("cat-drums_2bar_small");
   bad.input_transform = InputTransform::kHumanize;

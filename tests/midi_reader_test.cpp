@@ -17,7 +17,7 @@ std::vector<uint8_t> simple_track() {
           0x00, 0x99, 36,   100,                           // kick on
           0x60, 36,   0,                                   // running status: kick off (vel 0) at 96
           0x00, 38,   90,                                  // running status: snare on at 96
-          0x83, 0x60, 0x89, 38, 64,                        // snare off (0x89) at 96+480
+          0x83, 0x60, 0x89, 38,   64,                      // snare off (0x89) at 96+480
           0x00, 0xFF, 0x2F, 0x00};
 }
 
@@ -61,7 +61,7 @@ TEST(MidiReader, ReadsFormat0WithRunningStatusTempoAndMeter) {
 
 TEST(MidiReader, MergesFormat1TracksByTickAndSkipsSysexAndUnknownChunks) {
   std::vector<uint8_t> conductor = {0x00, 0xF0, 0x03, 0x7E, 0x7F, 0xF7,  // sysex
-                                    0x00, 0xFF, 0x03, 0x02, 'h', 'i',    // track name
+                                    0x00, 0xFF, 0x03, 0x02, 'h',  'i',   // track name
                                     0x00, 0xFF, 0x2F, 0x00};
   std::vector<uint8_t> drums = {0x81, 0x00, 0x99, 42, 70, 0x00, 0xFF, 0x2F, 0x00};  // hat at 128
   MidiBytes m;

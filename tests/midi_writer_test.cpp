@@ -10,8 +10,8 @@ TEST(MidiWriter, RoundTripsNotesTemposAndMeters) {
   in.ticks_per_quarter = 480;
   in.tempos = {{0, 500000}, {1920, 400000}};
   in.time_signatures = {{0, 4, 4}, {3840, 2, 2}};
-  in.notes = {{0, 9, 36, 100, 0}, {120, 9, 36, 0, 0}, {120, 9, 38, 127, 0}, {240, 9, 38, 0, 0}, {300, 0, 60, 1, 0},
-              {100000, 0, 60, 0, 0}};
+  in.notes = {{0, 9, 36, 100, 0}, {120, 9, 36, 0, 0}, {120, 9, 38, 127, 0},
+              {240, 9, 38, 0, 0}, {300, 0, 60, 1, 0}, {100000, 0, 60, 0, 0}};
   in.end_tick = 100000;
   const std::vector<uint8_t> bytes = encode_midi(in);
   const MidiFile out = parse_midi(bytes.data(), bytes.size(), "roundtrip.mid");

@@ -91,7 +91,8 @@ TEST(Model, ShapesForEveryPreset) {
 TEST(Model, KlMatchesClosedForm) {
   // KL(N(mu, sigma^2) || N(0, 1)) = 0.5 (mu^2 + sigma^2 - 1) - log sigma, summed over dimensions.
   Posterior q{torch::tensor({{1.0f, 0.0f, -2.0f}}), torch::tensor({{1.0f, 2.0f, 0.5f}})};
-  const double expected = 0.5 * (1 + 1 - 1) - 0 + 0.5 * (0 + 4 - 1) - std::log(2.0) + 0.5 * (4 + 0.25 - 1) - std::log(0.5);
+  const double expected =
+      0.5 * (1 + 1 - 1) - 0 + 0.5 * (0 + 4 - 1) - std::log(2.0) + 0.5 * (4 + 0.25 - 1) - std::log(0.5);
   EXPECT_NEAR(MusicVAEImpl::kl_divergence(q).item<double>(), expected, 1e-5);
   Posterior prior{torch::zeros({2, 5}), torch::ones({2, 5})};
   EXPECT_NEAR(MusicVAEImpl::kl_divergence(prior).abs().max().item<double>(), 0.0, 1e-7);
@@ -164,11 +165,13 @@ TEST(Model, FusedLstmLayerMatchesAutogradReference) {
     const auto [out_f, grad_f] = run(true);
     const auto [out_r, grad_r] = run(false);
     for (size_t k = 0; k < out_f.size(); ++k) EXPECT_TRUE(torch::allclose(out_f[k], out_r[k], 1e-10, 1e-10)) << k;
-    for (size_t k = 0; k < grad_f.size(); ++k) EXPECT_TRUE(torch::allclose(grad_f[k], grad_r[k], 1e-9, 1e-9)) << "D=" << D << " input " << k;
+    for (size_t k = 0; k < grad_f.size(); ++k)
+      EXPECT_TRUE(torch::allclose(grad_f[k], grad_r[k], 1e-9, 1e-9)) << "D=" << D << " input " << k;
   }
   // The fused float path (CPU kernel) agrees with the reference in float as well.
   const int64_t T = 7, N = 5, H = 8;
-  std::vector<torch::Tensor> xg = {torch::randn({T, N, 4 * H}).requires_grad_(), torch::randn({T, N, 4 * H}).requires_grad_()};
+  std::vector<torch::Tensor> xg = {torch::randn({T, N, 4 * H}).requires_grad_(),
+                                   torch::randn({T, N, 4 * H}).requires_grad_()};
   const auto h0 = torch::randn({2, N, H}).requires_grad_(), c0 = torch::randn({2, N, H}).requires_grad_();
   const auto w = (0.3 * torch::randn({2, 4 * H, H})).requires_grad_();
   const auto gf = torch::autograd::grad({lstm_layer(xg, h0, c0, w)[1].sum()}, {xg[1], w, h0});
@@ -261,7 +264,8 @@ TEST(Model, ScheduledSamplingInTwoPassesEqualsTheStepwiseGraph) {
         for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
         const auto zz = z.clone().requires_grad_();
         torch::manual_seed(21);
-        const auto logits = stepwise ? m->decode_stepwise(zz, x, 0.5, 1.0, false).logits : m->decode_scheduled(zz, x, 0.5);
+        const auto logits =
+            stepwise ? m->decode_stepwise(zz, x, 0.5, 1.0, false).logits : m->decode_scheduled(zz, x, 0.5);
         (logits * weights).sum().backward();
         for (auto& p : m->parameters()) grads->push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
         grads->push_back(zz.grad().clone());
@@ -270,13 +274,15 @@ TEST(Model, ScheduledSamplingInTwoPassesEqualsTheStepwiseGraph) {
       std::vector<torch::Tensor> stepwise_grads, two_pass_grads;
       const auto stepwise = run(true, &stepwise_grads);
       const auto two_pass = run(false, &two_pass_grads);
-      const std::string what = std::string(groove ? "groove" : "tokens") + (kind == DecoderKind::kFlat ? ", flat" : ", hierarchical");
-      EXPECT_TRUE(torch::allclose(stepwise, two_pass, 1e-4, 1e-5)) << what << ": logits differ by "
-                                                                   << (stepwise - two_pass).abs().max().item<double>();
+      const std::string what =
+          std::string(groove ? "groove" : "tokens") + (kind == DecoderKind::kFlat ? ", flat" : ", hierarchical");
+      EXPECT_TRUE(torch::allclose(stepwise, two_pass, 1e-4, 1e-5))
+          << what << ": logits differ by " << (stepwise - two_pass).abs().max().item<double>();
       ASSERT_EQ(stepwise_grads.size(), two_pass_grads.size());
       for (size_t i = 0; i < stepwise_grads.size(); ++i) {
         const double scale = stepwise_grads[i].abs().max().item<double>() + 1e-6;
-        EXPECT_LT((stepwise_grads[i] - two_pass_grads[i]).abs().max().item<double>() / scale, 1e-4) << what << ", gradient " << i;
+        EXPECT_LT((stepwise_grads[i] - two_pass_grads[i]).abs().max().item<double>() / scale, 1e-4)
+            << what << ", gradient " << i;
       }
     }
   }
@@ -300,7 +306,13 @@ TEST(Model, ScheduledSamplingSchedulesFollowMagenta) {
   c.sampling_schedule = SamplingSchedule::kInverseSigmoid;
   c.validate();
   c.sampling_schedule = SamplingSchedule::kExponential;
-  const ModelConfig back = ModelConfig::from_json([&] { ModelConfig d = c; d.sampling_rate = 0.5; return d.to_json(); }(), "test");
+  const ModelConfig back = ModelConfig::from_json(
+      [&] {
+        ModelConfig d = c;
+        d.sampling_rate = 0.5;
+        return d.to_json();
+      }(),
+      "test");
   EXPECT_EQ(back.sampling_schedule, SamplingSchedule::kExponential);
   EXPECT_THROW(parse_sampling_schedule("linear"), mvae::UsageError);
   // Models saved before the schedule was a choice read as inverse sigmoid.
@@ -316,7 +328,8 @@ TEST(Model, ScheduledSamplingTrainsThroughTheStepwiseDecoder) {
   ModelConfig c = small(DecoderKind::kFlat);
   MusicVAE m(c);
   const auto x = random_tokens(4, c.steps());
-  for (const auto path : {ScheduledSamplingPath::kAuto, ScheduledSamplingPath::kTwoPass, ScheduledSamplingPath::kStepwiseGraph}) {
+  for (const auto path :
+       {ScheduledSamplingPath::kAuto, ScheduledSamplingPath::kTwoPass, ScheduledSamplingPath::kStepwiseGraph}) {
     const LossOutput out = m->forward(x, 0.2, /*sampling_probability=*/0.5, {}, path);
     out.loss.backward();
     EXPECT_TRUE(m->named_parameters()["output.weight"].grad().defined());
@@ -386,7 +399,8 @@ TEST(Model, DropoutActsInTrainingOnlyAndLoadedModelsDoNotDrop) {
     EXPECT_FALSE(torch::allclose(a, b)) << "training passes should draw different masks";
     EXPECT_FALSE(torch::allclose(m->encode(x).mu, plain->encode(x).mu));
     // Stepwise decoding (scheduled sampling) drops too.
-    const auto s1 = m->decode_stepwise(z, x, 0.5, 1.0, false).logits, s2 = m->decode_stepwise(z, x, 0.5, 1.0, false).logits;
+    const auto s1 = m->decode_stepwise(z, x, 0.5, 1.0, false).logits,
+               s2 = m->decode_stepwise(z, x, 0.5, 1.0, false).logits;
     EXPECT_FALSE(torch::allclose(s1, s2));
     m->eval();
     EXPECT_TRUE(torch::allclose(m->decode_teacher_forced(z, x), plain->decode_teacher_forced(z, x), 1e-5, 1e-6));
@@ -420,7 +434,7 @@ TEST(Runtime, FlushDenormalsReachesThreadsStartedAfterwards) {
   const unsigned saved = _mm_getcsr();
   const auto product = [] {
     volatile float tiny = 1e-38f, scale = 1e-3f;  // volatile: computed at run time
-    return tiny * scale;                           // 1e-41: a denormal unless flushed
+    return tiny * scale;                          // 1e-41: a denormal unless flushed
   };
   EXPECT_GT(product(), 0.0f) << "denormals are kept by default";
   mvae::flush_denormals();

@@ -15,7 +15,7 @@
 namespace mvae::test {
 
 struct ProcessRun {
-  int status = -1;  // exit code, or 128 + signal
+  int status = -1;     // exit code, or 128 + signal
   std::string output;  // stdout and stderr together
   double seconds = 0;
 };

@@ -12,8 +12,8 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "data/hdf5_util.h"
 #include "data/dataset_source.h"
+#include "data/hdf5_util.h"
 #include "data/shards.h"
 #include "midi/midi_file.h"
 #include "preprocess/preprocess.h"
@@ -223,7 +223,8 @@ TEST(DatasetListing, FilesOutsideTheInfoCsvAreKeptAndNamed) {
   write(root / "drummer1" / "b.mid", 2);
   write(root / "unlisted.mid", 3);
   write(root / "extra" / "c.mid", 4);
-  const std::string header = "drummer,session,id,style,bpm,beat_type,time_signature,midi_filename,audio_filename,duration,split\n";
+  const std::string header =
+      "drummer,session,id,style,bpm,beat_type,time_signature,midi_filename,audio_filename,duration,split\n";
   std::ofstream(root / "info.csv") << header << "d1,s,1,funk,100,beat,4-4,drummer1/a.mid,,1,train\n"
                                    << "d1,s,2,rock,100,fill,4-4,drummer1/b.mid,,1,test\n";
   std::ofstream(root / "extra" / "info.csv") << header << "d2,s,3,jazz,90,beat,4-4,c.mid,,1,validation\n";
@@ -245,12 +246,39 @@ TEST(DatasetListing, FilesOutsideTheInfoCsvAreKeptAndNamed) {
   EXPECT_NE(problems.find("2 MIDI files not listed in"), std::string::npos) << problems;
 }
 
+// The training split holds every training window once, in the order --seed shuffles it to (the
+// same seed the same order, another seed another), not in file order, across shard boundaries.
 TEST_F(ShardsTest, TrainingWindowsAreShuffledAcrossShards) {
-  data::ShardSet set(out());
-  // Unshuffled, the first shard would hold the windows of the first few files only.
+  const auto training_order = [](const fs::path& folder) {
+    data::ShardSet set(folder);
+    std::vector<std::pair<int32_t, int32_t>> order;  // (file, start bar) of each training window
+    for (int64_t i = 0; i < set.size("train"); ++i)
+      order.emplace_back(set.source("train", i).file_id, set.source("train", i).start_bar);
+    return order;
+  };
+  const auto order = training_order(out());
+  ASSERT_GT(order.size(), 14u) << "the fixture spans more than two shards of 7";
+  auto sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end()) << "a window twice";
+  size_t in_place = 0;  // windows where file order would put them
+  for (size_t i = 0; i < order.size(); ++i) in_place += order[i] == sorted[i];
+  EXPECT_LT(in_place, order.size() / 4) << "mostly in file order";
   std::set<int32_t> files_in_first_shard;
-  for (int64_t i = 0; i < std::min<int64_t>(7, set.size("train")); ++i) files_in_first_shard.insert(set.source("train", i).file_id);
+  for (size_t i = 0; i < 7; ++i) files_in_first_shard.insert(order[i].first);
   EXPECT_GT(files_in_first_shard.size(), 3u);
+
+  auto same = options(dir.path() / "midi", dir.path() / "same-seed");
+  preprocess::run_preprocess(same);
+  EXPECT_EQ(training_order(same.out), order) << "the same seed gave another order";
+  auto other = options(dir.path() / "midi", dir.path() / "other-seed");
+  other.seed += 1;
+  preprocess::run_preprocess(other);
+  const auto reshuffled = training_order(other.out);
+  EXPECT_NE(reshuffled, order) << "--seed did not change the order";
+  auto resorted = reshuffled;
+  std::sort(resorted.begin(), resorted.end());
+  EXPECT_EQ(resorted, sorted) << "another seed gave other windows";
 }
 
 TEST_F(ShardsTest, RefusesNonEmptyOutputUnlessForced) {

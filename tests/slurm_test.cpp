@@ -40,7 +40,8 @@ std::map<std::string, std::string> job_fields(const std::string& id) {
 }
 
 bool finished(const std::string& state) {
-  for (const char* s : {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"})
+  for (const char* s :
+       {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"})
     if (state == s) return true;
   return false;
 }
@@ -92,7 +93,10 @@ class Slurm : public ::testing::Test {
     shards_ = new fs::path(test::preprocess_groove(dir_->path() / "shards"));
   }
   static void TearDownTestSuite() {
-    if (dir_) std::system(("bash " + (kSource / "tests/slurm/cluster.sh").string() + " stop " + (dir_->path() / "cluster").string()).c_str());
+    if (dir_)
+      std::system(
+          ("bash " + (kSource / "tests/slurm/cluster.sh").string() + " stop " + (dir_->path() / "cluster").string())
+              .c_str());
     delete dir_;
     delete shards_;
     delete skip_reason_;
@@ -113,10 +117,10 @@ class Slurm : public ::testing::Test {
   // script's settings from the environment; returns the job id.
   std::string submit(const std::string& name, const std::string& launcher, const std::string& train_opts,
                      const std::string& sbatch_opts = "--ntasks-per-node=2 --gpus-per-node=0 --time=5") {
-    const std::string cmd = "env LAUNCHER=" + launcher + " DATA=" + shards_->string() + " RUN=" + run_dir(name).string() +
-                            " PRESET=tiny TRAIN=" + MVAE_TRAIN_BIN + " EXTRA='" + train_opts + "' sbatch --parsable" +
-                            " --nodes=1 --cpus-per-task=1 " + sbatch_opts + " --output=" + log_path(name).string() + " " +
-                            (kSource / "slurm/train.sh").string();
+    const std::string cmd = "env LAUNCHER=" + launcher + " DATA=" + shards_->string() +
+                            " RUN=" + run_dir(name).string() + " PRESET=tiny TRAIN=" + MVAE_TRAIN_BIN + " EXTRA='" +
+                            train_opts + "' sbatch --parsable" + " --nodes=1 --cpus-per-task=1 " + sbatch_opts +
+                            " --output=" + log_path(name).string() + " " + (kSource / "slurm/train.sh").string();
     const test::ProcessRun r = test::run(cmd);
     EXPECT_EQ(r.status, 0) << cmd << "\n" << r.output;
     return r.output.substr(0, r.output.find_first_of(";\n"));
@@ -125,10 +129,12 @@ class Slurm : public ::testing::Test {
   // Waits for the job to end; its final scontrol fields. On timeout: cancelled, and the test fails.
   std::map<std::string, std::string> wait_job(const std::string& id, const std::string& name, int seconds = 240) {
     std::map<std::string, std::string> fields;
-    const bool ended = wait_for([&] { return finished((fields = job_fields(id))["JobState"]); }, std::chrono::seconds(seconds));
+    const bool ended =
+        wait_for([&] { return finished((fields = job_fields(id))["JobState"]); }, std::chrono::seconds(seconds));
     if (!ended) {
       test::run("scancel " + id);
-      ADD_FAILURE() << "job " << id << " still " << fields["JobState"] << " after " << seconds << " s\n" << read_file(log_path(name));
+      ADD_FAILURE() << "job " << id << " still " << fields["JobState"] << " after " << seconds << " s\n"
+                    << read_file(log_path(name));
     }
     return fields;
   }
@@ -187,7 +193,8 @@ TEST_P(SlurmLaunchers, ScancelSignalCheckpointsRequeuesAndResumesToTheSameParame
   ASSERT_TRUE(std::regex_search(log, stopped, std::regex(R"(stopped by signal at step (\d+))"))) << log;
   EXPECT_LT(std::stoi(stopped[1]), steps) << "the signal came after the run ended\n" << log;
   EXPECT_NE(log.find("at step " + std::string(stopped[1]) + " ("), std::string::npos)
-      << "the restart did not resume from the checkpoint written at the signal\n" << log;
+      << "the restart did not resume from the checkpoint written at the signal\n"
+      << log;
   const double diff = test::max_difference(test::final_parameters(run_dir("straight-" + GetParam())),
                                            test::final_parameters(run_dir(name)));
   EXPECT_EQ(diff, 0.0) << "the preempted and resumed run differs from the uninterrupted one by " << diff;
@@ -214,7 +221,8 @@ TEST_P(SlurmLaunchers, TimeLimitWarningCheckpointsRequeuesAndResumes) {
   ASSERT_TRUE(resumed) << "the restart did not resume within 90 s\n" << log;
   EXPECT_NE(log.find("preemption signal: telling the ranks to checkpoint and stop"), std::string::npos) << log;
   EXPECT_NE(log.find("restart 1,"), std::string::npos) << log;
-  EXPECT_EQ(log.find("DUE TO TIME LIMIT"), std::string::npos) << "killed at the limit instead of checkpointing\n" << log;
+  EXPECT_EQ(log.find("DUE TO TIME LIMIT"), std::string::npos) << "killed at the limit instead of checkpointing\n"
+                                                              << log;
   std::smatch stopped;
   ASSERT_TRUE(std::regex_search(log, stopped, std::regex(R"(stopped by signal at step (\d+))"))) << log;
   EXPECT_NE(log.find("at step " + std::string(stopped[1]) + " ("), std::string::npos) << log;
@@ -225,7 +233,8 @@ TEST_P(SlurmLaunchers, TimeLimitWarningCheckpointsRequeuesAndResumes) {
 TEST_P(SlurmLaunchers, ARankKilledEndsTheJobWithoutRequeue) {
   const std::string name = "killed-" + GetParam();
   const auto t0 = Clock::now();
-  const std::string id = submit(name, GetParam(), train_options(1000000, "--fail-at-step 30 --fail-rank 1 --fail-mode kill"));
+  const std::string id =
+      submit(name, GetParam(), train_options(1000000, "--fail-at-step 30 --fail-rank 1 --fail-mode kill"));
   auto job = wait_job(id, name, 120);
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   const std::string log = read_file(log_path(name));

@@ -112,8 +112,8 @@ TEST(Tokenizer, QuantizesToNearestSixteenthHalvesUpWithGrooveOffsets) {
   EXPECT_EQ(w.tokens[5], 4);
   EXPECT_EQ(w.velocities[0 * 9 + 0], 90);
   EXPECT_FLOAT_EQ(w.offsets[0 * 9 + 0], 2.0f * (0.0f - 59.0f / kStep));  // late: negative
-  EXPECT_FLOAT_EQ(w.offsets[3 * 9 + 1], 1.0f);                          // exactly half a step late: +1 after rounding up
-  EXPECT_FLOAT_EQ(w.offsets[5 * 9 + 2], 2.0f * (1.0f / kStep));         // early: positive
+  EXPECT_FLOAT_EQ(w.offsets[3 * 9 + 1], 1.0f);                   // exactly half a step late: +1 after rounding up
+  EXPECT_FLOAT_EQ(w.offsets[5 * 9 + 2], 2.0f * (1.0f / kStep));  // early: positive
   EXPECT_EQ(w.velocities[3 * 9 + 0], 0);
 }
 
@@ -146,10 +146,9 @@ TEST(Tokenizer, WindowsHopOneBarAndDuplicatesAreRemoved) {
 TEST(Tokenizer, GapOfABarEndsTrackAndTracksStartOnTheBar) {
   // Track A: bars 0-1 (last hit step 28). Silence from step 29 to step 44 (16 steps) ends it.
   // Track B: first hit at step 45 (bar 2, step 13): starts at bar 2; bars 2-4.
-  std::vector<std::tuple<int64_t, int, int>> hits = {{0, 36, 100},          {8 * kStep, 36, 100},
-                                                     {16 * kStep, 36, 100}, {24 * kStep, 36, 100},
-                                                     {28 * kStep, 38, 100}, {45 * kStep, 42, 100},
-                                                     {60 * kStep, 36, 100}, {70 * kStep, 36, 100}};
+  std::vector<std::tuple<int64_t, int, int>> hits = {
+      {0, 36, 100},          {8 * kStep, 36, 100},  {16 * kStep, 36, 100}, {24 * kStep, 36, 100},
+      {28 * kStep, 38, 100}, {45 * kStep, 42, 100}, {60 * kStep, 36, 100}, {70 * kStep, 36, 100}};
   auto r = run(performance(hits));
   EXPECT_EQ(r.stats.tracks, 2);
   ASSERT_EQ(r.windows.size(), 3u);
@@ -229,7 +228,7 @@ TEST(Tokenizer, CoveringWindowsKeepRepeatsAndReachTheLastBar) {
 
 TEST(Tokenizer, DropsUnmappedPitchesAndOtherChannels) {
   auto f = performance(quarters(0, 2));
-  f.notes.push_back({9 * kStep, 0, 38, 100, 0});  // snare pitch, but on channel 1
+  f.notes.push_back({9 * kStep, 0, 38, 100, 0});    // snare pitch, but on channel 1
   f.notes.push_back({10 * kStep, 9, 100, 100, 0});  // channel 10, unmapped pitch
   std::stable_sort(f.notes.begin(), f.notes.end(), [](auto& a, auto& b) { return a.tick < b.tick; });
   auto r = run(f);
@@ -258,7 +257,8 @@ TEST(Tokenizer, DecodingTokensAndTokenizingAgainGivesTheSameWindow) {
     EXPECT_EQ(again.windows[0].tokens, w.tokens);
     if (expressive) {
       EXPECT_EQ(again.windows[0].velocities, w.velocities);
-      for (size_t k = 0; k < w.offsets.size(); ++k) EXPECT_NEAR(again.windows[0].offsets[k], w.offsets[k], 2.0 / 120) << k;
+      for (size_t k = 0; k < w.offsets.size(); ++k)
+        EXPECT_NEAR(again.windows[0].offsets[k], w.offsets[k], 2.0 / 120) << k;
     }
   }
 }

@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "data/shards.h"
-#include "generate/generator.h"
 #include "generate/latents.h"
+#include "inference/trained_model.h"
 #include "midi/midi_file.h"
 #include "model/musicvae.h"
 #include "preprocess/preprocess.h"
@@ -34,7 +34,8 @@ using test::mpirun;
 using test::ProcessRun;
 using test::run;
 
-std::string train_cmd(int ranks, const fs::path& shards, const fs::path& run_dir, int batch, int steps, const std::string& extra = "") {
+std::string train_cmd(int ranks, const fs::path& shards, const fs::path& run_dir, int batch, int steps,
+                      const std::string& extra = "") {
   std::ostringstream c;
   c << (ranks > 0 ? mpirun(ranks) + " " : "") << MVAE_TRAIN_BIN << " --data " << shards << " --run " << run_dir
     << " --preset tiny --batch " << batch << " --steps " << steps
@@ -64,7 +65,8 @@ TEST_F(TrainMpi, TwoRanksEqualOneRankWithTwiceTheBatch) {
   for (const auto& e : fs::directory_iterator(run_root.path() / "two" / "tensorboard"))
     has_events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0 && fs::file_size(e.path()) > 100;
   EXPECT_TRUE(has_events);
-  const double diff = max_difference(final_parameters(run_root.path() / "one"), final_parameters(run_root.path() / "two"));
+  const double diff =
+      max_difference(final_parameters(run_root.path() / "one"), final_parameters(run_root.path() / "two"));
   EXPECT_LT(diff, 1e-4) << "parameters after 12 steps differ by " << diff;
   RecordProperty("max_parameter_difference", std::to_string(diff));
 }
@@ -84,7 +86,8 @@ TEST_F(TrainMpi, AllReduceDuringBackwardGivesTheSameParametersAsAfterIt) {
   ASSERT_TRUE(std::regex_search(during.output, m, started)) << during.output;
   EXPECT_EQ(m[1], m[2]) << during.output;
   EXPECT_GE(std::stoi(m[2]), 10 * 4) << "expected several buckets per step: " << during.output;
-  const double diff = max_difference(final_parameters(run_root.path() / "after"), final_parameters(run_root.path() / "during"));
+  const double diff =
+      max_difference(final_parameters(run_root.path() / "after"), final_parameters(run_root.path() / "during"));
   EXPECT_EQ(diff, 0.0) << "overlapped all-reduce changed the parameters by " << diff;
 }
 
@@ -94,7 +97,8 @@ TEST_F(TrainMpi, SigtermCheckpointsAndResumeReachesTheSameParameters) {
   ASSERT_EQ(straight.status, 0) << straight.output;
 
   const fs::path interrupted = run_root.path() / "interrupted";
-  const std::string cmd = train_cmd(2, shards_, interrupted, 8, steps) + " > " + (run_root.path() / "log").string() + " 2>&1";
+  const std::string cmd =
+      train_cmd(2, shards_, interrupted, 8, steps) + " > " + (run_root.path() / "log").string() + " 2>&1";
   const pid_t child = fork();
   if (child == 0) {
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
@@ -135,16 +139,22 @@ TEST_F(TrainMpi, ResumeOnADifferentNumberOfRanksContinuesTheSameRun) {
 }
 
 TEST_F(TrainMpi, AKilledRankEndsTheJobQuickly) {
-  const ProcessRun r = run(train_cmd(2, shards_, run_root.path() / "k", 8, 100000, "--fail-at-step 3 --fail-rank 1 --fail-mode kill"));
+  const ProcessRun r =
+      run(train_cmd(2, shards_, run_root.path() / "k", 8, 100000, "--fail-at-step 3 --fail-rank 1 --fail-mode kill"));
   EXPECT_NE(r.status, 0) << r.output;
   EXPECT_LT(r.seconds, 60.0) << r.output;
   RecordProperty("seconds_to_end_after_kill", std::to_string(r.seconds));
 }
 
 TEST_F(TrainMpi, AnExceptionOrNanOnOneRankStopsAllWithAMessage) {
-  ProcessRun r = run(train_cmd(2, shards_, run_root.path() / "e", 8, 100000, "--fail-at-step 2 --fail-rank 1 --fail-mode exception"));
+  ProcessRun r = run(
+      train_cmd(2, shards_, run_root.path() / "e", 8, 100000, "--fail-at-step 2 --fail-rank 1 --fail-mode exception"));
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.output.find("[rank 1] train: error: injected failure"), std::string::npos) << r.output;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  EXPECT_NE(r.output.find("[rank 1 on " + std::string(host) + "] train: error: injected failure"), std::string::npos)
+      << "the last word names the rank and its host\n"
+      << r.output;
   EXPECT_LT(r.seconds, 60.0);
   r = run(train_cmd(2, shards_, run_root.path() / "n", 8, 100000, "--fail-at-step 2 --fail-rank 0 --fail-mode nan"));
   EXPECT_NE(r.status, 0);
@@ -199,13 +209,15 @@ TEST_F(TrainMpi, BadInputsGiveClearErrors) {
   if (!torch::cuda::is_available()) {
     r = run(train_cmd(1, shards_, run_root.path() / "g", 8, 5, "--device cuda"));
     EXPECT_NE(r.status, 0);
-    EXPECT_NE(r.output.find("--device cuda: this LibTorch has no CUDA or no GPU is visible"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--device cuda: this LibTorch has no CUDA or no GPU is visible"), std::string::npos)
+        << r.output;
   }
   // srun without the right PMI starts N one-rank worlds: refused instead of N separate trainings.
   r = run("SLURM_STEP_NUM_TASKS=2 " + train_cmd(0, shards_, run_root.path() / "s", 8, 5));
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("the launcher started 2 processes (SLURM_STEP_NUM_TASKS=2) but MPI's world has 1 rank(s)"),
-            std::string::npos) << r.output;
+            std::string::npos)
+      << r.output;
   // A model whose window differs from the data's.
   r = run(train_cmd(1, shards_, run_root.path() / "w", 8, 5, "--bars 4"));
   EXPECT_NE(r.status, 0);
@@ -259,7 +271,8 @@ TEST_F(TrainMpi, EvaluateAgreesWithTheTrainersValidation) {
   EXPECT_NE(e.output.find("structure (how much each bar repeats"), std::string::npos) << e.output;
   // The training-curve picture from the same run.
   const fs::path svg = run_root.path() / "curves.svg";
-  const ProcessRun c = run(std::string(MVAE_EVALUATE_BIN) + " --curve " + run_dir.string() + " --curve-out " + svg.string());
+  const ProcessRun c =
+      run(std::string(MVAE_EVALUATE_BIN) + " --curve " + run_dir.string() + " --curve-out " + svg.string());
   ASSERT_EQ(c.status, 0) << c.output;
   std::ifstream svg_in(svg);
   const std::string text((std::istreambuf_iterator<char>(svg_in)), std::istreambuf_iterator<char>());
@@ -280,9 +293,10 @@ TEST(AttributeVectors, FillVectorMovesDensityTheWayTheDataDiffers) {
   if (test::groove_zip().empty()) GTEST_SKIP() << "MVAE_GROOVE_ZIP not set";
   test::TempDir dir;
   const std::string shard_dir = test::preprocess_groove(dir.path() / "shards").string();
-  const ProcessRun t = run(mpirun(2) + " " + MVAE_TRAIN_BIN + " --data " + shard_dir + " --run " + (dir.path() / "run").string() +
-                           " --preset hierdec-drums_4bar --bars 2 --enc 128 --z 64 --cond 128 --dec 128 --batch 32 --steps 400"
-                           " --threads 1 --log-every 100 --eval-every 1000 --checkpoint-every 1000");
+  const ProcessRun t =
+      run(mpirun(2) + " " + MVAE_TRAIN_BIN + " --data " + shard_dir + " --run " + (dir.path() / "run").string() +
+          " --preset hierdec-drums_4bar --bars 2 --enc 128 --z 64 --cond 128 --dec 128 --batch 32 --steps 400"
+          " --threads 1 --log-every 100 --eval-every 1000 --checkpoint-every 1000");
   ASSERT_EQ(t.status, 0) << t.output;
 
   data::ShardSet shards(shard_dir);
@@ -295,7 +309,7 @@ TEST(AttributeVectors, FillVectorMovesDensityTheWayTheDataDiffers) {
   }
   const double data_difference = hits[1] / steps[1] - hits[0] / steps[0];
 
-  generate::Generator gen((dir.path() / "run").string());
+  inference::TrainedModel gen((dir.path() / "run").string());
   const generate::EncodedWindows train = generate::encode_split(gen, shards, "train", 0, 256);
   int64_t with = 0, without = 0;
   const torch::Tensor v = generate::attribute_vector(train, "fill", &with, &without);
@@ -305,7 +319,7 @@ TEST(AttributeVectors, FillVectorMovesDensityTheWayTheDataDiffers) {
   for (size_t i = 0; i < test_windows.labels.size(); ++i)
     if (test_windows.labels[i].beat_type == "beat") beats.push_back(static_cast<int64_t>(i));
   const torch::Tensor mu = test_windows.mu.index_select(0, torch::tensor(beats, torch::kLong));
-  generate::DecodeOptions argmax;
+  inference::DecodeOptions argmax;
   argmax.argmax = true;
   const auto density = [&](const torch::Tensor& z) {
     double h = 0, n = 0;
@@ -314,7 +328,8 @@ TEST(AttributeVectors, FillVectorMovesDensityTheWayTheDataDiffers) {
     return h / n;
   };
   const double before = density(mu), after = density(mu + 2.0 * v);
-  RecordProperty("density_beat_fill_data", std::to_string(hits[0] / steps[0]) + " " + std::to_string(hits[1] / steps[1]));
+  RecordProperty("density_beat_fill_data",
+                 std::to_string(hits[0] / steps[0]) + " " + std::to_string(hits[1] / steps[1]));
   RecordProperty("density_before_after", std::to_string(before) + " " + std::to_string(after));
   ASSERT_NE(data_difference, 0.0);
   EXPECT_EQ(after > before, data_difference > 0)
@@ -328,8 +343,8 @@ TEST(GrooveTraining, TwoRanksMatchOneAndEvaluateMeasuresTheBaselines) {
   test::TempDir dir;
   const std::string shard_dir = test::preprocess_groove(dir.path() / "shards").string();
   const auto train = [&](int ranks, int batch, const std::string& name) {
-    return run(mpirun(ranks) + " " + MVAE_TRAIN_BIN + " --data " + shard_dir + " --run " + (dir.path() / name).string() +
-               " --preset tiny-groove --batch " + std::to_string(batch) +
+    return run(mpirun(ranks) + " " + MVAE_TRAIN_BIN + " --data " + shard_dir + " --run " +
+               (dir.path() / name).string() + " --preset tiny-groove --batch " + std::to_string(batch) +
                " --steps 30 --threads 1 --log-every 10 --eval-every 30 --eval-windows 32 --checkpoint-every 1000");
   };
   const ProcessRun one = train(1, 32, "one"), two = train(2, 16, "two");
@@ -341,8 +356,9 @@ TEST(GrooveTraining, TwoRanksMatchOneAndEvaluateMeasuresTheBaselines) {
 
   const fs::path json = dir.path() / "test.json";
   const int windows = 64;
-  const ProcessRun e = run(std::string(MVAE_EVALUATE_BIN) + " --checkpoint " + (dir.path() / "two").string() + " --data " +
-                           shard_dir + " --split test --windows " + std::to_string(windows) + " --argmax --json " + json.string());
+  const ProcessRun e =
+      run(std::string(MVAE_EVALUATE_BIN) + " --checkpoint " + (dir.path() / "two").string() + " --data " + shard_dir +
+          " --split test --windows " + std::to_string(windows) + " --argmax --json " + json.string());
   ASSERT_EQ(e.status, 0) << e.output;
   std::ifstream in(json);
   const auto groove = nlohmann::json::parse(in).at("groove");
@@ -396,16 +412,18 @@ TEST_F(TrainMpi, TensorBoardReadsTheScalarsTrainWrites) {
   const std::string python = python_with_tensorboard();
   if (python.empty()) GTEST_SKIP() << "TensorBoard is not installed (bash launch/setup.sh --torch2 installs it)";
   const fs::path run_dir = run_root.path() / "tb";
-  const ProcessRun t = run(std::string(MVAE_TRAIN_BIN) + " --data " + shards_.string() + " --run " + run_dir.string() +
-                           " --preset tiny --batch 8 --steps 20 --threads 1 --log-every 5 --eval-every 10 --eval-windows 16");
+  const ProcessRun t =
+      run(std::string(MVAE_TRAIN_BIN) + " --data " + shards_.string() + " --run " + run_dir.string() +
+          " --preset tiny --batch 8 --steps 20 --threads 1 --log-every 5 --eval-every 10 --eval-windows 16");
   ASSERT_EQ(t.status, 0) << t.output;
-  const ProcessRun tb = run(python + " " + MVAE_SOURCE_DIR + "/tools/read_tensorboard.py " + (run_dir / "tensorboard").string() + " 2>/dev/null");
+  const ProcessRun tb = run(python + " " + MVAE_SOURCE_DIR + "/tools/read_tensorboard.py " +
+                            (run_dir / "tensorboard").string() + " 2>/dev/null");
   ASSERT_EQ(tb.status, 0) << tb.output;
   const auto scalars = nlohmann::json::parse(tb.output);
   // metrics.jsonl key -> TensorBoard tag, for the keys every run writes.
-  const std::map<std::string, std::string> tags = {{"loss", "train/loss"}, {"r_loss", "train/r_loss"},
-                                                   {"kl_bits", "train/kl_bits"}, {"lr", "train/lr"},
-                                                   {"eval_elbo", "eval/elbo"}, {"eval_tf_accuracy", "eval/teacher_forced_accuracy"}};
+  const std::map<std::string, std::string> tags = {
+      {"loss", "train/loss"}, {"r_loss", "train/r_loss"}, {"kl_bits", "train/kl_bits"},
+      {"lr", "train/lr"},     {"eval_elbo", "eval/elbo"}, {"eval_tf_accuracy", "eval/teacher_forced_accuracy"}};
   std::map<std::string, std::vector<std::pair<int64_t, double>>> expected;
   std::ifstream metrics(run_dir / "metrics.jsonl");
   std::string line;

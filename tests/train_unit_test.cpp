@@ -5,9 +5,9 @@
 #include <fstream>
 #include <set>
 
+#include "common/error.h"
 #include "test_util.h"
 #include "train/gradient_reducer.h"
-#include "common/error.h"
 #include "train/sampler.h"
 #include "train/tensorboard.h"
 #include "train/train_options.h"
@@ -78,7 +78,9 @@ TEST(LearningRate, WarmupRisesLinearlyToTheDecayedSchedule) {
   o.lr = 2e-3;
   o.min_lr = 1e-5;
   o.lr_decay = 0.999;
-  const auto scheduled = [&](int64_t step) { return (o.lr - o.min_lr) * std::pow(o.lr_decay, static_cast<double>(step)) + o.min_lr; };
+  const auto scheduled = [&](int64_t step) {
+    return (o.lr - o.min_lr) * std::pow(o.lr_decay, static_cast<double>(step)) + o.min_lr;
+  };
   EXPECT_DOUBLE_EQ(o.learning_rate_at(0), o.lr);  // no warmup by default
   EXPECT_DOUBLE_EQ(o.learning_rate_at(500), scheduled(500));
   o.lr_warmup_steps = 100;
@@ -124,17 +126,17 @@ TEST(TensorBoard, WritesFramedEventsWithTagsAndValues) {
 // two ranks holding identical gradients (an all-reduce doubles) and records when buckets start.
 namespace {
 
-class TwoIdenticalRanks : public mvae::dist::Communicator {
+class TwoIdenticalRanks : public mvae::comm::Communicator {
  public:
   std::string name() const override { return "two-identical-ranks"; }
   int rank() const override { return 0; }
   int world_size() const override { return 2; }
-  void all_reduce(torch::Tensor& t, mvae::dist::ReduceOp) override {
+  void all_reduce(torch::Tensor& t, mvae::comm::ReduceOp) override {
     t.mul_(2);
     ++started;
   }
   void broadcast(torch::Tensor&, int) override {}
-  double all_reduce_scalar(double value, mvae::dist::ReduceOp) override { return value; }
+  double all_reduce_scalar(double value, mvae::comm::ReduceOp) override { return value; }
   void barrier() override {}
   int started = 0;  // all-reduces so far
 };

@@ -10,9 +10,9 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "generate/generator.h"
-#include "model/checkpoint_files.h"
+#include "inference/trained_model.h"
 #include "model/musicvae.h"
+#include "run_folder/checkpoint_files.h"
 #include "run_folder_util.h"
 #include "shards_fixture.h"
 #include "test_util.h"
@@ -24,14 +24,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class OneRank : public dist::Communicator {
+class OneRank : public comm::Communicator {
  public:
   std::string name() const override { return "one-rank"; }
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
-  void all_reduce(torch::Tensor&, dist::ReduceOp) override {}
+  void all_reduce(torch::Tensor&, comm::ReduceOp) override {}
   void broadcast(torch::Tensor&, int) override {}
-  double all_reduce_scalar(double value, dist::ReduceOp) override { return value; }
+  double all_reduce_scalar(double value, comm::ReduceOp) override { return value; }
   void barrier() override {}
 };
 
@@ -61,7 +61,7 @@ TEST_F(TrainerParts, StepValidateAndCheckpointInOneProcess) {
   const train::TrainOptions o = options("a");
   train::Trainer trainer(o, torch::kCPU, comm_);
   const train::StepResult first = trainer.step();
-  EXPECT_TRUE(std::isfinite(first.loss));
+  EXPECT_TRUE(std::isfinite(first.losses.loss));
   EXPECT_GT(first.grad_norm, 0);
   EXPECT_DOUBLE_EQ(first.lr, o.lr);  // step 0 of the schedule
   EXPECT_EQ(trainer.state().step, 1);
@@ -80,8 +80,9 @@ TEST_F(TrainerParts, StepValidateAndCheckpointInOneProcess) {
   EXPECT_EQ(read_text_file(dir / "latest"), "step-00000006\n");
   EXPECT_EQ(read_text_file(dir / "best"), "step-00000006\n");
   const auto sums = nlohmann::json::parse(read_text_file(dir / "step-00000006" / "checksums.json"));
-  for (const char* f : {"model.pt", "optimizer.pt", "state.json", "rng-rank00000.pt"}) EXPECT_TRUE(sums["files"].contains(f)) << f;
-  EXPECT_EQ(model::verify_checkpoint(dir / "step-00000006"), "");
+  for (const char* f : {"model.pt", "optimizer.pt", "state.json", "rng-rank00000.pt"})
+    EXPECT_TRUE(sums["files"].contains(f)) << f;
+  EXPECT_EQ(run_folder::verify_checkpoint(dir / "step-00000006"), "");
   const auto state = nlohmann::json::parse(read_text_file(dir / "step-00000006" / "state.json"));
   EXPECT_EQ(state["best_step"], 6);
 }
@@ -103,7 +104,8 @@ TEST_F(TrainerParts, ResidentWindowsTrainExactlyAsWindowsReadFromTheFiles) {
       params.push_back(test::final_parameters(o.run));
     }
     ASSERT_EQ(params[0].size(), params[1].size());
-    for (size_t i = 0; i < params[0].size(); ++i) EXPECT_TRUE(torch::equal(params[0][i], params[1][i])) << preset << " parameter " << i;
+    for (size_t i = 0; i < params[0].size(); ++i)
+      EXPECT_TRUE(torch::equal(params[0][i], params[1][i])) << preset << " parameter " << i;
     EXPECT_EQ(validations[0].r_loss, validations[1].r_loss) << preset;
     EXPECT_EQ(validations[0].tf_accuracy, validations[1].tf_accuracy) << preset;
   }
@@ -122,7 +124,7 @@ TEST_F(TrainerParts, ResumeAndGenerateFallBackPastADamagedCheckpoint) {
     f.seekp(static_cast<std::streamoff>(fs::file_size(dir / "step-00000004" / "model.pt") / 2));
     f.put(static_cast<char>(c ^ 0x5a));
   }
-  EXPECT_NE(model::verify_checkpoint(dir / "step-00000004").find("model.pt: CRC-32"), std::string::npos);
+  EXPECT_NE(run_folder::verify_checkpoint(dir / "step-00000004").find("model.pt: CRC-32"), std::string::npos);
 
   o.resume = true;
   o.steps = 6;
@@ -130,13 +132,14 @@ TEST_F(TrainerParts, ResumeAndGenerateFallBackPastADamagedCheckpoint) {
   EXPECT_EQ(trainer.resumed_from().filename(), "step-00000002");
   EXPECT_EQ(trainer.state().step, 2);
   ASSERT_EQ(trainer.passed_over().size(), 1u);
-  EXPECT_NE(trainer.passed_over()[0].find("step-00000004 (model.pt: CRC-32"), std::string::npos) << trainer.passed_over()[0];
+  EXPECT_NE(trainer.passed_over()[0].find("step-00000004 (model.pt: CRC-32"), std::string::npos)
+      << trainer.passed_over()[0];
 
   // generate and evaluate load the same fallback; the damaged folder given directly is refused.
-  generate::Generator gen(o.run);
+  inference::TrainedModel gen(o.run);
   EXPECT_EQ(fs::path(gen.model_path()).parent_path().filename(), "step-00000002");
   try {
-    generate::Generator direct((dir / "step-00000004").string());
+    inference::TrainedModel direct((dir / "step-00000004").string());
     FAIL() << "a damaged checkpoint given directly was loaded";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("checkpoint is damaged: model.pt"), std::string::npos) << e.what();
@@ -158,11 +161,11 @@ TEST_F(TrainerParts, EarlyStopKeepsTheBestCheckpointPastPruning) {
   EXPECT_EQ(read_text_file(dir / "latest"), "step-00000003\n");
   EXPECT_TRUE(fs::exists(dir / "step-00000001" / "COMPLETE"));  // kept although --keep-checkpoints 1
   EXPECT_FALSE(fs::exists(dir / "step-00000002"));
-  generate::Generator best(o.run, model::CheckpointChoice::kBest);
+  inference::TrainedModel best(o.run, run_folder::CheckpointChoice::kBest);
   EXPECT_EQ(fs::path(best.model_path()).parent_path().filename(), "step-00000001");
   // The `best` link is a hint: lost, the newest checkpoint's state.json still says which is best.
   fs::remove(dir / "best");
-  const model::FoundCheckpoint found = model::find_checkpoint(o.run, model::CheckpointChoice::kBest);
+  const run_folder::FoundCheckpoint found = run_folder::find_checkpoint(o.run, run_folder::CheckpointChoice::kBest);
   EXPECT_EQ(found.folder.filename(), "step-00000001");
   EXPECT_NE(found.link_note.find("best is missing; using step-00000001"), std::string::npos) << found.link_note;
 }
@@ -173,7 +176,7 @@ TEST_F(TrainerParts, InitFromStartsANewRunFromAnotherRunsWeights) {
   train::TrainOptions source = options("source");
   source.steps = 2;
   train::run_training(source, torch::kCPU, comm_, 1);
-  model::LoadedModel trained = model::load_model(model::resolve_model_file(source.run), torch::kCPU);
+  model::LoadedModel trained = model::load_model(run_folder::resolve_model_file(source.run), torch::kCPU);
 
   train::TrainOptions o = options("fine-tune");
   o.init_from = source.run;
@@ -187,14 +190,14 @@ TEST_F(TrainerParts, InitFromStartsANewRunFromAnotherRunsWeights) {
   EXPECT_DOUBLE_EQ(first.lr, o.lr);  // the schedule starts afresh
   // A trained model from step 2 scores better on its first step than a fresh initialisation.
   train::Trainer fresh(options("fresh"), torch::kCPU, comm_);
-  EXPECT_LT(first.r_loss, fresh.step().r_loss);
+  EXPECT_LT(first.losses.r_loss, fresh.step().losses.r_loss);
   // The weights before that step were the source's: reload the run's parameters through a
   // second trainer and compare.
   train::TrainOptions again = options("fine-tune-2");
   again.init_from = source.run;
   train::Trainer copy(again, torch::kCPU, comm_);
   copy.checkpoint(false);
-  model::LoadedModel copied = model::load_model(model::resolve_model_file(again.run), torch::kCPU);
+  model::LoadedModel copied = model::load_model(run_folder::resolve_model_file(again.run), torch::kCPU);
   const auto expected = trained.model->named_parameters();
   for (const auto& p : copied.model->named_parameters())
     EXPECT_TRUE(torch::equal(p.value(), expected[p.key()])) << p.key();
@@ -207,7 +210,7 @@ TEST_F(TrainerParts, InitFromStartsANewRunFromAnotherRunsWeights) {
     FAIL() << "a model of other sizes was accepted";
   } catch (const UsageError& e) {
     const std::string what = e.what();
-    EXPECT_NE(what.find("--init-from " + model::resolve_model_file(source.run)), std::string::npos) << what;
+    EXPECT_NE(what.find("--init-from " + run_folder::resolve_model_file(source.run)), std::string::npos) << what;
     EXPECT_NE(what.find("parameter decoder"), std::string::npos) << what;
     EXPECT_NE(what.find("decoder 32x1"), std::string::npos) << what;  // the sizes to pass
   }
@@ -257,10 +260,10 @@ TEST_F(TrainerParts, MetricsSinkWritesTheLineJsonAndTensorBoardFromOneRecord) {
     train::TrainingRecord t;
     t.step = 20;
     t.total_steps = 100;
-    t.loss = 12.5;
-    t.r_loss = 11.25;
-    t.kl_bits = 3.5;
-    t.accuracy = 0.625;
+    t.losses.loss = 12.5;
+    t.losses.r_loss = 11.25;
+    t.losses.kl = 3.5 * std::log(2.0);  // nats: printed and logged in bits
+    t.losses.accuracy = 0.625;
     t.lr = 9.5e-4;
     t.seq_per_s = 200;
     t.eta_seconds = 65;
@@ -271,9 +274,12 @@ TEST_F(TrainerParts, MetricsSinkWritesTheLineJsonAndTensorBoardFromOneRecord) {
   std::string printed(4096, '\0');
   printed.resize(std::fread(printed.data(), 1, printed.size(), out));
   std::fclose(out);
-  EXPECT_NE(printed.find("step 20/100  loss 12.500  r_loss 11.250  kl 3.50 bits  acc 0.6250  lr 9.50e-04"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("step 20/100  loss 12.500  r_loss 11.250  kl 3.50 bits  acc 0.6250  lr 9.50e-04"),
+            std::string::npos)
+      << printed;
   EXPECT_NE(printed.find("ETA 1m05s"), std::string::npos);
-  EXPECT_NE(printed.find("teacher-forced acc 0.7500  free-running acc 0.5000  (best so far)"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("teacher-forced acc 0.7500  free-running acc 0.5000  (best so far)"), std::string::npos)
+      << printed;
   std::ifstream jsonl(run / "metrics.jsonl");
   std::string line;
   std::getline(jsonl, line);
@@ -311,7 +317,8 @@ TEST(Optimizer, LstmBiasScaleDoublesOnlyTheGateBiasSteps) {
     }
     optimizer->step();
     std::map<std::string, double> moved;  // mean |change| per parameter
-    for (const auto& p : m->named_parameters()) moved[p.key()] = (p.value() - before[p.key()]).abs().mean().item<double>();
+    for (const auto& p : m->named_parameters())
+      moved[p.key()] = (p.value() - before[p.key()]).abs().mean().item<double>();
     return std::make_pair(moved, optimizer->param_groups().size());
   };
   const auto [plain, plain_groups] = one_step(1.0);

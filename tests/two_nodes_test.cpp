@@ -26,7 +26,8 @@ struct Namespaces {
 
 std::string train_args(const fs::path& shards, const fs::path& run_dir) {
   return std::string(MVAE_TRAIN_BIN) + " --data " + shards.string() + " --run " + run_dir.string() +
-         " --preset tiny --batch 8 --steps 40 --threads 1 --log-every 10 --eval-every 1000 --eval-windows 16 --checkpoint-every 1000";
+         " --preset tiny --batch 8 --steps 40 --threads 1 --log-every 10 --eval-every 1000 --eval-windows 16 "
+         "--checkpoint-every 1000";
 }
 
 }  // namespace
@@ -47,8 +48,8 @@ TEST(TwoNodes, RanksOnTwoNodesTrainAsTwoRanksOnOne) {
   const test::ProcessRun up = test::run(kTwoNodes + " up " + std::to_string(id));
   ASSERT_EQ(up.status, 0) << up.output;
   const std::string root = geteuid() == 0 ? " --allow-run-as-root" : "";
-  const test::ProcessRun two_nodes =
-      test::run("timeout 120 " + kTwoNodes + " mpirun " + std::to_string(id) + root + " -np 2 " + train_args(shards, dir.path() / "two-nodes"));
+  const test::ProcessRun two_nodes = test::run("timeout 120 " + kTwoNodes + " mpirun " + std::to_string(id) + root +
+                                               " -np 2 " + train_args(shards, dir.path() / "two-nodes"));
   ASSERT_EQ(two_nodes.status, 0) << two_nodes.output;
   EXPECT_NE(two_nodes.output.find("rank 0 of 2 on node1: local rank 0 of 1"), std::string::npos) << two_nodes.output;
   EXPECT_NE(two_nodes.output.find("rank 1 of 2 on node2: local rank 0 of 1"), std::string::npos) << two_nodes.output;

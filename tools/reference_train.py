@@ -8,13 +8,21 @@ mean(r_loss) + beta * mean(max(KL - free_bits * ln 2, 0)), Adam with lr = (lr - 
 + min_lr, global-norm clipping (and no update above 1e4, Magenta's grad_norm_clip_to_zero).
 Teacher forcing only (the recipes we compare use no scheduled sampling).
 
+Launched by torchrun it trains data-parallel with PyTorch's DistributedDataParallel (gloo on the
+CPU): every rank takes its own --batch windows of one shuffled order per epoch, as `train`'s ranks
+do, and the figures are global (seq/s over all ranks). tools/ddp_side_by_side.sh times it beside
+`mpirun -np N train` (docs/benchmarks.md, "PyTorch's DistributedDataParallel beside ours"):
+
+  torchrun --standalone --nproc_per_node 2 tools/reference_train.py --data shards2/ --run-dir runs/ddp --threads 1 ...
+
 It reads the same shards as `train` (h5py) and writes metrics.jsonl with the same keys, so
 `evaluate --curve` draws its curves and docs/results.md compares the two at equal steps:
 
   python3 tools/reference_train.py --data shards2/ --run runs/ref --bars 2 --decoder flat \
       --enc 512 --z 256 --dec 256 --free-bits 48 --beta 0.2 --dropout-keep 0.5 --batch 64 --steps 3000
 
-Debian: apt-get install python3-torch python3-h5py (run it with /usr/bin/python3).
+Debian: apt-get install python3-torch python3-h5py (run it with /usr/bin/python3), or launch/setup.sh
+--torch2's environment (.venv-torch2/bin/python, PyTorch 2.11 with h5py).
 """
 import argparse
 import glob
@@ -26,8 +34,10 @@ import time
 import h5py
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 
 def read_split(folder, split):
@@ -89,6 +99,13 @@ class MusicVAE(nn.Module):
         self.decoder = DroppedLSTM(V + dense, a.dec, a.dec_layers, a.dropout_keep)
         self.out = nn.Linear(a.dec, V)
 
+    def forward(self, tokens):
+        """(mu, sigma, teacher-forced logits of a z drawn from the posterior): one call, so that
+        DistributedDataParallel sees the forward pass and all-reduces the gradients of its backward."""
+        mu, sigma = self.encode(tokens)
+        z = mu + sigma * torch.randn_like(sigma)
+        return mu, sigma, self.decode_teacher_forced(z, tokens)
+
     def encode(self, tokens):
         _, (h, _) = self.encoder(F.one_hot(tokens, self.a.vocab).float())
         summary = torch.cat([h[-2], h[-1]], -1)  # last layer, forward and backward: [B, 2*enc]
@@ -135,9 +152,7 @@ class MusicVAE(nn.Module):
 
 
 def loss_of(model, tokens, beta, free_bits):
-    mu, sigma = model.encode(tokens)
-    z = mu + sigma * torch.randn_like(sigma)
-    logits = model.decode_teacher_forced(z, tokens)
+    mu, sigma, logits = model(tokens)
     r_loss = F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none").sum(1)  # [B] nats
     kl = (0.5 * (mu ** 2 + sigma ** 2 - 1) - torch.log(sigma.clamp_min(1e-30))).sum(-1)  # [B] nats
     loss = r_loss.mean() + beta * torch.clamp(kl - free_bits * math.log(2), min=0).mean()
@@ -166,7 +181,8 @@ def evaluate(model, tokens, batch, temperature=None):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True)
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", "--run-dir", dest="run", required=True,
+                   help="the run folder (under torchrun say --run-dir: torchrun reads --run as its own --run-path)")
     p.add_argument("--vocab", type=int, default=512)
     p.add_argument("--bars", type=int, default=2)
     p.add_argument("--steps-per-bar", type=int, default=16)
@@ -193,33 +209,46 @@ def main():
     p.add_argument("--test-temperature", type=float, default=1.0, help="free-running sampling temperature on the test split")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-eval", action="store_true", help="train and time only: no validation or test evaluation")
     p.add_argument("--single-lstm-bias", action="store_true",
                    help="train one bias per LSTM gate, as Magenta and the C++ model do (nn.LSTM trains two, b_ih and "
                         "b_hh, whose sum moves twice as fast under Adam): b_hh is folded into b_ih and frozen at zero")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))  # set by torchrun
+    if world > 1:
+        dist.init_process_group("gloo")
     torch.manual_seed(a.seed)
     train = read_split(a.data, "train")
     valid = read_split(a.data, "validation")[: a.eval_windows]
     if train.size(1) != a.bars * a.steps_per_bar:
         raise SystemExit(f"{a.data} holds windows of {train.size(1)} steps; --bars {a.bars} expects {a.bars * a.steps_per_bar}")
-    os.makedirs(a.run, exist_ok=True)
-    with open(os.path.join(a.run, "config.json"), "w") as f:
-        json.dump(vars(a), f, indent=2)
-    log = open(os.path.join(a.run, "metrics.jsonl"), "w")
-    model = MusicVAE(a)
+    global_batch = a.batch * world
+    if global_batch > len(train):
+        raise SystemExit(f"{a.data}: --batch {a.batch} x {world} ranks exceeds the {len(train)} training windows")
+    if rank == 0:
+        os.makedirs(a.run, exist_ok=True)
+        with open(os.path.join(a.run, "config.json"), "w") as f:
+            json.dump(dict(vars(a), ranks=world), f, indent=2)
+    log = open(os.path.join(a.run, "metrics.jsonl"), "w") if rank == 0 else open(os.devnull, "w")
+    net = MusicVAE(a)
     if a.single_lstm_bias:
-        fold_lstm_biases(model)
+        fold_lstm_biases(net)
+    model = DistributedDataParallel(net) if world > 1 else net  # DDP broadcasts rank 0's weights
     opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=a.lr)
-    print(f"reference: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {len(train)} training windows")
-    order, cursor = torch.randperm(len(train)), 0
+    if rank == 0:
+        print(f"reference: {sum(p.numel() for p in net.parameters()) / 1e6:.2f}M parameters, {len(train)} training windows, "
+              f"{world} rank(s) x batch {a.batch}" + (" (DistributedDataParallel, gloo)" if world > 1 else ""), flush=True)
+    order_seed = torch.Generator().manual_seed(a.seed)  # one shuffled order on every rank
+    torch.manual_seed(a.seed + rank)  # each rank its own posterior noise and dropout
+    order, cursor = torch.randperm(len(train), generator=order_seed), 0
     sums, t0, t_window = np.zeros(4), time.time(), time.time()
     for step in range(1, a.steps + 1):
-        if cursor + a.batch > len(train):  # a new epoch, reshuffled; drop the remainder
-            order, cursor = torch.randperm(len(train)), 0
-        x = train[order[cursor:cursor + a.batch]]
-        cursor += a.batch
+        if cursor + global_batch > len(train):  # a new epoch, reshuffled; drop the remainder
+            order, cursor = torch.randperm(len(train), generator=order_seed), 0
+        x = train[order[cursor + rank * a.batch:cursor + (rank + 1) * a.batch]]  # this rank's part of the global batch
+        cursor += global_batch
         lr = (a.lr - a.min_lr) * a.lr_decay ** (step - 1) + a.min_lr
         for group in opt.param_groups:
             group["lr"] = lr
@@ -232,15 +261,16 @@ def main():
         sums += [loss.item(), r_loss.item(), kl.item(), acc.item()]
         if step % a.log_every == 0:
             m = sums / a.log_every
-            rate = a.log_every * a.batch / (time.time() - t_window)
+            rate = a.log_every * global_batch / (time.time() - t_window)  # the rank-0 loss figures; seq/s of all ranks
             rec = {"step": step, "loss": m[0], "r_loss": m[1], "kl_bits": m[2] / math.log(2), "accuracy": m[3], "lr": lr,
                    "grad_norm": norm, "seq_per_s": rate, "wall_s": time.time() - t0}
             log.write(json.dumps(rec) + "\n")
             log.flush()
-            print(f"step {step}  loss {m[0]:.3f}  r_loss {m[1]:.3f}  kl {m[2] / math.log(2):.2f} bits  acc {m[3]:.4f}  {rate:.1f} seq/s", flush=True)
+            if rank == 0:
+                print(f"step {step}  loss {m[0]:.3f}  r_loss {m[1]:.3f}  kl {m[2] / math.log(2):.2f} bits  acc {m[3]:.4f}  {rate:.1f} seq/s", flush=True)
             sums, t_window = np.zeros(4), time.time()
-        if step % a.eval_every == 0 or step == a.steps:
-            e = evaluate(model, valid, 128)
+        if rank == 0 and not a.no_eval and (step % a.eval_every == 0 or step == a.steps):
+            e = evaluate(net, valid, 128)
             rec = {"step": step, "eval_windows": len(valid), "eval_r_loss": e["r_loss"], "eval_kl_bits": e["kl"] / math.log(2),
                    "eval_elbo": -(e["r_loss"] + e["kl"]), "eval_tf_accuracy": e["tf"], "eval_free_accuracy": e["free"],
                    "wall_s": time.time() - t0}
@@ -249,9 +279,16 @@ def main():
             print(f"eval step {step}: r_loss {e['r_loss']:.3f}  kl {e['kl'] / math.log(2):.2f} bits  "
                   f"teacher-forced acc {e['tf']:.4f}  free-running acc {e['free']:.4f}", flush=True)
             t_window = time.time()
+    if world > 1:
+        dist.barrier()  # the other ranks wait while rank 0 evaluates, then leave
+        if rank != 0:
+            dist.destroy_process_group()
+            return
+    if a.no_eval:
+        return
     test = read_split(a.data, "test")
     torch.manual_seed(0)
-    e = evaluate(model, test, 128, temperature=a.test_temperature)
+    e = evaluate(net, test, 128, temperature=a.test_temperature)
     result = {"split": "test", "windows": len(test), "teacher_forced_accuracy": e["tf"],
               f"free_running_accuracy_t{a.test_temperature:g}": e["free"], "r_loss_nats": e["r_loss"],
               "kl_bits": e["kl"] / math.log(2), "elbo_nats": -(e["r_loss"] + e["kl"]), "steps": a.steps,

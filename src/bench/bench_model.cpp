@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "common/cli.h"
+#include "common/run_program.h"
 #include "common/runtime.h"
 #include "model/musicvae.h"
 #include "model/precision.h"
@@ -24,22 +24,24 @@ void describe(const mvae::model::ModelConfig& c) {
   std::string tensors;
   for (const auto& p : model->named_parameters()) {
     total += p.value().numel();
-    tensors += std::string(tensors.empty() ? "" : ", ") + "[\"" + p.key() + "\", " + std::to_string(p.value().numel()) + "]";
+    tensors +=
+        std::string(tensors.empty() ? "" : ", ") + "[\"" + p.key() + "\", " + std::to_string(p.value().numel()) + "]";
   }
-  std::printf("{\"preset\": \"%s\", \"bars\": %d, \"steps\": %lld, \"params\": %lld, \"forward_flops_per_sequence\": %.6g, "
-              "\"parameters\": [%s]}\n",
-              c.preset.c_str(), c.bars, static_cast<long long>(c.steps()), static_cast<long long>(total),
-              mvae::model::forward_flops_per_sequence(c), tensors.c_str());
+  std::printf(
+      "{\"preset\": \"%s\", \"bars\": %d, \"steps\": %lld, \"params\": %lld, \"forward_flops_per_sequence\": %.6g, "
+      "\"parameters\": [%s]}\n",
+      c.preset.c_str(), c.bars, static_cast<long long>(c.steps()), static_cast<long long>(total),
+      mvae::model::forward_flops_per_sequence(c), tensors.c_str());
 }
 
 // What to time: the model and how each step runs.
 struct BenchSettings {
-  mvae::model::ModelConfig config = mvae::model::preset("hierdec-drums_4bar");
+  mvae::model::ModelConfig config = mvae::model::preset(mvae::model::kDefaultPreset);
   int batch = 64, iters = 10, warmup = 2, threads = 0;
   std::string device = "cpu";
   bool bf16 = false, tf32 = false, keep_denormals = false, describe_only = false;
   double peak_tflops = 0;
-  double sampling_probability = 0;  // scheduled sampling at this probability every step (0: teacher forcing)
+  double sampling_probability = 0;     // scheduled sampling at this probability every step (0: teacher forcing)
   std::string sampling_path = "auto";  // auto, stepwise-graph or two-pass
 };
 
@@ -106,7 +108,8 @@ mvae::model::ScheduledSamplingPath sampling_path(const std::string& name) {
 }
 
 // Seconds for `iters` training steps (forward, backward, clip, Adam) after `warmup` untimed ones.
-double time_steps(const BenchSettings& b, mvae::model::MusicVAE& model, const torch::Tensor& data, double* last_r_loss) {
+double time_steps(const BenchSettings& b, mvae::model::MusicVAE& model, const torch::Tensor& data,
+                  double* last_r_loss) {
   const torch::Device device(b.device);
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
   const auto sync = [&] {
@@ -151,8 +154,9 @@ int bench(int argc, char** argv) {
   mvae::model::MusicVAE model(c);
   model->to(device);
   const auto on_device = torch::TensorOptions().device(device);
-  const torch::Tensor data = c.groove() ? (torch::rand({b.batch, c.steps(), mvae::model::kGrooveValues}, on_device) < 0.2).to(torch::kFloat)
-                                        : torch::randint(0, c.vocab, {b.batch, c.steps()}, on_device.dtype(torch::kLong));
+  const torch::Tensor data =
+      c.groove() ? (torch::rand({b.batch, c.steps(), mvae::model::kGrooveValues}, on_device) < 0.2).to(torch::kFloat)
+                 : torch::randint(0, c.vocab, {b.batch, c.steps()}, on_device.dtype(torch::kLong));
   double loss = 0;
   const double dt = time_steps(b, model, data, &loss);
   int64_t params = 0;
@@ -160,11 +164,13 @@ int bench(int argc, char** argv) {
   const double seq_per_s = b.batch * b.iters / dt;
   // Training FLOPs: forward + backward (about twice the forward); scheduled sampling's first pass not counted.
   const double tflops = 3.0 * mvae::model::forward_flops_per_sequence(c) * seq_per_s / 1e12;
-  std::printf("{\"seq_per_s\": %.2f, \"params\": %lld, \"threads\": %d, \"precision\": \"%s\", \"loss\": %.4f, "
-              "\"model_tflops\": %.4f, \"mfu\": %.4f, \"tokens_per_s\": %.0f, \"sampling_probability\": %g, \"decoding\": \"%s\"}\n",
-              seq_per_s, static_cast<long long>(params), torch::get_num_threads(), b.bf16 ? "bf16" : (b.tf32 ? "tf32" : "fp32"), loss,
-              tflops, b.peak_tflops > 0 ? tflops / b.peak_tflops : 0.0, seq_per_s * static_cast<double>(c.steps()), b.sampling_probability,
-              b.sampling_probability <= 0 ? "teacher-forced" : b.sampling_path.c_str());
+  std::printf(
+      "{\"seq_per_s\": %.2f, \"params\": %lld, \"threads\": %d, \"precision\": \"%s\", \"loss\": %.4f, "
+      "\"model_tflops\": %.4f, \"mfu\": %.4f, \"tokens_per_s\": %.0f, \"sampling_probability\": %g, \"decoding\": "
+      "\"%s\"}\n",
+      seq_per_s, static_cast<long long>(params), torch::get_num_threads(), b.bf16 ? "bf16" : (b.tf32 ? "tf32" : "fp32"),
+      loss, tflops, b.peak_tflops > 0 ? tflops / b.peak_tflops : 0.0, seq_per_s * static_cast<double>(c.steps()),
+      b.sampling_probability, b.sampling_probability <= 0 ? "teacher-forced" : b.sampling_path.c_str());
   return 0;
 }
 

@@ -12,11 +12,11 @@
 #include <cstdio>
 #include <iostream>
 
-#include "common/cli.h"
-#include "common/runtime.h"
-#include "dist/communicator.h"
-#include "dist/mpi_context.h"
 #include "cli/model_options.h"
+#include "comm/communicator.h"
+#include "comm/mpi_context.h"
+#include "common/run_program.h"
+#include "common/runtime.h"
 #include "model/musicvae.h"
 #include "train/gradient_reducer.h"
 
@@ -37,7 +37,7 @@ struct ModeTimes {
   double started_in_backward = 0;                  // buckets per step
 };
 
-ModeTimes time_steps(mvae::model::MusicVAE& model, const torch::Tensor& data, mvae::dist::Communicator& comm,
+ModeTimes time_steps(mvae::model::MusicVAE& model, const torch::Tensor& data, mvae::comm::Communicator& comm,
                      const mvae::train::ReducerOptions& options, int warmup, int iters, size_t* buckets) {
   std::vector<torch::Tensor> params = model->parameters();
   mvae::train::GradientReducer reducer(params, comm, options);
@@ -59,7 +59,7 @@ ModeTimes time_steps(mvae::model::MusicVAE& model, const torch::Tensor& data, mv
     const double exposed_here = seconds(t1, t2);
     step.push_back(seconds(t0, t2));
     backward.push_back(seconds(t0, t1));
-    exposed.push_back(comm.all_reduce_scalar(exposed_here, mvae::dist::ReduceOp::kMin));
+    exposed.push_back(comm.all_reduce_scalar(exposed_here, mvae::comm::ReduceOp::kMin));
     t.started_in_backward += static_cast<double>(reducer.last_timing().started_in_backward) / iters;
   }
   *buckets = reducer.num_buckets();
@@ -70,7 +70,7 @@ ModeTimes time_steps(mvae::model::MusicVAE& model, const torch::Tensor& data, mv
 }
 
 // The same buckets' all-reduces with nothing else running.
-double time_communication(mvae::model::MusicVAE& model, mvae::dist::Communicator& comm, double bucket_mb, int iters) {
+double time_communication(mvae::model::MusicVAE& model, mvae::comm::Communicator& comm, double bucket_mb, int iters) {
   std::vector<torch::Tensor> params = model->parameters();
   mvae::train::GradientReducer reducer(params, comm, {bucket_mb, 1.0, /*overlap=*/false});
   std::vector<double> times;
@@ -87,7 +87,7 @@ double time_communication(mvae::model::MusicVAE& model, mvae::dist::Communicator
 }  // namespace
 
 int main(int argc, char** argv) {
-  mvae::dist::MpiContext mpi(&argc, &argv);
+  mvae::comm::MpiContext mpi(&argc, &argv);
   return mvae::run_program("bench_overlap", [&] {
     int batch = 64, iters = 20, warmup = 3, threads = 1;
     double bucket_mb = 25;
@@ -109,10 +109,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     po::notify(vm);
-    const mvae::model::ModelConfig config = mvae::cli::resolve_model_config(vm, "hierdec-drums_4bar");
+    const mvae::model::ModelConfig config = mvae::cli::resolve_model_config(vm, mvae::model::kDefaultPreset);
     mvae::tune_cpu();
     torch::set_num_threads(threads);
-    auto comm = mvae::dist::make_mpi_communicator();
+    auto comm = mvae::comm::make_mpi_communicator();
     torch::manual_seed(1 + comm->rank());
     mvae::model::MusicVAE model(config);
     const torch::Tensor data = torch::randint(0, config.vocab, {batch, config.steps()}, torch::kLong);
@@ -127,8 +127,8 @@ int main(int argc, char** argv) {
           " \"after_backward\": {\"step_ms\": %.1f, \"exposed_ms\": %.2f},\n"
           " \"overlap\": {\"step_ms\": %.1f, \"exposed_ms\": %.2f, \"buckets_started_in_backward\": %.1f},\n"
           " \"communication_alone_ms\": %.2f, \"hidden_fraction\": %.3f, \"step_speedup\": %.3f}\n",
-          comm->world_size(), threads, batch, bucket_mb, buckets, after.step * 1e3, after.exposed * 1e3, overlap.step * 1e3,
-          overlap.exposed * 1e3, overlap.started_in_backward, alone * 1e3,
+          comm->world_size(), threads, batch, bucket_mb, buckets, after.step * 1e3, after.exposed * 1e3,
+          overlap.step * 1e3, overlap.exposed * 1e3, overlap.started_in_backward, alone * 1e3,
           alone > 0 ? std::clamp(1.0 - overlap.exposed / alone, 0.0, 1.0) : 0.0, after.step / overlap.step);
     }
     return 0;

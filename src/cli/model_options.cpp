@@ -37,16 +37,20 @@ model::ModelConfig resolve_fields(const po::variables_map& vm, const std::string
       throw model::ConfigError("groove_loss", "must be everywhere or at-hits, got '" + where + "'");
     c.groove_loss_at_hits = where == "at-hits";
   }
-  if (vm.count("sampling-schedule")) c.sampling_schedule = model::parse_sampling_schedule(vm["sampling-schedule"].as<std::string>());
-  if (vm.count("input-transform")) c.input_transform = model::parse_input_transform(vm["input-transform"].as<std::string>());
+  if (vm.count("sampling-schedule"))
+    c.sampling_schedule = model::parse_sampling_schedule(vm["sampling-schedule"].as<std::string>());
+  if (vm.count("input-transform"))
+    c.input_transform = model::parse_input_transform(vm["input-transform"].as<std::string>());
   if (vm.count("encoder-input")) {
     const std::string input = vm["encoder-input"].as<std::string>();
-    if (input != "token" && input != "roll") throw model::ConfigError("roll_input", "must be token or roll, got '" + input + "'");
+    if (input != "token" && input != "roll")
+      throw model::ConfigError("roll_input", "must be token or roll, got '" + input + "'");
     c.roll_input = input == "roll";
   }
   if (vm.count("decoder")) {
     const std::string kind = vm["decoder"].as<std::string>();
-    if (kind != "hierarchical" && kind != "flat") throw model::ConfigError("decoder", "must be hierarchical or flat, got '" + kind + "'");
+    if (kind != "hierarchical" && kind != "flat")
+      throw model::ConfigError("decoder", "must be hierarchical or flat, got '" + kind + "'");
     c.decoder = kind == "flat" ? model::DecoderKind::kFlat : model::DecoderKind::kHierarchical;
   }
   c.validate();
@@ -57,9 +61,11 @@ model::ModelConfig resolve_fields(const po::variables_map& vm, const std::string
 
 po::options_description model_options_description() {
   po::options_description d("Model (a preset, then any size on top of it)");
+  std::string presets;
+  for (const std::string& name : model::preset_names()) presets += (presets.empty() ? "" : ", ") + name;
   // clang-format off
   d.add_options()
-    ("preset", po::value<std::string>(), "cat-drums_2bar_small, cat-drums_2bar_big, hierdec-drums_4bar, hierdec-drums_16bar, flat-drums_16bar, groovae_4bar, groovae_2bar_humanize, groovae_2bar_tap_fixed_velocity, tiny, tiny-groove")
+    ("preset", po::value<std::string>(), presets.c_str())
     ("output", po::value<std::string>(), "tokens (512 drum tokens) or groove (hits, velocities and offsets per drum class)")
     ("groove-loss", po::value<std::string>(), "groove: where velocity and offset errors count: at-hits (the drummer's hits; the groove presets' default) or everywhere (Magenta's GrooVAE)")
     ("input-transform", po::value<std::string>(), "groove: what the encoder sees: none, humanize (no velocities or timing) or tap (all hits on one class)")

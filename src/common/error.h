@@ -1,4 +1,6 @@
-// Errors that say where: the file, the place in it, and what was wrong.
+// Errors that say where: the file, the place in it, and what was wrong; the kinds of error the
+// code throws (docs/architecture.md, "Errors") and the check macros of our own invariants and of
+// every CUDA, NCCL and MPI call.
 #pragma once
 
 #include <cstdint>
@@ -29,21 +31,64 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A failure while running that is neither bad input, nor a bad option, nor a bug: a device or
+// library call that failed, a peer rank that died or stopped, a step whose numbers went
+// non-finite, memory that ran out, a tool we call. The message says what happened, where (rank
+// and host once known) and what to do.
+class RunError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // A broken internal invariant (a bug, not a user mistake): raised by MVAE_CHECK with the source
 // file and line.
 class InternalError : public std::logic_error {
  public:
-  InternalError(const char* file, int line, const std::string& what)
-      : std::logic_error(std::string("internal error at ") + file + ":" + std::to_string(line) + ": " + what) {}
+  InternalError(const char* file, int line, const std::string& what);
 };
+
+// Which process this is, for messages that must say which rank on which host failed: set once
+// by a program that knows (train, once MPI is up); "" until then. train's last word on any error
+// starts with process_tag(), so every message above reaches the user with its rank and host.
+void set_process_identity(int rank, const std::string& host);
+std::string process_prefix();  // "rank 3 on node07: ", or ""
+std::string process_tag();     // "[rank 3 on node07] ", or ""
+
+// A failed CUDA or NCCL call: throws RunError "<error> at <file>:<line> in <call>".
+[[noreturn]] void fail_call(const std::string& error, const char* call, const char* file, int line);
+// A failed MPI call: prints the same, after the rank and host, on stderr and ends the whole job
+// (MPI_Abort), since a rank must never hang alone in a collective. Defined in comm/mpi_context.cpp, the one place MPI
+// is linked.
+[[noreturn]] void abort_on_mpi_error(int code, const char* call, const char* file, int line);
 
 }  // namespace mvae
 
 // Checks an internal invariant; `message` is evaluated only when it fails.
-#define MVAE_CHECK(condition, message)                                 \
-  do {                                                                 \
-    if (!(condition)) throw ::mvae::InternalError(__FILE__, __LINE__, \
-                                                  std::string("check '" #condition "' failed: ") + (message)); \
+#define MVAE_CHECK(condition, message)                                                                             \
+  do {                                                                                                             \
+    if (!(condition))                                                                                              \
+      throw ::mvae::InternalError(__FILE__, __LINE__, std::string("check '" #condition "' failed: ") + (message)); \
+  } while (0)
+
+// Library calls checked where they are made (each expands where its library's header is included).
+#define MVAE_CUDA_CHECK(call)                                                                                  \
+  do {                                                                                                         \
+    const cudaError_t status_ = (call);                                                                        \
+    if (status_ != cudaSuccess)                                                                                \
+      ::mvae::fail_call(std::string("CUDA error: ") + cudaGetErrorString(status_), #call, __FILE__, __LINE__); \
+  } while (0)
+
+#define MVAE_NCCL_CHECK(call)                                                                                  \
+  do {                                                                                                         \
+    const ncclResult_t status_ = (call);                                                                       \
+    if (status_ != ncclSuccess)                                                                                \
+      ::mvae::fail_call(std::string("NCCL error: ") + ncclGetErrorString(status_), #call, __FILE__, __LINE__); \
+  } while (0)
+
+#define MVAE_MPI_CHECK(call)                                                                    \
+  do {                                                                                          \
+    const int status_ = (call);                                                                 \
+    if (status_ != MPI_SUCCESS) ::mvae::abort_on_mpi_error(status_, #call, __FILE__, __LINE__); \
   } while (0)
 
 namespace mvae {

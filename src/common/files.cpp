@@ -52,7 +52,8 @@ std::string write_failure_reason(const fs::path& path, int error) {
   if (::statvfs(folder.c_str(), &disk) == 0) {
     const auto free_bytes = static_cast<unsigned long long>(disk.f_bavail) * disk.f_frsize;
     if (error == ENOSPC || free_bytes < (1ull << 20))
-      return "no space left on the device (" + std::to_string(free_bytes) + " bytes free): free some, or write elsewhere";
+      return "no space left on the device (" + std::to_string(free_bytes) +
+             " bytes free): free some, or write elsewhere";
   }
   if (error == EDQUOT) return "disk quota exceeded";
   return error != 0 ? std::strerror(error) : "write failed";
@@ -146,8 +147,10 @@ std::vector<std::string> clean_up_after_killed_staging(fs::path final_dir) {
   std::error_code ec;
   std::vector<std::pair<fs::path, pid_t>> staged, moved_aside;  // listed first: removing while listing is unspecified
   for (const auto& entry : fs::directory_iterator(parent, ec)) {
-    if (const pid_t pid = staging_pid(entry.path(), final_dir, ".tmp-"); pid > 0 && process_is_gone(pid)) staged.emplace_back(entry.path(), pid);
-    if (const pid_t pid = staging_pid(entry.path(), final_dir, ".old-"); pid > 0 && process_is_gone(pid)) moved_aside.emplace_back(entry.path(), pid);
+    if (const pid_t pid = staging_pid(entry.path(), final_dir, ".tmp-"); pid > 0 && process_is_gone(pid))
+      staged.emplace_back(entry.path(), pid);
+    if (const pid_t pid = staging_pid(entry.path(), final_dir, ".old-"); pid > 0 && process_is_gone(pid))
+      moved_aside.emplace_back(entry.path(), pid);
   }
   for (const auto& [path, pid] : staged) {
     fs::remove_all(path, ec);
@@ -191,7 +194,8 @@ void StagingDir::publish() {
 
 FolderLock::FolderLock(const fs::path& lock_file, const std::string& what, const std::string& advice) {
   fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw InputError(lock_file.string(), "", std::string("cannot open the lock file: ") + std::strerror(errno));
+  if (fd_ < 0)
+    throw InputError(lock_file.string(), "", std::string("cannot open the lock file: ") + std::strerror(errno));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
     std::string holder;
@@ -201,7 +205,8 @@ FolderLock::FolderLock(const fs::path& lock_file, const std::string& what, const
     holder.erase(holder.find_last_not_of(" \n") + 1);
     ::close(fd_);
     fd_ = -1;
-    if (error != EWOULDBLOCK) throw InputError(lock_file.string(), "", std::string("cannot lock: ") + std::strerror(error));
+    if (error != EWOULDBLOCK)
+      throw InputError(lock_file.string(), "", std::string("cannot lock: ") + std::strerror(error));
     throw UsageError(what + " is in use by " + (holder.empty() ? std::string("another process") : holder) + " (lock " +
                      lock_file.string() + "): " + advice);
   }

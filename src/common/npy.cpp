@@ -31,7 +31,8 @@ void write_npy(const std::string& path, const std::vector<float>& data, const st
 
 std::vector<float> read_npy(const std::string& path, std::vector<int64_t>* shape) {
   const std::vector<uint8_t> bytes = read_file_bytes(path);
-  if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0) throw InputError(path, "byte 0", "not a .npy file");
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0)
+    throw InputError(path, "byte 0", "not a .npy file");
   if (bytes[6] != 1) throw InputError(path, "byte 6", "npy version " + std::to_string(bytes[6]) + " (expected 1)");
   const size_t length = bytes[8] | (bytes[9] << 8);
   if (10 + length > bytes.size()) throw InputError(path, "byte 8", "header runs past the end of the file");
@@ -50,8 +51,9 @@ std::vector<float> read_npy(const std::string& path, std::vector<int64_t>* shape
     count *= dims.back();
   }
   if (10 + length + static_cast<size_t>(count) * 4 != bytes.size())
-    throw InputError(path, "", "holds " + std::to_string(bytes.size() - 10 - length) + " data bytes, shape needs " +
-                                   std::to_string(count * 4));
+    throw InputError(path, "",
+                     "holds " + std::to_string(bytes.size() - 10 - length) + " data bytes, shape needs " +
+                         std::to_string(count * 4));
   std::vector<float> data(static_cast<size_t>(count));
   std::memcpy(data.data(), bytes.data() + 10 + length, data.size() * 4);
   if (shape) *shape = dims;

@@ -29,9 +29,8 @@ void ProgressBar::draw(int64_t done) {
   const double frac = total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1.0;
   const int filled = static_cast<int>(frac * width);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  std::fprintf(stderr, "\r%s [%.*s%*s] %lld/%lld %.1fs", label_.c_str(), filled,
-               "##############################", width - filled, "", static_cast<long long>(done),
-               static_cast<long long>(total_), secs);
+  std::fprintf(stderr, "\r%s [%.*s%*s] %lld/%lld %.1fs", label_.c_str(), filled, "##############################",
+               width - filled, "", static_cast<long long>(done), static_cast<long long>(total_), secs);
   std::fflush(stderr);
 }
 

@@ -36,13 +36,16 @@ std::string use_the_cpus_blas_kernels() {
   const auto corename = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
   if (corename == nullptr) return "";  // not OpenBLAS
   // OpenBLAS's names of the Intel cores before AVX2 (driver/others/dynamic.c).
-  static const std::set<std::string> before_avx2 = {"Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom",
-                                                    "Core2",  "Penryn",     "Dunnington", "Nehalem", "Sandybridge"};
+  static const std::set<std::string> before_avx2 = {"Katmai",     "Coppermine", "Northwood",  "Prescott",
+                                                    "Banias",     "Atom",       "Core2",      "Penryn",
+                                                    "Dunnington", "Nehalem",    "Sandybridge"};
   if (!before_avx2.count(corename())) return "";
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-  const char* better = avx512 ? "SkylakeX" : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "Haswell" : nullptr;
+  const char* better = avx512                                                            ? "SkylakeX"
+                       : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "Haswell"
+                                                                                         : nullptr;
   if (better == nullptr) return "";
   std::ifstream cmdline("/proc/self/cmdline", std::ios::binary);
   const std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());

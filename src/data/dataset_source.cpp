@@ -196,8 +196,8 @@ DatasetListing load_dataset(const std::string& zip_or_folder, const SplitFractio
         listing.problems.push_back(zip_or_folder + ":" + kv.first + ": another info.csv, not read (" + csv_name +
                                    " is, the shallowest); its files are split by path hash, without labels");
     if (!tree.midi.empty())
-      listing.problems.push_back(std::to_string(tree.midi.size()) + " MIDI files not listed in " + csv_name + " (the first: " +
-                                 tree.midi.begin()->first + "): split by path hash, without labels");
+      listing.problems.push_back(std::to_string(tree.midi.size()) + " MIDI files not listed in " + csv_name +
+                                 " (the first: " + tree.midi.begin()->first + "): split by path hash, without labels");
     for (auto& kv : tree.midi) {
       SourceFile f;
       f.path = kv.first.rfind(prefix, 0) == 0 ? kv.first.substr(prefix.size()) : kv.first;

@@ -9,7 +9,7 @@
 namespace mvae::data {
 
 struct SourceFile {
-  std::string path;  // relative to the dataset root, '/'-separated, e.g. drummer1/session1/1_funk_80_beat_4-4.mid
+  std::string path;   // relative to the dataset root, '/'-separated, e.g. drummer1/session1/1_funk_80_beat_4-4.mid
   std::string split;  // train, validation or test
   // Labels from info.csv; empty or 0 without one.
   std::string drummer, style, beat_type, time_signature;
@@ -23,9 +23,9 @@ struct SplitFractions {
 };
 
 struct DatasetListing {
-  std::string root;      // what the user gave
+  std::string root;  // what the user gave
   bool has_info_csv = false;
-  std::vector<SourceFile> files;  // sorted by path: the order does not depend on the file system
+  std::vector<SourceFile> files;      // sorted by path: the order does not depend on the file system
   std::vector<std::string> problems;  // rows of info.csv that name missing files, and the like
 };
 

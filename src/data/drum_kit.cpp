@@ -28,13 +28,12 @@ PitchMap PitchMap::from_classes(std::string name, const std::array<std::vector<i
   map.pitches = classes;
   map.class_of.fill(-1);
   for (int c = 0; c < kNumDrumClasses; ++c) {
-    if (classes[c].empty())
-      throw InputError(map.name, "class " + std::string(drum_class_names()[c]), "has no pitches");
+    if (classes[c].empty()) throw InputError(map.name, "class " + std::string(drum_class_names()[c]), "has no pitches");
     for (int p : classes[c]) {
       if (p < 0 || p > 127)
-        throw InputError(map.name, "class " + std::string(drum_class_names()[c]), "pitch " + std::to_string(p) + " out of 0..127");
-      if (map.class_of[p] != -1)
-        throw InputError(map.name, "pitch " + std::to_string(p), "appears in two classes");
+        throw InputError(map.name, "class " + std::string(drum_class_names()[c]),
+                         "pitch " + std::to_string(p) + " out of 0..127");
+      if (map.class_of[p] != -1) throw InputError(map.name, "pitch " + std::to_string(p), "appears in two classes");
       map.class_of[p] = static_cast<int8_t>(c);
     }
   }

@@ -12,7 +12,7 @@ namespace mvae::data {
 constexpr int kNumDrumClasses = 9;
 constexpr int kVocabSize = 1 << kNumDrumClasses;  // 512 tokens; 0 = silence
 constexpr int kStepsPerQuarter = 4;
-constexpr int kStepsPerBar = 16;  // only meters with 16 sixteenth-steps per bar are used
+constexpr int kStepsPerBar = 16;            // only meters with 16 sixteenth-steps per bar are used
 constexpr int kDefaultOutputVelocity = 80;  // Magenta's OUTPUT_VELOCITY for non-expressive drums
 
 // Class names in bit order: bit 0 (LSB) kick ... bit 8 ride.

@@ -33,7 +33,8 @@ std::vector<Piece> split_on_time_changes(const midi::MidiFile& file) {
   Piece current;
   uint32_t tempo = 500000;
   for (const auto& ch : changes) {
-    const bool differs = ch.is_tempo ? ch.tempo != tempo : (ch.num != current.numerator || ch.den != current.denominator);
+    const bool differs =
+        ch.is_tempo ? ch.tempo != tempo : (ch.num != current.numerator || ch.den != current.denominator);
     if (!differs) continue;  // a repeated tempo or meter does not split
     if (ch.tick > current.start_tick) {
       current.end_tick = ch.tick;
@@ -225,14 +226,16 @@ TokenizeResult tokenize_drums(const midi::MidiFile& file, const PitchMap& map, c
       result.skip_detail = options.any_channel ? "no note-on events" : "no note-on events on channel 10";
     } else if (mapped == 0) {
       result.skip_reason = "no_drum_notes";
-      result.skip_detail = std::to_string(stats.drum_notes) + " drum notes, none with a pitch in the '" + map.name + "' map";
+      result.skip_detail =
+          std::to_string(stats.drum_notes) + " drum notes, none with a pitch in the '" + map.name + "' map";
     } else if (!bad_meter.empty() && stats.tracks == 0 && stats.tracks_too_short == 0) {
       result.skip_reason = "meter";
-      result.skip_detail = "time signature " + bad_meter + "; only meters of 16 sixteenth-steps per bar (4/4, 2/2) are used";
+      result.skip_detail =
+          "time signature " + bad_meter + "; only meters of 16 sixteenth-steps per bar (4/4, 2/2) are used";
     } else {
       result.skip_reason = "too_short";
-      result.skip_detail = "no drum track of at least " + std::to_string(options.bars) +
-                           " bars (a bar of silence ends a track)";
+      result.skip_detail =
+          "no drum track of at least " + std::to_string(options.bars) + " bars (a bar of silence ends a track)";
     }
   }
   return result;
@@ -244,7 +247,8 @@ midi::MidiFile tokens_to_midi(const std::vector<uint16_t>& tokens, const PitchMa
   out.format = 0;
   out.ticks_per_quarter = 480;
   const int64_t step_ticks = out.ticks_per_quarter / kStepsPerQuarter;  // 120
-  MVAE_CHECK(qpm >= midi::kMinQpm && qpm <= midi::kMaxQpm, "a tempo of " + std::to_string(qpm) + " qpm does not fit a MIDI file");
+  MVAE_CHECK(qpm >= midi::kMinQpm && qpm <= midi::kMaxQpm,
+             "a tempo of " + std::to_string(qpm) + " qpm does not fit a MIDI file");
   out.tempos.push_back({0, static_cast<uint32_t>(std::lround(60e6 / qpm))});
   out.time_signatures.push_back({0, 4, 4});
   const int64_t end_tick = static_cast<int64_t>(tokens.size()) * step_ticks;

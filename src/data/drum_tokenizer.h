@@ -44,7 +44,7 @@ struct TokenizeStats {
   int64_t tracks_truncated = 0;  // cut at max_track_bars
   int64_t windows_total = 0;     // before de-duplication
   int64_t windows_duplicate = 0;
-  int64_t windows_capped = 0;    // dropped by max_windows_per_file
+  int64_t windows_capped = 0;  // dropped by max_windows_per_file
   void add(const TokenizeStats& o);
 };
 

@@ -52,7 +52,8 @@ std::string DataRepresentation::difference(const DataRepresentation& o) const {
   };
   for (const std::string& d :
        {field("representation", name, o.name), field("bars", bars, o.bars),
-        field("steps_per_bar", steps_per_bar, o.steps_per_bar), field("steps_per_quarter", steps_per_quarter, o.steps_per_quarter),
+        field("steps_per_bar", steps_per_bar, o.steps_per_bar),
+        field("steps_per_quarter", steps_per_quarter, o.steps_per_quarter),
         field("vocab_size", vocab_size, o.vocab_size), field("num_classes", num_classes, o.num_classes),
         field("pitch_map", pitch_map_json, o.pitch_map_json)})
     if (!d.empty()) return d;

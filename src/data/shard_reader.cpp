@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <iterator>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "common/error.h"
@@ -70,9 +70,10 @@ struct ShardSet::Shard {
   void check_token_ids(int64_t row, int64_t count, const uint16_t* ids) const {
     for (int64_t i = 0; i < count * window_steps; ++i)
       if (ids[i] >= vocab_size)
-        throw InputError(path, "tokens row " + std::to_string(row + i / window_steps) + " step " + std::to_string(i % window_steps),
-                         "token id " + std::to_string(ids[i]) + " is outside the vocabulary (0.." + std::to_string(vocab_size - 1) +
-                             ") the manifest gives: the shard is damaged or from another representation; run preprocess again");
+        throw InputError(
+            path, "tokens row " + std::to_string(row + i / window_steps) + " step " + std::to_string(i % window_steps),
+            "token id " + std::to_string(ids[i]) + " is outside the vocabulary (0.." + std::to_string(vocab_size - 1) +
+                ") the manifest gives: the shard is damaged or from another representation; run preprocess again");
   }
 };
 
@@ -127,13 +128,15 @@ ShardSet::ShardSet(const fs::path& folder, bool verify_checksums) : folder_(fold
         if (!fs::exists(path)) throw InputError(shard->path, "", "shard listed in the manifest is missing");
         const auto bytes = static_cast<int64_t>(fs::file_size(path));
         if (bytes != s.at("bytes").get<int64_t>())
-          throw InputError(shard->path, "", "size " + std::to_string(bytes) + " bytes, manifest says " +
-                                                std::to_string(s.at("bytes").get<int64_t>()) + " (truncated or replaced)");
+          throw InputError(shard->path, "",
+                           "size " + std::to_string(bytes) + " bytes, manifest says " +
+                               std::to_string(s.at("bytes").get<int64_t>()) + " (truncated or replaced)");
         if (verify_checksums) {
           const std::string crc = crc32_hex(file_crc32(path));
           if (crc != s.at("crc32").get<std::string>())
-            throw InputError(shard->path, "", "CRC-32 " + crc + " does not match the manifest's " +
-                                                  s.at("crc32").get<std::string>() + " (corrupt)");
+            throw InputError(
+                shard->path, "",
+                "CRC-32 " + crc + " does not match the manifest's " + s.at("crc32").get<std::string>() + " (corrupt)");
         }
         h5::Handle fapl(H5Pcreate(H5P_FILE_ACCESS));
         H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
@@ -164,9 +167,9 @@ ShardSet::ShardSet(const fs::path& folder, bool verify_checksums) : folder_(fold
         split.shards.push_back(std::move(shard));
       }
       if (split.rows != split_json.at("windows").get<int64_t>())
-        throw InputError(manifest_name, "splits." + split_name, "shards hold " + std::to_string(split.rows) +
-                                                                    " rows, manifest says " +
-                                                                    split_json.at("windows").dump());
+        throw InputError(
+            manifest_name, "splits." + split_name,
+            "shards hold " + std::to_string(split.rows) + " rows, manifest says " + split_json.at("windows").dump());
     }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(manifest_name, "", std::string("malformed manifest: ") + e.what());
@@ -195,7 +198,8 @@ ShardSet::Split& ShardSet::split_named(const std::string& split) {
   if (it == splits_.end()) {
     std::string known;
     for (const auto& kv : splits_) known += (known.empty() ? "" : ", ") + kv.first;
-    throw UsageError("split '" + split + "' is not in the shard folder " + folder_.string() + " (it has: " + known + ")");
+    throw UsageError("split '" + split + "' is not in the shard folder " + folder_.string() + " (it has: " + known +
+                     ")");
   }
   return it->second;
 }
@@ -208,8 +212,8 @@ void check_index(int64_t index, int64_t rows, const std::string& split) {
 }
 
 // Copies rows `indices` of a resident array ([rows, row_bytes]) to `out`, in the order given.
-void gather_rows(const unsigned char* array, size_t row_bytes, int64_t rows, const std::vector<int64_t>& indices, const std::string& split,
-                 void* out) {
+void gather_rows(const unsigned char* array, size_t row_bytes, int64_t rows, const std::vector<int64_t>& indices,
+                 const std::string& split, void* out) {
   auto* to = static_cast<unsigned char*>(out);
   for (size_t i = 0; i < indices.size(); ++i) {
     check_index(indices[i], rows, split);
@@ -222,17 +226,20 @@ void gather_rows(const unsigned char* array, size_t row_bytes, int64_t rows, con
 std::pair<ShardSet::Shard*, int64_t> ShardSet::locate(const std::string& split, int64_t index) {
   Split& s = split_named(split);
   check_index(index, s.rows, split);
-  const size_t k = static_cast<size_t>(std::upper_bound(s.first_row.begin(), s.first_row.end(), index) - s.first_row.begin() - 1);
+  const size_t k =
+      static_cast<size_t>(std::upper_bound(s.first_row.begin(), s.first_row.end(), index) - s.first_row.begin() - 1);
   return {s.shards[k].get(), index - s.first_row[k]};
 }
 
 void ShardSet::set_resident_budget(int64_t bytes) {
   resident_budget_ = std::max<int64_t>(bytes, 0);
   for (auto& [name, split] : splits_)  // arrays refused before may fit now
-    for (auto it = split.resident.begin(); it != split.resident.end();) it = it->second.empty() ? split.resident.erase(it) : std::next(it);
+    for (auto it = split.resident.begin(); it != split.resident.end();)
+      it = it->second.empty() ? split.resident.erase(it) : std::next(it);
 }
 
-const unsigned char* ShardSet::resident_array(Split& s, const char* name, int64_t type, size_t row_bytes, int64_t also_needed) {
+const unsigned char* ShardSet::resident_array(Split& s, const char* name, int64_t type, size_t row_bytes,
+                                              int64_t also_needed) {
   const auto found = s.resident.find(name);
   if (found != s.resident.end()) return found->second.empty() ? nullptr : found->second.data();
   const int64_t need = s.rows * static_cast<int64_t>(row_bytes);
@@ -241,9 +248,10 @@ const unsigned char* ShardSet::resident_array(Split& s, const char* name, int64_
     return nullptr;
   }
   std::vector<unsigned char> rows(static_cast<size_t>(need));  // stored only once complete (a read can fail)
-  for (size_t k = 0; k < s.shards.size(); ++k) {  // one read of each whole shard: its chunks in file order
+  for (size_t k = 0; k < s.shards.size(); ++k) {               // one read of each whole shard: its chunks in file order
     Shard& shard = *s.shards[k];
-    shard.read_rows(shard.dataset(name), name, type, 0, shard.rows, rows.data() + s.first_row[k] * static_cast<int64_t>(row_bytes));
+    shard.read_rows(shard.dataset(name), name, type, 0, shard.rows,
+                    rows.data() + s.first_row[k] * static_cast<int64_t>(row_bytes));
   }
   resident_bytes_ += need;
   return (s.resident[name] = std::move(rows)).data();
@@ -253,7 +261,8 @@ void ShardSet::read_tokens(const std::string& split, const std::vector<int64_t>&
   const int64_t T = representation_.window_steps();
   Split& s = split_named(split);
   const size_t row_bytes = static_cast<size_t>(T) * sizeof(uint16_t);
-  if (const unsigned char* rows = resident_array(s, "tokens", H5T_NATIVE_UINT16, row_bytes)) return gather_rows(rows, row_bytes, s.rows, indices, split, out);
+  if (const unsigned char* rows = resident_array(s, "tokens", H5T_NATIVE_UINT16, row_bytes))
+    return gather_rows(rows, row_bytes, s.rows, indices, split, out);
   for (size_t i = 0; i < indices.size(); ++i) {
     auto [shard, row] = locate(split, indices[i]);
     shard->read_rows(shard->tokens, "tokens", H5T_NATIVE_UINT16, row, 1, out + static_cast<int64_t>(i) * T);
@@ -266,9 +275,11 @@ void ShardSet::read_expressive(const std::string& split, const std::vector<int64
   Split& s = split_named(split);
   // Both arrays or neither: velocities alone would only take memory.
   const unsigned char* resident_velocities =
-      resident_array(s, "velocities", H5T_NATIVE_UINT8, static_cast<size_t>(values), s.rows * values * static_cast<int64_t>(sizeof(float)));
+      resident_array(s, "velocities", H5T_NATIVE_UINT8, static_cast<size_t>(values),
+                     s.rows * values * static_cast<int64_t>(sizeof(float)));
   const unsigned char* resident_offsets =
-      resident_velocities ? resident_array(s, "offsets", H5T_NATIVE_FLOAT, static_cast<size_t>(values) * sizeof(float)) : nullptr;
+      resident_velocities ? resident_array(s, "offsets", H5T_NATIVE_FLOAT, static_cast<size_t>(values) * sizeof(float))
+                          : nullptr;
   if (resident_offsets) {
     gather_rows(resident_velocities, static_cast<size_t>(values), s.rows, indices, split, velocities);
     gather_rows(resident_offsets, static_cast<size_t>(values) * sizeof(float), s.rows, indices, split, offsets);
@@ -276,7 +287,8 @@ void ShardSet::read_expressive(const std::string& split, const std::vector<int64
   }
   for (size_t i = 0; i < indices.size(); ++i) {
     auto [shard, row] = locate(split, indices[i]);
-    shard->read_rows(shard->velocities, "velocities", H5T_NATIVE_UINT8, row, 1, velocities + static_cast<int64_t>(i) * values);
+    shard->read_rows(shard->velocities, "velocities", H5T_NATIVE_UINT8, row, 1,
+                     velocities + static_cast<int64_t>(i) * values);
     shard->read_rows(shard->offsets, "offsets", H5T_NATIVE_FLOAT, row, 1, offsets + static_cast<int64_t>(i) * values);
   }
 }

@@ -69,7 +69,8 @@ void write_shard(const std::filesystem::path& path, const std::string& split, in
   h5::check(file.get(), name, "create");
 
   write_dataset(file.get(), name, "tokens", H5T_STD_U16LE, H5T_NATIVE_UINT16, {n, T}, tokens.data(), compression);
-  write_dataset(file.get(), name, "velocities", H5T_STD_U8LE, H5T_NATIVE_UINT8, {n, T, C}, velocities.data(), compression);
+  write_dataset(file.get(), name, "velocities", H5T_STD_U8LE, H5T_NATIVE_UINT8, {n, T, C}, velocities.data(),
+                compression);
   write_dataset(file.get(), name, "offsets", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {n, T, C}, offsets.data(), compression);
   write_dataset(file.get(), name, "file_id", H5T_STD_I32LE, H5T_NATIVE_INT32, {n}, file_ids.data(), compression);
   write_dataset(file.get(), name, "piece", H5T_STD_I32LE, H5T_NATIVE_INT32, {n}, pieces.data(), compression);

@@ -62,7 +62,8 @@ class ShardSet {
   // Tokens of `indices` into `out` ([indices.size(), T], row-major).
   void read_tokens(const std::string& split, const std::vector<int64_t>& indices, uint16_t* out);
   // Velocities ([indices.size(), T, 9] MIDI 0..127) and offsets (same shape) of `indices`.
-  void read_expressive(const std::string& split, const std::vector<int64_t>& indices, uint8_t* velocities, float* offsets);
+  void read_expressive(const std::string& split, const std::vector<int64_t>& indices, uint8_t* velocities,
+                       float* offsets);
   WindowRecord read_window(const std::string& split, int64_t index);
   // Where a window came from (cheap: two integers, no window data).
   struct Source {
@@ -96,7 +97,8 @@ class ShardSet {
   std::pair<Shard*, int64_t> locate(const std::string& split, int64_t index);
   // Rows of dataset `name` of `split`, all of them in memory (read on first use), or nullptr when
   // the budget refuses them (or them and `also_needed` more bytes).
-  const unsigned char* resident_array(Split& split, const char* name, int64_t type, size_t row_bytes, int64_t also_needed = 0);
+  const unsigned char* resident_array(Split& split, const char* name, int64_t type, size_t row_bytes,
+                                      int64_t also_needed = 0);
 
   std::filesystem::path folder_;
   DataRepresentation representation_;

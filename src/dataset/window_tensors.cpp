@@ -4,8 +4,8 @@
 
 namespace mvae::dataset {
 
-WindowBatch read_window_batch(data::ShardSet& shards, const std::string& split, const std::vector<int64_t>& indices, bool groove,
-                              bool pinned) {
+WindowBatch read_window_batch(data::ShardSet& shards, const std::string& split, const std::vector<int64_t>& indices,
+                              bool groove, bool pinned) {
   const int64_t n = static_cast<int64_t>(indices.size());
   const int64_t T = shards.representation().window_steps();
   const auto options = torch::TensorOptions().pinned_memory(pinned);
@@ -25,10 +25,12 @@ WindowBatch read_window_batch(data::ShardSet& shards, const std::string& split, 
 
 torch::Tensor model_input(const WindowBatch& batch, const torch::Device& device) {
   if (batch.tokens.defined()) return batch.tokens.to(device, /*non_blocking=*/true).to(torch::kLong);
-  return model::groove_tensor(batch.velocities.to(device, /*non_blocking=*/true), batch.offsets.to(device, /*non_blocking=*/true));
+  return model::groove_tensor(batch.velocities.to(device, /*non_blocking=*/true),
+                              batch.offsets.to(device, /*non_blocking=*/true));
 }
 
-torch::Tensor read_window_tensor(data::ShardSet& shards, const std::string& split, const std::vector<int64_t>& indices, bool groove) {
+torch::Tensor read_window_tensor(data::ShardSet& shards, const std::string& split, const std::vector<int64_t>& indices,
+                                 bool groove) {
   return model_input(read_window_batch(shards, split, indices, groove), torch::kCPU);
 }
 

@@ -18,13 +18,14 @@ struct WindowBatch {
   torch::Tensor tokens, velocities, offsets;
 };
 // In page-locked memory when `pinned` (for asynchronous copies to a GPU).
-WindowBatch read_window_batch(data::ShardSet& shards, const std::string& split, const std::vector<int64_t>& indices, bool groove,
-                              bool pinned = false);
+WindowBatch read_window_batch(data::ShardSet& shards, const std::string& split, const std::vector<int64_t>& indices,
+                              bool groove, bool pinned = false);
 // The model's input on `device`, built there: token ids int64 [n, T], or groove vectors float
 // [n, T, 27]. The copies are asynchronous when the batch is pinned.
 torch::Tensor model_input(const WindowBatch& batch, const torch::Device& device);
 
 // Both: token ids [n, T] int64, or (groove) vectors [n, T, 27] float, on the CPU.
-torch::Tensor read_window_tensor(data::ShardSet& shards, const std::string& split, const std::vector<int64_t>& indices, bool groove);
+torch::Tensor read_window_tensor(data::ShardSet& shards, const std::string& split, const std::vector<int64_t>& indices,
+                                 bool groove);
 
 }  // namespace mvae::dataset

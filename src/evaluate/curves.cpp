@@ -17,7 +17,6 @@ namespace {
 
 const char* kRunColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
 
-
 std::string tick_label(double v) {
   char buf[32];
   if (v != 0 && (std::abs(v) >= 1e5 || std::abs(v) < 1e-3))
@@ -71,7 +70,8 @@ RunCurves read_run_curves(const std::string& run_or_file, const std::vector<std:
   return run;
 }
 
-std::string curves_svg(const std::vector<RunCurves>& runs, const std::vector<std::string>& keys, const std::string& title) {
+std::string curves_svg(const std::vector<RunCurves>& runs, const std::vector<std::string>& keys,
+                       const std::string& title) {
   const int w = 720, panel_h = 160, left = 70, right = 20, gap = 58;
   const int legend_h = 18 * static_cast<int>(runs.size());
   const int top = 34 + legend_h;
@@ -89,9 +89,9 @@ std::string curves_svg(const std::vector<RunCurves>& runs, const std::vector<std
       << "<text x=\"" << left << "\" y=\"18\" font-weight=\"bold\">" << xml_escape(title) << "</text>\n";
   for (size_t r = 0; r < runs.size(); ++r) {
     const int y = 30 + 18 * static_cast<int>(r);
-    svg << "<line x1=\"" << left << "\" x2=\"" << left + 24 << "\" y1=\"" << y - 4 << "\" y2=\"" << y - 4 << "\" stroke=\""
-        << kRunColours[r % 6] << "\" stroke-width=\"2\"/><text x=\"" << left + 30 << "\" y=\"" << y << "\">"
-        << xml_escape(runs[r].label) << "</text>\n";
+    svg << "<line x1=\"" << left << "\" x2=\"" << left + 24 << "\" y1=\"" << y - 4 << "\" y2=\"" << y - 4
+        << "\" stroke=\"" << kRunColours[r % 6] << "\" stroke-width=\"2\"/><text x=\"" << left + 30 << "\" y=\"" << y
+        << "\">" << xml_escape(runs[r].label) << "</text>\n";
   }
   for (size_t k = 0; k < keys.size(); ++k) {
     const bool validation = keys[k].rfind("eval_", 0) == 0;
@@ -116,9 +116,9 @@ std::string curves_svg(const std::vector<RunCurves>& runs, const std::vector<std
           << "\" stroke=\"#e5e5e5\"/><text x=\"" << left - 6 << "\" y=\"" << py(t) + 4 << "\" text-anchor=\"end\">"
           << tick_label(t) << "</text>\n";
     for (double t : x_ticks)
-      svg << "<line x1=\"" << px(t) << "\" x2=\"" << px(t) << "\" y1=\"" << y0 + panel_h << "\" y2=\"" << y0 + panel_h + 4
-          << "\" stroke=\"#666\"/><text x=\"" << px(t) << "\" y=\"" << y0 + panel_h + 16 << "\" text-anchor=\"middle\">"
-          << tick_label(t) << "</text>\n";
+      svg << "<line x1=\"" << px(t) << "\" x2=\"" << px(t) << "\" y1=\"" << y0 + panel_h << "\" y2=\""
+          << y0 + panel_h + 4 << "\" stroke=\"#666\"/><text x=\"" << px(t) << "\" y=\"" << y0 + panel_h + 16
+          << "\" text-anchor=\"middle\">" << tick_label(t) << "</text>\n";
     svg << "<rect x=\"" << left << "\" y=\"" << y0 << "\" width=\"" << w - left - right << "\" height=\"" << panel_h
         << "\" fill=\"none\" stroke=\"#999\"/>\n<text x=\"" << (left + w - right) / 2 << "\" y=\"" << y0 + panel_h + 30
         << "\" text-anchor=\"middle\" fill=\"#555\">step</text>\n";
@@ -131,7 +131,8 @@ std::string curves_svg(const std::vector<RunCurves>& runs, const std::vector<std
       svg << "\"/>\n";
       if (validation)
         for (const auto& p : points)
-          svg << "<circle cx=\"" << px(p.first) << "\" cy=\"" << py(p.second) << "\" r=\"2.5\" fill=\"" << colour << "\"/>\n";
+          svg << "<circle cx=\"" << px(p.first) << "\" cy=\"" << py(p.second) << "\" r=\"2.5\" fill=\"" << colour
+              << "\"/>\n";
     }
   }
   svg << "</svg>\n";

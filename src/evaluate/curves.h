@@ -25,7 +25,8 @@ RunCurves read_run_curves(const std::string& run_or_file, const std::vector<std:
 
 // One panel per key, the runs overlaid. Keys starting with "eval_" are validation figures:
 // their points are marked.
-std::string curves_svg(const std::vector<RunCurves>& runs, const std::vector<std::string>& keys, const std::string& title);
+std::string curves_svg(const std::vector<RunCurves>& runs, const std::vector<std::string>& keys,
+                       const std::string& title);
 
 // Round tick values covering [lo, hi], about `count` of them (1, 2 or 5 times a power of ten apart).
 std::vector<double> nice_ticks(double lo, double hi, int count);

@@ -13,15 +13,15 @@
 #include <iostream>
 #include <map>
 
-#include "common/cli.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/run_program.h"
 #include "common/runtime.h"
 #include "data/shards.h"
+#include "dataset/window_tensors.h"
 #include "evaluate/curves.h"
 #include "evaluate/metrics.h"
-#include "generate/generator.h"
-#include "dataset/window_tensors.h"
+#include "inference/trained_model.h"
 
 namespace po = boost::program_options;
 using mvae::evaluate::MetricTotals;
@@ -37,8 +37,8 @@ struct EvaluateOptions {
   uint64_t seed = 0;
 };
 
-const std::vector<std::string> kCurveKeys = {"loss", "r_loss", "kl_bits", "accuracy", "eval_tf_accuracy",
-                                             "eval_free_accuracy", "eval_elbo"};
+const std::vector<std::string> kCurveKeys = {
+    "loss", "r_loss", "kl_bits", "accuracy", "eval_tf_accuracy", "eval_free_accuracy", "eval_elbo"};
 
 int draw_curves(const EvaluateOptions& o) {
   std::vector<mvae::evaluate::RunCurves> runs;
@@ -87,32 +87,41 @@ mvae::evaluate::GrooveBaselines training_means(mvae::data::ShardSet& shards) {
 nlohmann::ordered_json report_groove(const mvae::evaluate::GrooveTotals& g) {
   const auto& names = mvae::data::drum_class_names();
   std::printf("\ngroove (free-running hits; velocities and timing at the drummer's hits, hits given):\n");
-  std::printf("  hits: precision %.4f  recall %.4f  F1 %.4f  (%.0f drummer hits)\n", g.precision(), g.recall(), g.f1(), g.hits);
+  std::printf("  hits: precision %.4f  recall %.4f  F1 %.4f  (%.0f drummer hits)\n", g.precision(), g.recall(), g.f1(),
+              g.hits);
   std::printf("  %-34s %14s %14s\n", "mean absolute error", "velocity", "timing (ms)");
   std::printf("  %-34s %14.2f %14.2f\n", "model", g.velocity_error / g.hits, g.timing_error_ms / g.hits);
-  std::printf("  %-34s %14.2f %14.2f\n", "baseline: grid at velocity 80", g.grid_velocity_error / g.hits, g.grid_timing_error_ms / g.hits);
-  std::printf("  %-34s %14.2f %14.2f\n", "baseline: training class means", g.mean_velocity_error / g.hits, g.mean_timing_error_ms / g.hits);
-  std::printf("  per class (timing in ms, positive = late; mean +- SD):\n  %-14s %8s %18s %18s %10s %10s\n", "class", "hits",
-              "drummer timing", "model timing", "drummer v", "model v");
-  nlohmann::ordered_json out{{"hit_precision", g.precision()},
-                             {"hit_recall", g.recall()},
-                             {"hit_f1", g.f1()},
-                             {"drummer_hits", g.hits},
-                             {"velocity_mae", g.velocity_error / g.hits},
-                             {"timing_mae_ms", g.timing_error_ms / g.hits},
-                             {"baseline_grid_velocity80", {{"velocity_mae", g.grid_velocity_error / g.hits}, {"timing_mae_ms", g.grid_timing_error_ms / g.hits}}},
-                             {"baseline_training_class_means", {{"velocity_mae", g.mean_velocity_error / g.hits}, {"timing_mae_ms", g.mean_timing_error_ms / g.hits}}}};
+  std::printf("  %-34s %14.2f %14.2f\n", "baseline: grid at velocity 80", g.grid_velocity_error / g.hits,
+              g.grid_timing_error_ms / g.hits);
+  std::printf("  %-34s %14.2f %14.2f\n", "baseline: training class means", g.mean_velocity_error / g.hits,
+              g.mean_timing_error_ms / g.hits);
+  std::printf("  per class (timing in ms, positive = late; mean +- SD):\n  %-14s %8s %18s %18s %10s %10s\n", "class",
+              "hits", "drummer timing", "model timing", "drummer v", "model v");
+  nlohmann::ordered_json out{
+      {"hit_precision", g.precision()},
+      {"hit_recall", g.recall()},
+      {"hit_f1", g.f1()},
+      {"drummer_hits", g.hits},
+      {"velocity_mae", g.velocity_error / g.hits},
+      {"timing_mae_ms", g.timing_error_ms / g.hits},
+      {"baseline_grid_velocity80",
+       {{"velocity_mae", g.grid_velocity_error / g.hits}, {"timing_mae_ms", g.grid_timing_error_ms / g.hits}}},
+      {"baseline_training_class_means",
+       {{"velocity_mae", g.mean_velocity_error / g.hits}, {"timing_mae_ms", g.mean_timing_error_ms / g.hits}}}};
   for (size_t c = 0; c < g.class_hits.size(); ++c) {
     const double n = g.class_hits[c];
     if (n == 0) continue;
     const auto sd = [n](double sum, double sq) { return std::sqrt(std::max(0.0, sq / n - (sum / n) * (sum / n))); };
     const double dm = g.drummer_timing_ms[c] / n, mm = g.model_timing_ms[c] / n;
-    const double ds = sd(g.drummer_timing_ms[c], g.drummer_timing_sq[c]), ms = sd(g.model_timing_ms[c], g.model_timing_sq[c]);
-    std::printf("  %-14s %8.0f %9.1f +- %5.1f %9.1f +- %5.1f %10.1f %10.1f\n", names[c], n, dm, ds, mm, ms, g.drummer_velocity[c] / n,
-                g.model_velocity[c] / n);
+    const double ds = sd(g.drummer_timing_ms[c], g.drummer_timing_sq[c]),
+                 ms = sd(g.model_timing_ms[c], g.model_timing_sq[c]);
+    std::printf("  %-14s %8.0f %9.1f +- %5.1f %9.1f +- %5.1f %10.1f %10.1f\n", names[c], n, dm, ds, mm, ms,
+                g.drummer_velocity[c] / n, g.model_velocity[c] / n);
     out["per_class"][names[c]] = {{"hits", n},
-                                  {"drummer_timing_ms_mean", dm}, {"drummer_timing_ms_sd", ds},
-                                  {"model_timing_ms_mean", mm}, {"model_timing_ms_sd", ms},
+                                  {"drummer_timing_ms_mean", dm},
+                                  {"drummer_timing_ms_sd", ds},
+                                  {"model_timing_ms_mean", mm},
+                                  {"model_timing_ms_sd", ms},
                                   {"drummer_velocity_mean", g.drummer_velocity[c] / n},
                                   {"model_velocity_mean", g.model_velocity[c] / n}};
   }
@@ -121,19 +130,22 @@ nlohmann::ordered_json report_groove(const mvae::evaluate::GrooveTotals& g) {
 
 // The structure figures (docs/results.md) of the windows, their reconstructions and prior samples:
 // a table on the terminal and out["structure"].
-void report_structure(const MetricTotals& all, const mvae::evaluate::StructureTotals& prior, nlohmann::ordered_json& out) {
+void report_structure(const MetricTotals& all, const mvae::evaluate::StructureTotals& prior,
+                      nlohmann::ordered_json& out) {
   const mvae::evaluate::StructureTotals& data = all.data_structure;
   if (data.empty()) return;  // one bar: nothing before it to repeat
   std::printf("structure (how much each bar repeats the bars before it; Jaccard similarity of hits):\n");
   std::printf("%-18s %10s %13s %14s %17s\n", "source", "prev bar", "best earlier", "exact repeats", "distance to data");
   const auto row = [&](const char* name, const mvae::evaluate::StructureTotals& t) {
-    std::printf("%-18s %10.3f %13.3f %14.3f %17.3f\n", name, t.previous(), t.best_earlier(), t.exact(), t.distance_to(data));
+    std::printf("%-18s %10.3f %13.3f %14.3f %17.3f\n", name, t.previous(), t.best_earlier(), t.exact(),
+                t.distance_to(data));
     nlohmann::ordered_json j{{"sequences", t.sequences},
                              {"previous_bar_similarity", t.previous()},
                              {"best_earlier_bar_similarity", t.best_earlier()},
                              {"exact_repeat_fraction", t.exact()},
                              {"distance_to_data", t.distance_to(data)}};
-    for (size_t u = 1; u < t.best_earlier_by_bar.size(); ++u) j["best_earlier_bar_similarity_by_bar"].push_back(t.best_earlier_of_bar(u));
+    for (size_t u = 1; u < t.best_earlier_by_bar.size(); ++u)
+      j["best_earlier_bar_similarity_by_bar"].push_back(t.best_earlier_of_bar(u));
     return j;
   };
   out["structure"]["data"] = row("data", data);
@@ -146,13 +158,31 @@ std::string style_family(const std::string& style) {
   return family.empty() ? "(none)" : family;
 }
 
+// Teacher-forced and sampled accuracy of each bar: printed, and into `overall`.
+void report_by_bar(const MetricTotals& all, nlohmann::ordered_json& overall) {
+  std::printf("by bar (overall):\n%-18s", "bar");
+  for (size_t u = 0; u < all.tf_correct_by_bar.size(); ++u) std::printf(" %6zu", u + 1);
+  std::printf("\n%-18s", "TF acc");
+  for (size_t u = 0; u < all.tf_correct_by_bar.size(); ++u) {
+    std::printf(" %6.3f", all.tf_accuracy_of_bar(u));
+    overall["teacher_forced_accuracy_by_bar"].push_back(all.tf_accuracy_of_bar(u));
+  }
+  std::printf("\n%-18s", "sampled acc");
+  for (size_t u = 0; u < all.free_correct_by_bar.size(); ++u) {
+    std::printf(" %6.3f", all.free_accuracy_of_bar(u));
+    overall["free_running_accuracy_by_bar"].push_back(all.free_accuracy_of_bar(u));
+  }
+  std::printf("\n");
+}
+
 int evaluate_split(EvaluateOptions& o) {
   if (o.checkpoint.empty() || o.data_dir.empty()) throw mvae::UsageError("--checkpoint and --data are required");
   if (o.eval.batch < 1) throw mvae::UsageError("--batch must be >= 1");
   if (o.eval.temperature <= 0) throw mvae::UsageError("--temperature must be > 0");
   o.eval.structure = true;
   mvae::tune_cpu();
-  mvae::generate::Generator gen(o.checkpoint, o.best ? mvae::model::CheckpointChoice::kBest : mvae::model::CheckpointChoice::kLatest);
+  mvae::inference::TrainedModel gen(
+      o.checkpoint, o.best ? mvae::run_folder::CheckpointChoice::kBest : mvae::run_folder::CheckpointChoice::kLatest);
   mvae::data::ShardSet shards(o.data_dir);
   if (!shards.has_split(o.split)) throw mvae::UsageError("--split " + o.split + ": not in " + o.data_dir);
   const std::string diff = shards.representation().difference(gen.representation());
@@ -200,23 +230,13 @@ int evaluate_split(EvaluateOptions& o) {
   };
   std::printf("%s on %s/%s (free-running: %s)\n", gen.model_path().c_str(), o.data_dir.c_str(), o.split.c_str(),
               out["free_running"].get<std::string>().c_str());
-  std::printf("%-18s %8s %10s %12s %10s %9s %10s\n", "style", "windows", "TF acc", "sampled acc", "r_loss", "KL bits", "ELBO");
+  std::printf("%-18s %8s %10s %12s %10s %9s %10s\n", "style", "windows", "TF acc", "sampled acc", "r_loss", "KL bits",
+              "ELBO");
   out["overall"] = row("overall", all);
   for (const auto& [style, t] : by_style) out["per_style"][style] = row(style, t);
-  std::printf("by bar (overall):\n%-18s", "bar");
-  for (size_t u = 0; u < all.tf_correct_by_bar.size(); ++u) std::printf(" %6zu", u + 1);
-  std::printf("\n%-18s", "TF acc");
-  for (size_t u = 0; u < all.tf_correct_by_bar.size(); ++u) {
-    std::printf(" %6.3f", all.tf_accuracy_of_bar(u));
-    out["overall"]["teacher_forced_accuracy_by_bar"].push_back(all.tf_accuracy_of_bar(u));
-  }
-  std::printf("\n%-18s", "sampled acc");
-  for (size_t u = 0; u < all.free_correct_by_bar.size(); ++u) {
-    std::printf(" %6.3f", all.free_accuracy_of_bar(u));
-    out["overall"]["free_running_accuracy_by_bar"].push_back(all.free_accuracy_of_bar(u));
-  }
-  std::printf("\n");
-  const auto prior = mvae::evaluate::prior_sample_structure(gen.model(), n, o.eval.batch, o.eval.temperature, o.eval.argmax, torch::kCPU);
+  report_by_bar(all, out["overall"]);
+  const auto prior = mvae::evaluate::prior_sample_structure(gen.model(), n, o.eval.batch, o.eval.temperature,
+                                                            o.eval.argmax, torch::kCPU);
   report_structure(all, prior, out);
   if (groove) out["groove"] = report_groove(all.groove);
   if (!o.json_path.empty()) {

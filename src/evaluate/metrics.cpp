@@ -15,8 +15,8 @@ ExampleMetrics reconstruction_metrics(model::MusicVAE& model, const torch::Tenso
   m.kl = model::MusicVAEImpl::kl_divergence(q);
   m.mu = q.mu;
   const int64_t bars = model->config().bars;
-  const torch::Tensor target = model->tokens_of(x);                                                        // [B, T]
-  const torch::Tensor tf_equal = model->predicted_tokens(logits) == target;                                // [B, T]
+  const torch::Tensor target = model->tokens_of(x);                                              // [B, T]
+  const torch::Tensor tf_equal = model->predicted_tokens(logits) == target;                      // [B, T]
   const torch::Tensor free_tokens = model->tokens_of(model->sample(q.mu, temperature, argmax));  // [B, T]
   const torch::Tensor free_equal = free_tokens == target;                                        // [B, T]
   m.target_tokens = target;
@@ -28,20 +28,22 @@ ExampleMetrics reconstruction_metrics(model::MusicVAE& model, const torch::Tenso
   return m;
 }
 
-std::vector<GrooveTotals> groove_metrics(model::MusicVAE& model, const torch::Tensor& x, const torch::Tensor& mu, const std::vector<double>& qpm,
-                                         const GrooveBaselines& baselines, double temperature, bool argmax) {
+std::vector<GrooveTotals> groove_metrics(model::MusicVAE& model, const torch::Tensor& x, const torch::Tensor& mu,
+                                         const std::vector<double>& qpm, const GrooveBaselines& baselines,
+                                         double temperature, bool argmax) {
   torch::NoGradGuard no_grad;
   constexpr int64_t C = model::kGrooveClasses;
   const int64_t B = x.size(0), T = x.size(1);
   const torch::Tensor hits = x.narrow(-1, 0, C);
   const torch::Tensor free_hits = model->sample(mu, temperature, argmax).narrow(-1, 0, C);  // the model's own hits
-  const torch::Tensor given = model->sample(mu, temperature, argmax, hits);                 // hits given: velocities, offsets
+  const torch::Tensor given = model->sample(mu, temperature, argmax, hits);  // hits given: velocities, offsets
   // [B, T, 9] each, on the host: drummer and model velocity (MIDI units) and offset (GrooVAE units).
   const auto host = [](const torch::Tensor& t) { return t.to(torch::kCPU, torch::kDouble).contiguous(); };
   const torch::Tensor h = host(hits), fh = host(free_hits);
   const torch::Tensor v = host(x.narrow(-1, C, C) * 127), mv = host(given.narrow(-1, C, C) * 127);
   const torch::Tensor o = host(x.narrow(-1, 2 * C, C)), mo = host(given.narrow(-1, 2 * C, C));
-  const auto H = h.accessor<double, 3>(), FH = fh.accessor<double, 3>(), V = v.accessor<double, 3>(), MV = mv.accessor<double, 3>();
+  const auto H = h.accessor<double, 3>(), FH = fh.accessor<double, 3>(), V = v.accessor<double, 3>(),
+             MV = mv.accessor<double, 3>();
   const auto O = o.accessor<double, 3>(), MO = mo.accessor<double, 3>();
   std::vector<GrooveTotals> out(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
@@ -132,8 +134,9 @@ MetricTotals evaluate_windows(model::MusicVAE& model, const std::vector<int64_t>
   model->eval();
   MetricTotals totals;
   for (size_t begin = 0; begin < indices.size(); begin += static_cast<size_t>(options.batch)) {
-    const std::vector<int64_t> batch(indices.begin() + begin,
-                                     indices.begin() + std::min(indices.size(), begin + static_cast<size_t>(options.batch)));
+    const std::vector<int64_t> batch(
+        indices.begin() + begin,
+        indices.begin() + std::min(indices.size(), begin + static_cast<size_t>(options.batch)));
     const torch::Tensor x = read(batch).to(device);
     const ExampleMetrics m = reconstruction_metrics(model, x, options.temperature, options.argmax);
     if (options.structure) {

@@ -25,24 +25,27 @@ struct GrooveBaselines {
 // drummer's hits when the hits are given (what humanizing does).
 struct GrooveTotals {
   double true_positives = 0, false_positives = 0, false_negatives = 0;  // hits, free-running decoding
-  double hits = 0;                                       // the drummer's hits
-  double velocity_error = 0, timing_error_ms = 0;        // model: sums of |model - drummer|
-  double grid_velocity_error = 0, grid_timing_error_ms = 0;  // baseline: velocity 80, on the grid
-  double mean_velocity_error = 0, mean_timing_error_ms = 0;  // baseline: the training set's class means
+  double hits = 0;                                                      // the drummer's hits
+  double velocity_error = 0, timing_error_ms = 0;                       // model: sums of |model - drummer|
+  double grid_velocity_error = 0, grid_timing_error_ms = 0;             // baseline: velocity 80, on the grid
+  double mean_velocity_error = 0, mean_timing_error_ms = 0;             // baseline: the training set's class means
   // Per class: hit count, and sums and squared sums of timing (ms, positive = late) and velocity.
   std::array<double, 9> class_hits{}, drummer_timing_ms{}, drummer_timing_sq{}, model_timing_ms{}, model_timing_sq{};
   std::array<double, 9> drummer_velocity{}, model_velocity{};
   void add(const GrooveTotals& other);
   double precision() const { return true_positives / std::max(1.0, true_positives + false_positives); }
   double recall() const { return true_positives / std::max(1.0, true_positives + false_negatives); }
-  double f1() const { const double p = precision(), r = recall(); return p + r > 0 ? 2 * p * r / (p + r) : 0.0; }
+  double f1() const {
+    const double p = precision(), r = recall();
+    return p + r > 0 ? 2 * p * r / (p + r) : 0.0;
+  }
 };
 
 struct ExampleMetrics {
-  torch::Tensor r_loss;        // [B] reconstruction loss summed over steps, z = mu (nats)
-  torch::Tensor kl;            // [B] KL(q || prior) (nats)
-  torch::Tensor tf_correct;    // [B] teacher-forced steps whose argmax equals the target
-  torch::Tensor free_correct;  // [B] free-running decoded steps equal to the target
+  torch::Tensor r_loss;                                  // [B] reconstruction loss summed over steps, z = mu (nats)
+  torch::Tensor kl;                                      // [B] KL(q || prior) (nats)
+  torch::Tensor tf_correct;                              // [B] teacher-forced steps whose argmax equals the target
+  torch::Tensor free_correct;                            // [B] free-running decoded steps equal to the target
   torch::Tensor tf_correct_by_bar, free_correct_by_bar;  // [B, bars]: the same, per bar of the window
   torch::Tensor mu;  // [B, Z] the posterior means decoded from (groove_metrics decodes from them too)
   torch::Tensor target_tokens, free_tokens;  // [B, T] the windows' drum tokens, and the free-running decoding's
@@ -54,8 +57,9 @@ ExampleMetrics reconstruction_metrics(model::MusicVAE& model, const torch::Tenso
 
 // Groove models: GrooveTotals of each window of x [B, T, 27], decoded from its posterior means mu
 // [B, Z], whose tempi are `qpm` [B] (for milliseconds), against `baselines`.
-std::vector<GrooveTotals> groove_metrics(model::MusicVAE& model, const torch::Tensor& x, const torch::Tensor& mu, const std::vector<double>& qpm,
-                                         const GrooveBaselines& baselines, double temperature, bool argmax);
+std::vector<GrooveTotals> groove_metrics(model::MusicVAE& model, const torch::Tensor& x, const torch::Tensor& mu,
+                                         const std::vector<double>& qpm, const GrooveBaselines& baselines,
+                                         double temperature, bool argmax);
 
 // Sums of the metrics over windows; the means are taken at the end.
 struct MetricTotals {
@@ -65,7 +69,7 @@ struct MetricTotals {
   // Per bar of the window: where along the sequence free-running decoding goes wrong (a flat
   // decoder's errors compound over a 16-bar window; a hierarchical one restarts every bar).
   std::vector<double> tf_correct_by_bar, free_correct_by_bar;  // steps, summed over windows
-  GrooveTotals groove;  // groove models, when evaluated with baselines
+  GrooveTotals groove;                                         // groove models, when evaluated with baselines
   // How bars repeat earlier bars, in the windows and in their free-running reconstructions (with
   // EvaluationOptions::structure, over the whole evaluation only: per-window totals leave them empty).
   StructureTotals data_structure, reconstruction_structure;
@@ -99,6 +103,7 @@ using EachWindow = std::function<void(int64_t index, const MetricTotals& window)
 // Evaluates `indices` in batches with the model in eval mode (its mode is restored after) and
 // returns the totals; `each` (optional) sees every window.
 MetricTotals evaluate_windows(model::MusicVAE& model, const std::vector<int64_t>& indices, const ReadWindows& read,
-                              const EvaluationOptions& options, const torch::Device& device, const EachWindow& each = {});
+                              const EvaluationOptions& options, const torch::Device& device,
+                              const EachWindow& each = {});
 
 }  // namespace mvae::evaluate

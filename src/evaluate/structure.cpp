@@ -36,18 +36,25 @@ StructureTotals bar_structure(const torch::Tensor& tokens, int64_t bars) {
   const int64_t B = tokens.size(0), T = tokens.size(1), S = T / bars;
   constexpr int64_t kClasses = model::kGrooveClasses;  // a token's 9 bits, one per drum class
   const torch::Tensor classes = torch::arange(kClasses, tokens.options().dtype(torch::kLong));
-  const torch::Tensor hits = tokens.to(torch::kLong).unsqueeze(-1).bitwise_right_shift(classes).bitwise_and(1)  // [B, T, 9]
+  const torch::Tensor hits = tokens.to(torch::kLong)
+                                 .unsqueeze(-1)
+                                 .bitwise_right_shift(classes)
+                                 .bitwise_and(1)  // [B, T, 9]
                                  .to(torch::kFloat)
-                                 .reshape({B, bars, S * kClasses});                                              // [B, U, S*9]
-  const torch::Tensor both = torch::bmm(hits, hits.transpose(1, 2));                                             // [B, U, U]
-  const torch::Tensor count = hits.sum(-1);                                                                      // [B, U]
+                                 .reshape({B, bars, S * kClasses});   // [B, U, S*9]
+  const torch::Tensor both = torch::bmm(hits, hits.transpose(1, 2));  // [B, U, U]
+  const torch::Tensor count = hits.sum(-1);                           // [B, U]
   const torch::Tensor either = count.unsqueeze(2) + count.unsqueeze(1) - both;
-  const torch::Tensor jaccard = torch::where(either > 0, both / either.clamp_min(1), torch::ones_like(both));   // [B, U, U]
+  const torch::Tensor jaccard =
+      torch::where(either > 0, both / either.clamp_min(1), torch::ones_like(both));  // [B, U, U]
   // Only bars before u count: the rest of each row is masked to -1 before the max.
   const torch::Tensor earlier = torch::ones({bars, bars}, jaccard.options()).tril(-1).to(torch::kBool);
-  const torch::Tensor best = torch::where(earlier, jaccard, torch::full_like(jaccard, -1)).amax(2).clamp_min(0);  // [B, U]
-  const torch::Tensor previous = torch::cat({torch::zeros({B, 1}, jaccard.options()), jaccard.diagonal(-1, 1, 2)}, 1);  // [B, U]
-  const torch::Tensor sums = torch::stack({previous.sum(0), best.sum(0), (best == 1).to(torch::kFloat).sum(0)}).to(torch::kDouble).cpu();
+  const torch::Tensor best =
+      torch::where(earlier, jaccard, torch::full_like(jaccard, -1)).amax(2).clamp_min(0);  // [B, U]
+  const torch::Tensor previous =
+      torch::cat({torch::zeros({B, 1}, jaccard.options()), jaccard.diagonal(-1, 1, 2)}, 1);  // [B, U]
+  const torch::Tensor sums =
+      torch::stack({previous.sum(0), best.sum(0), (best == 1).to(torch::kFloat).sum(0)}).to(torch::kDouble).cpu();
   const auto s = sums.accessor<double, 2>();
   StructureTotals t;
   t.sequences = static_cast<double>(B);
@@ -59,8 +66,8 @@ StructureTotals bar_structure(const torch::Tensor& tokens, int64_t bars) {
   return t;
 }
 
-StructureTotals prior_sample_structure(model::MusicVAE& model, int64_t n, int64_t batch, double temperature, bool argmax,
-                                       const torch::Device& device) {
+StructureTotals prior_sample_structure(model::MusicVAE& model, int64_t n, int64_t batch, double temperature,
+                                       bool argmax, const torch::Device& device) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();

@@ -39,7 +39,7 @@ StructureTotals bar_structure(const torch::Tensor& tokens, int64_t bars);
 
 // `n` sequences sampled from the prior (z ~ N(0, I)) at `temperature` (or by argmax), in batches
 // of `batch`, and their structure. Seeded by the caller's torch::manual_seed.
-StructureTotals prior_sample_structure(model::MusicVAE& model, int64_t n, int64_t batch, double temperature, bool argmax,
-                                       const torch::Device& device);
+StructureTotals prior_sample_structure(model::MusicVAE& model, int64_t n, int64_t batch, double temperature,
+                                       bool argmax, const torch::Device& device);
 
 }  // namespace mvae::evaluate

@@ -4,19 +4,24 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "common/error.h"
 #include "common/files.h"
 #include "common/npy.h"
 #include "data/shards.h"
-#include "midi/midi_file.h"
 #include "generate/latents.h"
 #include "generate/pictures.h"
 #include "generate/render.h"
+#include "midi/midi_file.h"
 
 namespace fs = std::filesystem;
 
 namespace mvae::generate {
+
+using inference::DecodeOptions;
+using inference::Pattern;
+using inference::TrainedModel;
 namespace {
 
 std::string numbered(const std::string& dir, const std::string& stem, int i) {
@@ -26,7 +31,7 @@ std::string numbered(const std::string& dir, const std::string& stem, int i) {
 }
 
 // The --window-th window of a MIDI file.
-Pattern input_window(const Generator& gen, const std::string& file, int window) {
+Pattern input_window(const TrainedModel& gen, const std::string& file, int window) {
   auto windows = gen.windows_of(file);
   if (window < 0 || window >= static_cast<int>(windows.size()))
     throw UsageError("--window " + std::to_string(window) + ": " + file + " has " + std::to_string(windows.size()) +
@@ -38,7 +43,7 @@ Pattern input_window(const Generator& gen, const std::string& file, int window) 
 double tempo_of(const GenerateOptions& o, const Pattern& input) { return o.qpm_given ? o.decode.qpm : input.qpm; }
 
 // Writes `pattern` as <out>/<name> at `qpm` and records it (and, for --plot, the pattern and its title).
-void emit(const Generator& gen, GenerateOutput& result, const std::string& path, const Pattern& pattern, double qpm,
+void emit(const TrainedModel& gen, GenerateOutput& result, const std::string& path, const Pattern& pattern, double qpm,
           const std::string& title) {
   gen.write_midi(pattern, path, qpm);
   result.written.push_back(path);
@@ -66,7 +71,8 @@ Pattern joined(const std::vector<Pattern>& patterns) {
 Pattern assemble(const std::vector<Pattern>& windows, const std::vector<Pattern>& decoded) {
   constexpr size_t C = data::kNumDrumClasses;
   size_t length = 0;
-  for (const Pattern& w : windows) length = std::max(length, static_cast<size_t>(w.start_bar) * data::kStepsPerBar + w.tokens.size());
+  for (const Pattern& w : windows)
+    length = std::max(length, static_cast<size_t>(w.start_bar) * data::kStepsPerBar + w.tokens.size());
   Pattern all;
   all.qpm = windows.front().qpm;
   all.tokens.assign(length, 0);
@@ -95,39 +101,44 @@ std::string in_out(const GenerateOptions& o, const std::string& name) { return (
 
 const std::vector<std::string>& GenerateOptions::verbs() {
   static const std::vector<std::string> v = {"sample", "reconstruct", "interpolate", "humanize", "tap2drum",
-                                             "encode", "attribute", "apply", "export"};
+                                             "encode", "attribute",   "apply",       "export"};
   return v;
 }
 
 void GenerateOptions::validate() const {
   if (checkpoint.empty())
-    throw UsageError("--checkpoint is required: no released model was found (models/ in the source tree, or $MVAE_MODEL)");
+    throw UsageError(
+        "--checkpoint is required: no released model was found (models/ in the source tree, or $MVAE_MODEL)");
   if (out.empty()) throw UsageError("--out is required");
   if (verb == "export" && dtype != "float32" && dtype != "float16" && dtype != "bfloat16")
     throw UsageError("--dtype must be float32, float16 or bfloat16, got '" + dtype + "'");
   if (!(decode.temperature > 0 && std::isfinite(decode.temperature)))
-    throw UsageError("--temperature must be a number > 0 (0.1-1.5 is the useful range), got " + std::to_string(decode.temperature));
+    throw UsageError("--temperature must be a number > 0 (0.1-1.5 is the useful range), got " +
+                     std::to_string(decode.temperature));
   if (qpm_given && !(decode.qpm >= midi::kMinQpm && decode.qpm <= midi::kMaxQpm))
-    throw UsageError("--qpm must be a tempo a MIDI file can hold, 3.58 to 60000000 quarters per minute, got " + std::to_string(decode.qpm));
+    throw UsageError("--qpm must be a tempo a MIDI file can hold, 3.58 to 60000000 quarters per minute, got " +
+                     std::to_string(decode.qpm));
   // Counts that scale memory: all the patterns of one command are decoded together (~130 KB each
   // for the 2-bar models), so they are bounded; more is more commands (another --seed each).
   constexpr int kMostPatterns = 10000;
   if (verb == "sample" && (n < 1 || n > kMostPatterns))
-    throw UsageError("--n must be in 1.." + std::to_string(kMostPatterns) + " (memory grows with it; for more, run again with another --seed), got " +
-                     std::to_string(n));
+    throw UsageError("--n must be in 1.." + std::to_string(kMostPatterns) +
+                     " (memory grows with it; for more, run again with another --seed), got " + std::to_string(n));
   if ((verb == "reconstruct" || verb == "humanize" || verb == "tap2drum") && inputs.empty())
     throw UsageError(verb + " needs --input FILE.mid");
   if (verb == "apply" && (inputs.empty() || vector.empty()))
     throw UsageError("apply needs --input FILE.mid and --vector FILE.npy");
-  if (verb == "attribute" && label.empty()) throw UsageError("attribute needs --label (fill, beat, style=NAME, drummer=NAME)");
+  if (verb == "attribute" && label.empty())
+    throw UsageError("attribute needs --label (fill, beat, style=NAME, drummer=NAME)");
   if ((verb == "attribute" || (verb == "encode" && inputs.empty())) && data_dir.empty())
     throw UsageError(verb + " needs --data SHARDS (or, for encode, --input FILES)");
   if (verb == "interpolate") {
     if (from.empty() || to.empty()) throw UsageError("interpolate needs --from A.mid and --to B.mid");
     if (steps < 2 || steps > kMostPatterns)
-      throw UsageError("--steps must be in 2.." + std::to_string(kMostPatterns) + " (the endpoints are included; memory grows with it), got " +
-                       std::to_string(steps));
-    if (interpolation != "slerp" && interpolation != "linear") throw UsageError("--interpolation must be slerp or linear");
+      throw UsageError("--steps must be in 2.." + std::to_string(kMostPatterns) +
+                       " (the endpoints are included; memory grows with it), got " + std::to_string(steps));
+    if (interpolation != "slerp" && interpolation != "linear")
+      throw UsageError("--interpolation must be slerp or linear");
   }
   if (render_wav && !render_setup_problem().empty()) throw UsageError(render_setup_problem());
   if (!force && fs::exists(out) && (!fs::is_directory(out) || !fs::is_empty(out)))
@@ -135,7 +146,7 @@ void GenerateOptions::validate() const {
                      ": pass --force to write over them, or another --out");
 }
 
-GenerateOutput sample(Generator& gen, const GenerateOptions& o) {
+GenerateOutput sample(TrainedModel& gen, const GenerateOptions& o) {
   GenerateOutput result;
   const auto patterns = gen.decode(gen.sample_prior(o.n, o.decode.seed), o.decode);
   for (int i = 0; i < o.n; ++i)
@@ -143,7 +154,7 @@ GenerateOutput sample(Generator& gen, const GenerateOptions& o) {
   return result;
 }
 
-GenerateOutput reconstruct(Generator& gen, const GenerateOptions& o) {
+GenerateOutput reconstruct(TrainedModel& gen, const GenerateOptions& o) {
   GenerateOutput result;
   const std::string& input = o.inputs.front();
   const Pattern original = input_window(gen, input, o.window);
@@ -155,13 +166,13 @@ GenerateOutput reconstruct(Generator& gen, const GenerateOptions& o) {
   return result;
 }
 
-GenerateOutput perform(Generator& gen, const GenerateOptions& o) {
+GenerateOutput perform(TrainedModel& gen, const GenerateOptions& o) {
   const bool humanize = o.verb == "humanize";
   const model::InputTransform wanted = humanize ? model::InputTransform::kHumanize : model::InputTransform::kTap;
   if (gen.config().input_transform != wanted)
-    throw UsageError(o.verb + " needs a groove model trained with --input-transform " + model::to_string(wanted) + " (preset " +
-                     (humanize ? "groovae_2bar_humanize" : "groovae_2bar_tap_fixed_velocity") + "); " + gen.model_path() +
-                     " is " + gen.config().summary());
+    throw UsageError(o.verb + " needs a groove model trained with --input-transform " + model::to_string(wanted) +
+                     " (preset " + (humanize ? "groovae_2bar_humanize" : "groovae_2bar_tap_fixed_velocity") + "); " +
+                     gen.model_path() + " is " + gen.config().summary());
   // The whole input, bar after bar: consecutive windows, every one kept, the last one at the end.
   data::TokenizerOptions rules;
   rules.hop_bars = gen.representation().bars;
@@ -171,7 +182,8 @@ GenerateOutput perform(Generator& gen, const GenerateOptions& o) {
   std::vector<Pattern> windows = gen.windows_of(o.inputs.front(), rules, /*every_pitch_one_class=*/!humanize);
   const int32_t piece = windows.front().piece;
   const size_t all = windows.size();
-  windows.erase(std::remove_if(windows.begin(), windows.end(), [&](const Pattern& w) { return w.piece != piece; }), windows.end());
+  windows.erase(std::remove_if(windows.begin(), windows.end(), [&](const Pattern& w) { return w.piece != piece; }),
+                windows.end());
   if (windows.size() < all)
     std::printf("%s: %s changes tempo or meter; its first part (%zu of %zu windows) is used\n", o.verb.c_str(),
                 o.inputs.front().c_str(), windows.size(), all);
@@ -194,7 +206,7 @@ GenerateOutput perform(Generator& gen, const GenerateOptions& o) {
   return result;
 }
 
-GenerateOutput interpolate(Generator& gen, const GenerateOptions& o) {
+GenerateOutput interpolate(TrainedModel& gen, const GenerateOptions& o) {
   GenerateOutput result;
   const Pattern from = input_window(gen, o.from, o.window);
   const torch::Tensor za = gen.encode_mean({from})[0];
@@ -217,7 +229,7 @@ GenerateOutput interpolate(Generator& gen, const GenerateOptions& o) {
   return result;
 }
 
-GenerateOutput encode(Generator& gen, const GenerateOptions& o) {
+GenerateOutput encode(TrainedModel& gen, const GenerateOptions& o) {
   GenerateOutput result;
   EncodedWindows encoded;
   if (o.verb == "encode" && !o.inputs.empty()) {
@@ -238,13 +250,14 @@ GenerateOutput encode(Generator& gen, const GenerateOptions& o) {
   std::replace(name.begin(), name.end(), '=', '-');
   std::replace(name.begin(), name.end(), '/', '-');
   result.written.push_back(in_out(o, name + ".npy"));
-  write_npy(result.written.back(), std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel()), {v.numel()});
+  write_npy(result.written.back(), std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel()),
+            {v.numel()});
   std::printf("attribute %s: %lld windows with it, %lld without; vector norm %.4f\n", o.label.c_str(),
               static_cast<long long>(with), static_cast<long long>(without), v.norm().item<double>());
   return result;
 }
 
-GenerateOutput apply_attribute(Generator& gen, const GenerateOptions& o) {
+GenerateOutput apply_attribute(TrainedModel& gen, const GenerateOptions& o) {
   GenerateOutput result;
   std::vector<int64_t> shape;
   const std::vector<float> v = read_npy(o.vector, &shape);
@@ -264,31 +277,28 @@ GenerateOutput apply_attribute(Generator& gen, const GenerateOptions& o) {
 }
 
 int export_model_file(const GenerateOptions& o) {
-  const std::string from = model::resolve_model_file(o.checkpoint, o.best ? model::CheckpointChoice::kBest
-                                                                            : model::CheckpointChoice::kLatest);
+  const std::string from = run_folder::resolve_model_file(
+      o.checkpoint, o.best ? run_folder::CheckpointChoice::kBest : run_folder::CheckpointChoice::kLatest);
   if (fs::path(o.out).has_parent_path()) fs::create_directories(fs::path(o.out).parent_path());
-  const torch::Dtype dtype = o.dtype == "float16" ? torch::kHalf : o.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat;
+  const torch::Dtype dtype = o.dtype == "float16"    ? torch::kHalf
+                             : o.dtype == "bfloat16" ? torch::kBFloat16
+                                                     : torch::kFloat;
   const uint64_t bytes = model::export_model(from, o.out, dtype);
-  std::printf("generate export: %s -> %s (%s weights, %.1f MB)\n", from.c_str(), o.out.c_str(), o.dtype.c_str(), bytes / 1e6);
+  std::printf("generate export: %s -> %s (%s weights, %.1f MB)\n", from.c_str(), o.out.c_str(), o.dtype.c_str(),
+              bytes / 1e6);
   return 0;
 }
 
-int run_generate(GenerateOptions o) {
-  const bool released = o.checkpoint.empty();
-  if (released) o.checkpoint = released_model_path(o.verb);
-  o.validate();
-  if (o.verb == "export") return export_model_file(o);
-  Generator gen(o.checkpoint, o.best ? model::CheckpointChoice::kBest : model::CheckpointChoice::kLatest);
-  if (!o.qpm_given) o.decode.qpm = gen.representation().default_qpm;
-  fs::create_directories(o.out);
-  GenerateOutput result;
-  if (o.verb == "sample") result = sample(gen, o);
-  else if (o.verb == "reconstruct") result = reconstruct(gen, o);
-  else if (o.verb == "interpolate") result = interpolate(gen, o);
-  else if (o.verb == "humanize" || o.verb == "tap2drum") result = perform(gen, o);
-  else if (o.verb == "encode" || o.verb == "attribute") result = encode(gen, o);
-  else if (o.verb == "apply") result = apply_attribute(gen, o);
-  else MVAE_CHECK(false, "unknown verb " + o.verb);
+// The verb's outputs, then its WAV renderings and piano roll when asked for.
+GenerateOutput run_verb(TrainedModel& gen, const GenerateOptions& o) {
+  using Verb = GenerateOutput (*)(TrainedModel&, const GenerateOptions&);
+  static const std::map<std::string, Verb> verbs = {
+      {"sample", sample},    {"reconstruct", reconstruct}, {"interpolate", interpolate}, {"humanize", perform},
+      {"tap2drum", perform}, {"encode", encode},           {"attribute", encode},        {"apply", apply_attribute},
+  };
+  const auto verb = verbs.find(o.verb);
+  MVAE_CHECK(verb != verbs.end(), "unknown verb " + o.verb);  // generate refuses it first (GenerateOptions::verbs)
+  GenerateOutput result = verb->second(gen, o);
   if (o.render_wav) {
     std::vector<std::string> wavs;
     for (const auto& f : result.written)
@@ -300,7 +310,31 @@ int run_generate(GenerateOptions o) {
   }
   if (o.plot) {
     result.written.push_back(in_out(o, o.verb + ".svg"));
-    write_file_atomic(result.written.back(), piano_roll_svg(result.drawn, result.titles, gen.representation().steps_per_bar));
+    write_file_atomic(result.written.back(),
+                      piano_roll_svg(result.drawn, result.titles, gen.representation().steps_per_bar));
+  }
+  return result;
+}
+
+int run_generate(GenerateOptions o) {
+  const bool released = o.checkpoint.empty();
+  if (released) o.checkpoint = inference::released_model_path(o.verb);
+  o.validate();
+  if (o.verb == "export") return export_model_file(o);
+  TrainedModel gen(o.checkpoint, o.best ? run_folder::CheckpointChoice::kBest : run_folder::CheckpointChoice::kLatest);
+  if (!o.qpm_given) o.decode.qpm = gen.representation().default_qpm;
+  const bool created = !fs::exists(o.out);
+  fs::create_directories(o.out);
+  GenerateOutput result;
+  try {
+    result = run_verb(gen, o);
+  } catch (...) {
+    // An empty folder this run made goes with the failure. Files already written stay: each is
+    // whole (written atomically), and the message says the verb failed (a full disk keeps the
+    // samples written before it filled).
+    std::error_code ignored;
+    if (created && fs::is_empty(o.out, ignored)) fs::remove(o.out, ignored);
+    throw;
   }
   std::printf("generate %s: %smodel %s (%s)\n", o.verb.c_str(), released ? "released " : "", gen.model_path().c_str(),
               gen.config().summary().c_str());

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "generate/generator.h"
+#include "inference/trained_model.h"
 
 namespace mvae::generate {
 
@@ -19,14 +19,14 @@ struct GenerateOptions {
   int n = 4;                        // sample: patterns
   int steps = 8;                    // interpolate: points, end points included
   std::string interpolation = "slerp";
-  int window = 0;                   // which window of a longer input file
+  int window = 0;                                        // which window of a longer input file
   std::string data_dir, split = "train", label, vector;  // encode, attribute, apply
   int64_t max_windows = 0;
-  double scale = 1.0;               // apply: multiple of the attribute vector
-  DecodeOptions decode;
-  bool qpm_given = false;           // else the input's tempo, or (sample) the training data's median tempo
+  double scale = 1.0;  // apply: multiple of the attribute vector
+  inference::DecodeOptions decode;
+  bool qpm_given = false;  // else the input's tempo, or (sample) the training data's median tempo
   bool plot = false, render_wav = false;
-  std::string dtype = "float16";    // export: how the weights are stored
+  std::string dtype = "float16";  // export: how the weights are stored
 
   static const std::vector<std::string>& verbs();
   // Throws UsageError naming the option the verb is missing or that is out of range.
@@ -36,18 +36,18 @@ struct GenerateOptions {
 // What a verb wrote, and the patterns --plot draws.
 struct GenerateOutput {
   std::vector<std::string> written;
-  std::vector<Pattern> drawn;
+  std::vector<inference::Pattern> drawn;
   std::vector<std::string> titles;
 };
 
-GenerateOutput sample(Generator& gen, const GenerateOptions& o);
-GenerateOutput reconstruct(Generator& gen, const GenerateOptions& o);
-GenerateOutput interpolate(Generator& gen, const GenerateOptions& o);
+GenerateOutput sample(inference::TrainedModel& gen, const GenerateOptions& o);
+GenerateOutput reconstruct(inference::TrainedModel& gen, const GenerateOptions& o);
+GenerateOutput interpolate(inference::TrainedModel& gen, const GenerateOptions& o);
 // humanize (a score -> a performance: the hits kept, velocities and timing from the model) and
 // tap2drum (taps -> a kit), over the whole input file, with a groove model trained for the task.
-GenerateOutput perform(Generator& gen, const GenerateOptions& o);
-GenerateOutput encode(Generator& gen, const GenerateOptions& o);     // also attribute
-GenerateOutput apply_attribute(Generator& gen, const GenerateOptions& o);
+GenerateOutput perform(inference::TrainedModel& gen, const GenerateOptions& o);
+GenerateOutput encode(inference::TrainedModel& gen, const GenerateOptions& o);  // also attribute
+GenerateOutput apply_attribute(inference::TrainedModel& gen, const GenerateOptions& o);
 // export: the model file of --checkpoint written to --out with its weights as --dtype.
 int export_model_file(const GenerateOptions& o);
 

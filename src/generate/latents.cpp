@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include "common/error.h"
@@ -10,7 +12,11 @@
 
 namespace mvae::generate {
 
-EncodedWindows encode_split(Generator& gen, data::ShardSet& shards, const std::string& split, int64_t max_windows,
+using inference::DecodeOptions;
+using inference::Pattern;
+using inference::TrainedModel;
+
+EncodedWindows encode_split(TrainedModel& gen, data::ShardSet& shards, const std::string& split, int64_t max_windows,
                             int64_t batch) {
   if (!shards.has_split(split)) throw UsageError("--split " + split + ": not in " + shards.folder().string());
   const std::string diff = shards.representation().difference(gen.representation());
@@ -32,7 +38,7 @@ EncodedWindows encode_split(Generator& gen, data::ShardSet& shards, const std::s
   return out;
 }
 
-EncodedWindows encode_midi_files(Generator& gen, const std::vector<std::string>& files) {
+EncodedWindows encode_midi_files(TrainedModel& gen, const std::vector<std::string>& files) {
   EncodedWindows out;
   std::vector<torch::Tensor> parts;
   for (const auto& file : files) {
@@ -47,13 +53,15 @@ EncodedWindows encode_midi_files(Generator& gen, const std::vector<std::string>&
 
 void save_encoded(const std::string& npy_path, const EncodedWindows& encoded) {
   const torch::Tensor mu = encoded.mu.to(torch::kFloat).contiguous();
-  write_npy(npy_path, std::vector<float>(mu.data_ptr<float>(), mu.data_ptr<float>() + mu.numel()), {mu.size(0), mu.size(1)});
+  write_npy(npy_path, std::vector<float>(mu.data_ptr<float>(), mu.data_ptr<float>() + mu.numel()),
+            {mu.size(0), mu.size(1)});
   std::string base = npy_path;
   if (base.size() > 4 && base.compare(base.size() - 4, 4, ".npy") == 0) base.resize(base.size() - 4);
   std::ofstream labels(base + ".labels.jsonl");
   for (const auto& l : encoded.labels)
-    labels << nlohmann::json{{"file", l.file},       {"split", l.split}, {"drummer", l.drummer}, {"style", l.style},
-                             {"beat_type", l.beat_type}, {"bpm", l.bpm},   {"start_bar", l.start_bar}}
+    labels << nlohmann::json{{"file", l.file},          {"split", l.split},         {"drummer", l.drummer},
+                             {"style", l.style},        {"beat_type", l.beat_type}, {"bpm", l.bpm},
+                             {"start_bar", l.start_bar}}
                   .dump()
            << "\n";
 }
@@ -68,9 +76,11 @@ bool has_label(const WindowLabel& label, const std::string& rule) {
   throw UsageError("--label '" + rule + "': the key must be style or drummer");
 }
 
-torch::Tensor attribute_vector(const EncodedWindows& encoded, const std::string& rule, int64_t* with, int64_t* without) {
+torch::Tensor attribute_vector(const EncodedWindows& encoded, const std::string& rule, int64_t* with,
+                               int64_t* without) {
   std::vector<int64_t> yes, no;
-  for (size_t i = 0; i < encoded.labels.size(); ++i) (has_label(encoded.labels[i], rule) ? yes : no).push_back(static_cast<int64_t>(i));
+  for (size_t i = 0; i < encoded.labels.size(); ++i)
+    (has_label(encoded.labels[i], rule) ? yes : no).push_back(static_cast<int64_t>(i));
   if (yes.empty() || no.empty())
     throw UsageError("--label " + rule + ": " + std::to_string(yes.size()) + " windows have it and " +
                      std::to_string(no.size()) + " do not; both sides need at least one");
@@ -80,6 +90,14 @@ torch::Tensor attribute_vector(const EncodedWindows& encoded, const std::string&
     return encoded.mu.index_select(0, torch::tensor(rows, torch::kLong)).mean(0);
   };
   return mean_of(yes) - mean_of(no);
+}
+
+torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t) {
+  const double na = a.norm().item<double>(), nb = b.norm().item<double>();
+  const double cosine = std::clamp((a * b).sum().item<double>() / std::max(na * nb, 1e-12), -1.0, 1.0);
+  const double omega = std::acos(cosine);
+  if (std::abs(std::sin(omega)) < 1e-6) return (1 - t) * a + t * b;
+  return (std::sin((1 - t) * omega) * a + std::sin(t * omega) * b) / std::sin(omega);
 }
 
 }  // namespace mvae::generate

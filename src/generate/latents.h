@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "data/shards.h"
-#include "generate/generator.h"
+#include "inference/trained_model.h"
 
 namespace mvae::generate {
 
@@ -23,9 +23,9 @@ struct EncodedWindows {
   std::vector<WindowLabel> labels;
 };
 
-EncodedWindows encode_split(Generator& gen, data::ShardSet& shards, const std::string& split, int64_t max_windows,
-                            int64_t batch);
-EncodedWindows encode_midi_files(Generator& gen, const std::vector<std::string>& files);
+EncodedWindows encode_split(inference::TrainedModel& gen, data::ShardSet& shards, const std::string& split,
+                            int64_t max_windows, int64_t batch);
+EncodedWindows encode_midi_files(inference::TrainedModel& gen, const std::vector<std::string>& files);
 // <path> gets the [N, z] float32 array; <path minus .npy>.labels.jsonl one JSON object per row.
 void save_encoded(const std::string& npy_path, const EncodedWindows& encoded);
 
@@ -34,5 +34,8 @@ void save_encoded(const std::string& npy_path, const EncodedWindows& encoded);
 bool has_label(const WindowLabel& label, const std::string& rule);
 // Mean mu with the label minus mean mu without it: [z]. Throws UsageError when either side is empty.
 torch::Tensor attribute_vector(const EncodedWindows& encoded, const std::string& rule, int64_t* with, int64_t* without);
+
+// Spherical interpolation between a and b ([z]) at t in [0, 1]; linear when they are parallel.
+torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t);
 
 }  // namespace mvae::generate

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <iostream>
 
-#include "common/cli.h"
+#include "common/run_program.h"
 #include "common/runtime.h"
 #include "generate/commands.h"
 
@@ -16,14 +16,17 @@ int main(int argc, char** argv) {
   mvae::generate::GenerateOptions o;
   o.verb = argc > 1 ? argv[1] : "";
   po::options_description desc(
-      "generate VERB [options]: sample | reconstruct | interpolate | humanize | tap2drum | encode | attribute | apply | export\n"
+      "generate VERB [options]: sample | reconstruct | interpolate | humanize | tap2drum | encode | attribute | apply "
+      "| export\n"
       "  (without --checkpoint: the model released with the project, models/)\n"
       "  generate sample      --checkpoint runs/a --n 8 --out samples/\n"
       "  generate reconstruct --checkpoint runs/a --input beat.mid --out recon/\n"
       "  generate interpolate --checkpoint runs/a --from a.mid --to b.mid --steps 8 --out interp/\n"
       "  generate humanize    --checkpoint runs/groovae --input score.mid --out played/   (groovae_2bar_humanize)\n"
-      "  generate tap2drum    --checkpoint runs/tap --input taps.mid --out drums/        (groovae_2bar_tap_fixed_velocity)\n"
-      "  generate encode      --checkpoint runs/a --data shards/ --split test --out latents/   (or --input a.mid b.mid)\n"
+      "  generate tap2drum    --checkpoint runs/tap --input taps.mid --out drums/        "
+      "(groovae_2bar_tap_fixed_velocity)\n"
+      "  generate encode      --checkpoint runs/a --data shards/ --split test --out latents/   (or --input a.mid "
+      "b.mid)\n"
       "  generate attribute   --checkpoint runs/a --data shards/ --split train --label fill --out vectors/\n"
       "  generate apply       --checkpoint runs/a --input beat.mid --vector vectors/fill.npy --scale 1.0 --out fills/\n"
       "  generate export      --checkpoint runs/a --best --out models/mine/model.pt --dtype float16\n\nOptions");

@@ -30,14 +30,15 @@ std::string piano_roll_svg(const std::vector<data::DrumWindow>& patterns, const 
       << "\" font-family=\"sans-serif\" font-size=\"10\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   for (size_t k = 0; k < patterns.size(); ++k) {
     const int top = static_cast<int>(k) * (panel_h + gap) + 5;
-    svg << "<text x=\"4\" y=\"" << top + 12 << "\" font-weight=\"bold\">" << xml_escape(k < titles.size() ? titles[k] : "") << "</text>\n";
+    svg << "<text x=\"4\" y=\"" << top + 12 << "\" font-weight=\"bold\">"
+        << xml_escape(k < titles.size() ? titles[k] : "") << "</text>\n";
     const int grid_top = top + title_h;
     for (int r = 0; r < rows; ++r) {  // kick at the bottom row
       const int c = rows - 1 - r;
       svg << "<text x=\"4\" y=\"" << grid_top + r * cell + 9 << "\">" << data::drum_class_names()[c] << "</text>\n";
     }
-    svg << "<rect x=\"" << label_w << "\" y=\"" << grid_top << "\" width=\"" << T * cell << "\" height=\"" << rows * cell
-        << "\" fill=\"#f4f4f4\" stroke=\"#999\"/>\n";
+    svg << "<rect x=\"" << label_w << "\" y=\"" << grid_top << "\" width=\"" << T * cell << "\" height=\""
+        << rows * cell << "\" fill=\"#f4f4f4\" stroke=\"#999\"/>\n";
     const data::DrumWindow& p = patterns[k];
     const bool expressive = p.velocities.size() == p.tokens.size() * rows && p.offsets.size() == p.velocities.size();
     for (size_t t = 0; t < p.tokens.size(); ++t)
@@ -53,8 +54,9 @@ std::string piano_roll_svg(const std::vector<data::DrumWindow>& patterns, const 
             << "\" height=\"" << cell - 2 << "\" fill=\"" << kColours[c] << "\" fill-opacity=\"" << opacity << "\"/>\n";
       }
     for (size_t t = 0; t <= T; t += static_cast<size_t>(steps_per_bar / 4))
-      svg << "<line x1=\"" << label_w + t * cell << "\" x2=\"" << label_w + t * cell << "\" y1=\"" << grid_top << "\" y2=\""
-          << grid_top + rows * cell << "\" stroke=\"" << (t % steps_per_bar == 0 ? "#444" : "#ccc") << "\"/>\n";
+      svg << "<line x1=\"" << label_w + t * cell << "\" x2=\"" << label_w + t * cell << "\" y1=\"" << grid_top
+          << "\" y2=\"" << grid_top + rows * cell << "\" stroke=\"" << (t % steps_per_bar == 0 ? "#444" : "#ccc")
+          << "\"/>\n";
   }
   svg << "</svg>\n";
   return svg.str();

@@ -3,10 +3,13 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <stdexcept>
+
+#include "common/error.h"
 
 namespace fs = std::filesystem;
 
@@ -48,7 +51,9 @@ std::string render_setup_problem() {
   const bool program = on_path("fluidsynth");
   const bool font = !find_soundfont().empty();
   if (program && font) return "";
-  std::string missing = !program && !font ? "FluidSynth and a General MIDI sound font are" : !program ? "FluidSynth is" : "a General MIDI sound font is";
+  std::string missing = !program && !font ? "FluidSynth and a General MIDI sound font are"
+                        : !program        ? "FluidSynth is"
+                                          : "a General MIDI sound font is";
   return "--render-wav: " + missing +
          " not installed. On Debian/Ubuntu: sudo apt-get install fluidsynth fluid-soundfont-gm "
          "(or set MVAE_SOUNDFONT to any .sf2 General MIDI sound font).";
@@ -56,18 +61,18 @@ std::string render_setup_problem() {
 
 void render_wav(const std::string& midi_path, const std::string& wav_path) {
   const std::string problem = render_setup_problem();
-  if (!problem.empty()) throw std::runtime_error(problem);
+  if (!problem.empty()) throw RunError(problem);
   const std::string cmd = "fluidsynth -ni -q -r 44100 -F " + quoted(wav_path) + " " + quoted(find_soundfont()) + " " +
                           quoted(midi_path) + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) throw std::runtime_error("cannot start fluidsynth");
+  if (!pipe) throw RunError(std::string("cannot start fluidsynth: ") + std::strerror(errno));
   std::string output;
   std::array<char, 512> buf;
   size_t n;
   while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) output.append(buf.data(), n);
   const int status = pclose(pipe);
   if (status != 0 || !fs::exists(wav_path) || fs::file_size(wav_path) <= 44)
-    throw std::runtime_error(midi_path + ": fluidsynth failed to render " + wav_path + ": " + output);
+    throw RunError(midi_path + ": fluidsynth failed to render " + wav_path + ": " + output);
 }
 
 }  // namespace mvae::generate

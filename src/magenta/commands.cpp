@@ -11,8 +11,8 @@
 #include "data/representation.h"
 #include "magenta/magenta_model.h"
 #include "magenta/tf_checkpoint.h"
-#include "model/checkpoint_files.h"
 #include "model/musicvae.h"
+#include "run_folder/checkpoint_files.h"
 
 namespace mvae::magenta {
 namespace {
@@ -46,11 +46,12 @@ nlohmann::ordered_json converter_spec(const model::ModelConfig& c) {
 // What Magenta.js's MusicVAE cannot load (music_vae/model.ts, initialize()).
 void require_playable_in_magenta_js(const model::ModelConfig& c) {
   if (c.hierarchical())
-    throw UsageError("Magenta.js plays a hierarchical decoder only beneath a hierarchical encoder (numSegments); this "
-                     "model's encoder is flat: export it with `magenta export` for Magenta's Python instead");
+    throw UsageError(
+        "Magenta.js plays a hierarchical decoder only beneath a hierarchical encoder (numSegments); this "
+        "model's encoder is flat: export it with `magenta export` for Magenta's Python instead");
   if (c.enc_layers != 1)
-    throw UsageError("Magenta.js reads single-layer bidirectional encoders only; this model's has " + std::to_string(c.enc_layers) +
-                     " layers");
+    throw UsageError("Magenta.js reads single-layer bidirectional encoders only; this model's has " +
+                     std::to_string(c.enc_layers) + " layers");
 }
 
 // --checkpoint, --config and --out given; the model of --checkpoint (a run folder, a checkpoint folder or a model.pt).
@@ -58,7 +59,7 @@ model::LoadedModel model_to_export(const MagentaOptions& o) {
   require(o.checkpoint, "checkpoint");
   require(o.config, "config");
   require(o.out, "out");
-  return model::load_model(model::resolve_model_file(o.checkpoint), torch::kCPU);
+  return model::load_model(run_folder::resolve_model_file(o.checkpoint), torch::kCPU);
 }
 
 }  // namespace
@@ -74,13 +75,14 @@ int import_command(const MagentaOptions& o) {
   model::save_model(o.out, m, representation_for(config).to_json());
   std::string step;
   const auto global_step = variables.find("global_step");
-  if (global_step != variables.end() && global_step->second.dtype == TfDtype::kInt64 && global_step->second.bytes.size() == 8) {
+  if (global_step != variables.end() && global_step->second.dtype == TfDtype::kInt64 &&
+      global_step->second.bytes.size() == 8) {
     int64_t value;
     std::memcpy(&value, global_step->second.bytes.data(), sizeof value);
     step = ", step " + std::to_string(value);
   }
-  std::fprintf(stderr, "magenta import: %s (Magenta %s%s) -> %s\n  %s\n", prefix.c_str(), o.config.c_str(), step.c_str(), o.out.c_str(),
-               config.summary().c_str());
+  std::fprintf(stderr, "magenta import: %s (Magenta %s%s) -> %s\n  %s\n", prefix.c_str(), o.config.c_str(),
+               step.c_str(), o.out.c_str(), config.summary().c_str());
   return 0;
 }
 
@@ -91,9 +93,11 @@ int export_command(const MagentaOptions& o) {
   const std::filesystem::path folder = std::filesystem::path(o.out).parent_path();
   if (!folder.empty()) std::filesystem::create_directories(folder);
   write_tf_checkpoint(o.out, variables);
-  std::fprintf(stderr, "magenta export: %s -> %s (Magenta %s, %zu variables)\n  load it with TrainedModel(configs.CONFIG_MAP['%s'], "
-               "batch_size, checkpoint_dir_or_path='%s')\n",
-               o.checkpoint.c_str(), o.out.c_str(), o.config.c_str(), variables.size(), o.config.c_str(), o.out.c_str());
+  std::fprintf(
+      stderr,
+      "magenta export: %s -> %s (Magenta %s, %zu variables)\n  load it with TrainedModel(configs.CONFIG_MAP['%s'], "
+      "batch_size, checkpoint_dir_or_path='%s')\n",
+      o.checkpoint.c_str(), o.out.c_str(), o.config.c_str(), variables.size(), o.config.c_str(), o.out.c_str());
   return 0;
 }
 
@@ -116,8 +120,11 @@ int export_js_command(const MagentaOptions& o) {
   write_file_atomic(staging.path() / "weights_manifest.json", manifest.dump(1) + "\n");
   write_file_atomic(staging.path() / "config.json", spec.dump(1) + "\n");
   staging.publish();
-  std::fprintf(stderr, "magenta export-js: %s -> %s/ (Magenta %s, %zu variables, %.1f MB)\n  in a page: new mm.MusicVAE('<url of %s>')\n",
-               o.checkpoint.c_str(), o.out.c_str(), o.config.c_str(), variables.size(), bytes.size() / 1e6, o.out.c_str());
+  std::fprintf(stderr,
+               "magenta export-js: %s -> %s/ (Magenta %s, %zu variables, %.1f MB)\n  in a page: new mm.MusicVAE('<url "
+               "of %s>')\n",
+               o.checkpoint.c_str(), o.out.c_str(), o.config.c_str(), variables.size(), bytes.size() / 1e6,
+               o.out.c_str());
   return 0;
 }
 
@@ -130,6 +137,27 @@ int list_command(const MagentaOptions& o) {
     std::printf("%s %s [%s]\n", name.c_str(), to_string(tensor.dtype).c_str(), shape.c_str());
   }
   return 0;
+}
+
+int init_command(const MagentaOptions& o) {
+  require(o.config, "config");
+  require(o.out, "out");
+  model::MusicVAE m = initialize_like_magenta(o.config, o.seed);
+  model::save_model(o.out, m, representation_for(m->config()).to_json());
+  std::fprintf(stderr, "magenta init: %s initialised as Magenta's trainer does (seed %llu) -> %s\n  %s\n",
+               o.config.c_str(), static_cast<unsigned long long>(o.seed), o.out.c_str(), m->config().summary().c_str());
+  return 0;
+}
+
+const std::vector<Verb>& verbs() {
+  static const std::vector<Verb> table = {
+      {"import", "a Magenta checkpoint -> our model file", import_command},
+      {"export", "our model -> a Magenta checkpoint (TrainedModel loads it)", export_command},
+      {"export-js", "our model -> Magenta.js's folder", export_js_command},
+      {"list", "a checkpoint's variables, shapes and dtypes", list_command},
+      {"init", "a fresh model of a Magenta config, initialised as Magenta's trainer does", init_command},
+  };
+  return table;
 }
 
 }  // namespace mvae::magenta

@@ -1,5 +1,6 @@
 #include "magenta/magenta_model.h"
 
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -38,7 +39,8 @@ struct DecoderScopes {
 };
 
 DecoderScopes decoder_scopes(bool hierarchical) {
-  if (!hierarchical) return {"", "", "decoder/multi_rnn_cell", "decoder/z_to_initial_state", "decoder/output_projection"};
+  if (!hierarchical)
+    return {"", "", "decoder/multi_rnn_cell", "decoder/z_to_initial_state", "decoder/output_projection"};
   return {"decoder/hierarchical_level_0", "decoder/hierarchical_level_0/initial_state",
           "core_decoder/decoder/multi_rnn_cell", "core_decoder/decoder/z_to_initial_state",
           "core_decoder/decoder/output_projection"};
@@ -48,7 +50,9 @@ std::string encoder_cell(int layer, int direction) {
   return "encoder/cell_" + std::to_string(layer) + "/bidirectional_rnn/" + (direction == 0 ? "fw" : "bw") +
          "/multi_rnn_cell/cell_0/lstm_cell";
 }
-std::string stack_cell(const std::string& cells, int layer) { return cells + "/cell_" + std::to_string(layer) + "/lstm_cell"; }
+std::string stack_cell(const std::string& cells, int layer) {
+  return cells + "/cell_" + std::to_string(layer) + "/lstm_cell";
+}
 
 // ---- Tensors between the two sides.
 
@@ -95,16 +99,16 @@ struct Segment {
 
 // One LSTM layer (one direction) of one of our stacks.
 struct LstmBinding {
-  std::string scope;   // Magenta's ".../lstm_cell"
-  std::string stack;   // our module: "encoder", "conductor", "decoder"
+  std::string scope;  // Magenta's ".../lstm_cell"
+  std::string stack;  // our module: "encoder", "conductor", "decoder"
   int layer, direction, directions;
   int64_t hidden;
   std::vector<Segment> inputs;
 };
 
 struct DenseBinding {
-  std::string scope;   // Magenta's dense layer
-  std::string linear;  // ours: "mu", "sigma", "decoder_init", ...
+  std::string scope;                           // Magenta's dense layer
+  std::string linear;                          // ours: "mu", "sigma", "decoder_init", ...
   int64_t state_layers = 0, state_hidden = 0;  // > 0: an initial-state layer (rows permuted)
 };
 
@@ -120,9 +124,12 @@ Layout layout_of(const ModelConfig& c) {
   for (int l = 0; l < c.enc_layers; ++l)
     for (int d = 0; d < 2; ++d) {
       std::vector<Segment> in;
-      if (l > 0) in = {{Segment::kLayerBelow, 2LL * c.enc}};
-      else if (c.roll_input || c.groove()) in = {{Segment::kFeatures, c.encoder_features()}};
-      else in = {{Segment::kTokens, c.vocab}};
+      if (l > 0)
+        in = {{Segment::kLayerBelow, 2LL * c.enc}};
+      else if (c.roll_input || c.groove())
+        in = {{Segment::kFeatures, c.encoder_features()}};
+      else
+        in = {{Segment::kTokens, c.vocab}};
       layout.lstms.push_back({encoder_cell(l, d), "encoder", l, d, 2, c.enc, in});
     }
   layout.denses.push_back({"encoder/mu", "mu"});
@@ -160,19 +167,23 @@ class CheckpointView {
   torch::Tensor get(const std::string& name, const std::vector<int64_t>& shape) {
     const auto it = variables_.find(name);
     if (it == variables_.end())
-      throw InputError(file_, "variable " + name, "missing: not a checkpoint of Magenta's " + config_ + " (expected shape " +
-                                                      shape_text(shape) + ")");
+      throw InputError(
+          file_, "variable " + name,
+          "missing: not a checkpoint of Magenta's " + config_ + " (expected shape " + shape_text(shape) + ")");
     if (it->second.shape != shape || it->second.dtype != TfDtype::kFloat)
-      throw InputError(file_, "variable " + name, to_string(it->second.dtype) + " " + shape_text(it->second.shape) +
-                                                      ", expected float32 " + shape_text(shape) + " for " + config_);
+      throw InputError(file_, "variable " + name,
+                       to_string(it->second.dtype) + " " + shape_text(it->second.shape) + ", expected float32 " +
+                           shape_text(shape) + " for " + config_);
     used_.insert(name);
     return to_torch(it->second);
   }
   // The size of dimension `dim` of `name`, for reading sizes off the checkpoint.
   int64_t size(const std::string& name, size_t dim) const {
     const auto it = variables_.find(name);
-    if (it == variables_.end()) throw InputError(file_, "variable " + name, "missing: not a checkpoint of Magenta's " + config_);
-    if (it->second.shape.size() <= dim) throw InputError(file_, "variable " + name, "has shape " + shape_text(it->second.shape));
+    if (it == variables_.end())
+      throw InputError(file_, "variable " + name, "missing: not a checkpoint of Magenta's " + config_);
+    if (it->second.shape.size() <= dim)
+      throw InputError(file_, "variable " + name, "has shape " + shape_text(it->second.shape));
     return it->second.shape[dim];
   }
   // Model variables nobody read: a structure the config does not have (residual wrappers,
@@ -180,10 +191,13 @@ class CheckpointView {
   void refuse_unused() const {
     for (const auto& [name, tensor] : variables_) {
       if (used_.count(name) || name == "global_step" || name == "beta1_power" || name == "beta2_power") continue;
-      const auto ends_with = [&](const std::string& s) { return name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
+      const auto ends_with = [&](const std::string& s) {
+        return name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+      };
       if (ends_with("/Adam") || ends_with("/Adam_1")) continue;
-      throw InputError(file_, "variable " + name, shape_text(tensor.shape) + " is not part of Magenta's " + config_ +
-                                                      " as this project reads it (another config, or other hparams such as residual layers?)");
+      throw InputError(file_, "variable " + name,
+                       shape_text(tensor.shape) + " is not part of Magenta's " + config_ +
+                           " as this project reads it (another config, or other hparams such as residual layers?)");
     }
   }
   const std::string& file() const { return file_; }
@@ -202,12 +216,14 @@ std::pair<int, int> stack_sizes(const CheckpointView& view, const std::string& c
     const std::string bias = stack_cell(cells, layers) + "/bias";
     const int64_t u = view.size(bias, 0) / 4;
     if (layers > 0 && u != units)
-      throw InputError(view.file(), "variable " + bias, std::to_string(u) + " units where layer 0 has " + std::to_string(units) +
-                                                            ": this project's stacks have one size for every layer");
+      throw InputError(view.file(), "variable " + bias,
+                       std::to_string(u) + " units where layer 0 has " + std::to_string(units) +
+                           ": this project's stacks have one size for every layer");
     units = u;
     ++layers;
   }
-  if (layers == 0) throw InputError(view.file(), "variable " + stack_cell(cells, 0) + "/bias", "missing: no LSTM layers at " + cells);
+  if (layers == 0)
+    throw InputError(view.file(), "variable " + stack_cell(cells, 0) + "/bias", "missing: no LSTM layers at " + cells);
   return {static_cast<int>(units), layers};
 }
 
@@ -225,7 +241,9 @@ std::map<std::string, torch::Tensor> parameters_of(model::MusicVAE& m) {
   return params;
 }
 
-std::string direction_suffix(const LstmBinding& b) { return b.directions == 2 ? (b.direction == 0 ? "_fw" : "_bw") : ""; }
+std::string direction_suffix(const LstmBinding& b) {
+  return b.directions == 2 ? (b.direction == 0 ? "_fw" : "_bw") : "";
+}
 
 // Our pieces of one LSTM layer from Magenta's kernel and bias.
 void import_lstm(CheckpointView& view, const LstmBinding& b, std::map<std::string, torch::Tensor>& params) {
@@ -233,7 +251,8 @@ void import_lstm(CheckpointView& view, const LstmBinding& b, std::map<std::strin
   int64_t input_rows = 0;
   for (const Segment& s : b.inputs) input_rows += s.rows;
   const torch::Tensor perm = gate_permutation(H);
-  const torch::Tensor kernel = view.get(b.scope + "/kernel", {input_rows + H, 4 * H}).index_select(1, perm);  // ours' gate order
+  const torch::Tensor kernel =
+      view.get(b.scope + "/kernel", {input_rows + H, 4 * H}).index_select(1, perm);  // ours' gate order
   torch::Tensor bias = view.get(b.scope + "/bias", {4 * H}).index_select(0, perm);
   bias.narrow(0, H, H).add_(kForgetBias);
   const std::string p = b.stack + ".", sfx = direction_suffix(b), l = std::to_string(b.layer);
@@ -317,12 +336,45 @@ std::vector<std::string> supported_configs() {
   return names;
 }
 
-ModelConfig config_from_checkpoint(const TfVariables& variables, const std::string& name, const std::string& file) {
+ModelConfig config_of(const std::string& name) {
   const MagentaConfig& magenta = lookup(name);
   ModelConfig c = model::preset(magenta.preset);
   if (magenta.groove_magenta_loss) c.groove_loss_at_hits = false;
   c.roll_input = magenta.roll_input;
   if (c.hierarchical()) c.sampling_rate = 0;  // hierdec-mel_16bar's recipe: teacher forcing
+  return c;
+}
+
+model::MusicVAE initialize_like_magenta(const std::string& name, uint64_t seed) {
+  const ModelConfig config = config_of(name);
+  torch::manual_seed(seed);
+  model::MusicVAE fresh(config);
+  TfVariables variables = export_checkpoint(fresh, name, 0);  // Magenta's names and shapes for this model
+  const auto ends_with = [](const std::string& s, const std::string& end) {
+    return s.size() >= end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
+  };
+  for (auto& [variable, tensor] : variables) {
+    if (tensor.dtype != TfDtype::kFloat) continue;  // global_step
+    torch::Tensor value;
+    if (ends_with(variable, "/bias")) {
+      value = torch::zeros(tensor.shape);  // LSTMBlockCell adds forget_bias 1.0 when it runs: imported as +1
+    } else if (ends_with(variable, "mu/kernel") || ends_with(variable, "sigma/kernel") ||
+               ends_with(variable, "initial_state/kernel")) {
+      value = torch::randn(tensor.shape) * 0.001;  // Magenta's random_normal_initializer(stddev=0.001)
+    } else {
+      MVAE_CHECK(tensor.shape.size() == 2, variable + " is not a matrix");
+      const double limit = std::sqrt(6.0 / static_cast<double>(tensor.shape[0] + tensor.shape[1]));  // Glorot uniform
+      value = torch::empty(tensor.shape).uniform_(-limit, limit);
+    }
+    const torch::Tensor flat = value.contiguous();
+    tensor = TfTensor::of_floats(std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel()),
+                                 tensor.shape);
+  }
+  return import_checkpoint(variables, config, "Magenta's initialisation of " + name);
+}
+
+ModelConfig config_from_checkpoint(const TfVariables& variables, const std::string& name, const std::string& file) {
+  ModelConfig c = config_of(name);
   const CheckpointView view(variables, file, name);
   c.enc = static_cast<int>(view.size(encoder_cell(0, 0) + "/bias", 0) / 4);
   c.enc_layers = 0;
@@ -353,19 +405,25 @@ TfVariables export_checkpoint(model::MusicVAE& m, const std::string& name, int64
   const MagentaConfig& magenta = lookup(name);
   ModelConfig target = model::preset(magenta.preset);
   target.roll_input = magenta.roll_input;
-  const auto refuse = [&](const std::string& why) { throw UsageError("cannot export as Magenta's " + name + ": " + why); };
-  if (c.hierarchical() != target.hierarchical()) refuse(std::string("the model's decoder is ") + (c.hierarchical() ? "hierarchical" : "flat"));
-  if (c.groove() != target.groove()) refuse("the model predicts " + to_string(c.output) + ", the config " + to_string(target.output));
+  const auto refuse = [&](const std::string& why) {
+    throw UsageError("cannot export as Magenta's " + name + ": " + why);
+  };
+  if (c.hierarchical() != target.hierarchical())
+    refuse(std::string("the model's decoder is ") + (c.hierarchical() ? "hierarchical" : "flat"));
+  if (c.groove() != target.groove())
+    refuse("the model predicts " + to_string(c.output) + ", the config " + to_string(target.output));
   if (c.roll_input != target.roll_input)
-    refuse(c.roll_input ? "the model's encoder reads the drum roll, the config's does not"
-                        : "the model's encoder looks tokens up, Magenta's reads the drum roll (train it with a cat-drums "
-                          "preset, which sets roll_input)");
+    refuse(c.roll_input
+               ? "the model's encoder reads the drum roll, the config's does not"
+               : "the model's encoder looks tokens up, Magenta's reads the drum roll (train it with a cat-drums "
+                 "preset, which sets roll_input)");
   if (c.input_transform != target.input_transform)
-    refuse("the model's input transform is " + to_string(c.input_transform) + ", the config's " + to_string(target.input_transform));
+    refuse("the model's input transform is " + to_string(c.input_transform) + ", the config's " +
+           to_string(target.input_transform));
   if (c.bars != target.bars) refuse(std::to_string(c.bars) + " bars, the config has " + std::to_string(target.bars));
   if (c.hierarchical() && c.cond != c.dec)
-    refuse("Magenta's conductor has the decoder's size (dec_rnn_size); this one has " + std::to_string(c.cond) + " units, the decoder " +
-           std::to_string(c.dec));
+    refuse("Magenta's conductor has the decoder's size (dec_rnn_size); this one has " + std::to_string(c.cond) +
+           " units, the decoder " + std::to_string(c.dec));
   std::map<std::string, torch::Tensor> params = parameters_of(m);
   torch::NoGradGuard no_grad;
   TfVariables out;

@@ -28,10 +28,22 @@ std::vector<std::string> supported_configs();
 // it is), the rest is the config's own (free bits, beta, schedule, dropout, data). Throws
 // UsageError for an unsupported name (listing the supported ones) and InputError naming the
 // variable and what was expected when the checkpoint is not a model of that config.
-model::ModelConfig config_from_checkpoint(const TfVariables& variables, const std::string& name, const std::string& file);
+model::ModelConfig config_from_checkpoint(const TfVariables& variables, const std::string& name,
+                                          const std::string& file);
 
+// Magenta config `name` as our model (its preset with Magenta's settings: drum-roll input,
+// Magenta's groove loss, teacher forcing for the hierarchical config). Throws UsageError for an
+// unsupported name.
+model::ModelConfig config_of(const std::string& name);
+// A fresh model of Magenta config `name` initialised as Magenta's trainer initialises one: LSTM
+// and output kernels Glorot-uniform over their TensorFlow shapes ([input + H, 4H] for a cell),
+// the posterior and initial-state kernels N(0, 0.001), biases zero (so each forget gate starts at
+// LSTMBlockCell's +1). Ours otherwise start from PyTorch's U(+-1/sqrt(H)) everywhere; this is how
+// a run tells the initialisation apart from the rest of the training (`train --init-from`).
+model::MusicVAE initialize_like_magenta(const std::string& name, uint64_t seed);
 // Our model with the checkpoint's weights (exactly: permutations and the forget bias only).
-model::MusicVAE import_checkpoint(const TfVariables& variables, const model::ModelConfig& config, const std::string& file);
+model::MusicVAE import_checkpoint(const TfVariables& variables, const model::ModelConfig& config,
+                                  const std::string& file);
 
 // Magenta's variables for our model, as Magenta config `name` names them, plus global_step:
 // what tf.train.Saver restores into the graph TrainedModel builds. Throws UsageError when the

@@ -1,10 +1,12 @@
 // magenta: Magenta MusicVAE checkpoints as this project's models, and back (docs/magenta.md).
 #include <boost/program_options.hpp>
 
+#include <algorithm>
+#include <cstring>
 #include <iostream>
 
-#include "common/cli.h"
 #include "common/error.h"
+#include "common/run_program.h"
 #include "magenta/commands.h"
 #include "magenta/magenta_model.h"
 
@@ -13,22 +15,31 @@ namespace po = boost::program_options;
 int main(int argc, char** argv) {
   mvae::magenta::MagentaOptions o;
   o.verb = argc > 1 ? argv[1] : "";
-  std::string configs;
+  std::string configs, verb_names, verb_lines;
   for (const auto& name : mvae::magenta::supported_configs()) configs += (configs.empty() ? "" : ", ") + name;
+  for (const auto& v : mvae::magenta::verbs()) {
+    verb_names += (verb_names.empty() ? "" : " | ") + std::string(v.name);
+    verb_lines += "  " + std::string(v.name) + std::string(11 - std::min<size_t>(10, std::strlen(v.name)), ' ') +
+                  v.summary + "\n";
+  }
   po::options_description desc(
-      "magenta VERB [options]: import | export | export-js | list\n"
+      "magenta VERB [options]: " + verb_names + "\n" + verb_lines +
+      "Examples:\n"
       "  magenta import --checkpoint cat-drums_2bar_small.lokl.ckpt --config cat-drums_2bar_small --out model.pt\n"
       "  magenta export --checkpoint runs/a --config cat-drums_2bar_small --out magenta/model.ckpt-1000\n"
       "  magenta export-js --checkpoint runs/a --config cat-drums_2bar_small --out web/drums/   (Magenta.js)\n"
-      "  magenta list   --checkpoint run_dir/train\nConfigs: " + configs + "\n\nOptions");
+      "  magenta list   --checkpoint run_dir/train\n"
+      "  magenta init   --config cat-drums_2bar_small --out magenta-init.pt   (then train --init-from it)\nConfigs: " +
+      configs + "\n\nOptions");
   // clang-format off
   desc.add_options()
     ("help,h", "show this help")
     ("checkpoint,c", po::value(&o.checkpoint), "import, list: a TensorFlow checkpoint (prefix, .index file, or folder); export: run folder, checkpoint folder or model.pt")
     ("config", po::value(&o.config), "Magenta's config name (CONFIG_MAP)")
-    ("out,o", po::value(&o.out), "import: the model file to write; export: the checkpoint prefix to write (folder/model.ckpt-STEP); export-js: the folder to write")
+    ("out,o", po::value(&o.out), "import, init: the model file to write; export: the checkpoint prefix to write (folder/model.ckpt-STEP); export-js: the folder to write")
     ("global-step", po::value(&o.global_step), "export: the step the checkpoint records (default 0)")
-    ("force", po::bool_switch(&o.force), "export-js: replace an --out folder that already holds files");
+    ("force", po::bool_switch(&o.force), "export-js: replace an --out folder that already holds files")
+    ("seed", po::value(&o.seed)->default_value(o.seed), "init: the seed of the weights");
   // clang-format on
   return mvae::run_program("magenta", [&] {
     po::variables_map vm;
@@ -38,10 +49,8 @@ int main(int argc, char** argv) {
       std::cout << desc;
       return o.verb.empty() ? 2 : 0;
     }
-    if (o.verb == "import") return mvae::magenta::import_command(o);
-    if (o.verb == "export") return mvae::magenta::export_command(o);
-    if (o.verb == "export-js") return mvae::magenta::export_js_command(o);
-    if (o.verb == "list") return mvae::magenta::list_command(o);
-    throw mvae::UsageError("unknown verb '" + o.verb + "' (import, export, export-js, list)");
+    for (const auto& v : mvae::magenta::verbs())
+      if (o.verb == v.name) return v.run(o);
+    throw mvae::UsageError("unknown verb '" + o.verb + "' (" + verb_names + ")");
   });
 }

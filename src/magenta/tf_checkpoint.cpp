@@ -29,7 +29,9 @@ void put_varint(std::string& out, uint64_t v) {
   }
   out.push_back(static_cast<char>(v));
 }
-void put_key(std::string& out, int field, WireType type) { put_varint(out, (static_cast<uint64_t>(field) << 3) | type); }
+void put_key(std::string& out, int field, WireType type) {
+  put_varint(out, (static_cast<uint64_t>(field) << 3) | type);
+}
 void put_varint_field(std::string& out, int field, uint64_t v) {
   put_key(out, field, kVarint);
   put_varint(out, v);
@@ -82,7 +84,8 @@ class WireReader {
       case kFixed64: advance(8); break;
       case kLengthDelimited: bytes(); break;
       case kFixed32: advance(4); break;
-      default: fail("a field of wire type " + std::to_string(static_cast<int>(type)) + ", which protobuf does not define");
+      default:
+        fail("a field of wire type " + std::to_string(static_cast<int>(type)) + ", which protobuf does not define");
     }
   }
   [[noreturn]] void fail(const std::string& problem) const {
@@ -117,8 +120,10 @@ std::vector<int64_t> parse_shape(const std::string& message, const std::string& 
       int64_t size = 0;
       while (!dim.done()) {
         const auto [f, t] = dim.key();
-        if (f == 1 && t == kVarint) size = static_cast<int64_t>(dim.varint());
-        else dim.skip(t);
+        if (f == 1 && t == kVarint)
+          size = static_cast<int64_t>(dim.varint());
+        else
+          dim.skip(t);
       }
       shape.push_back(size);
     } else if (field == 3 && type == kVarint && r.varint() != 0) {
@@ -137,22 +142,34 @@ BundleEntry parse_entry(const std::string& message, const std::string& file, con
   int dtype = 0;
   while (!r.done()) {
     const auto [field, type] = r.key();
-    if (field == 1 && type == kVarint) dtype = static_cast<int>(r.varint());
-    else if (field == 2 && type == kLengthDelimited) e.tensor.shape = parse_shape(r.bytes(), file, where);
-    else if (field == 3 && type == kVarint) e.shard = static_cast<int>(r.varint());
-    else if (field == 4 && type == kVarint) e.offset = r.varint();
-    else if (field == 5 && type == kVarint) e.size = r.varint();
-    else if (field == 6 && type == kFixed32) e.crc32c = r.fixed32();
-    else if (field == 7) { e.sliced = true; r.skip(type); }
-    else r.skip(type);
+    if (field == 1 && type == kVarint)
+      dtype = static_cast<int>(r.varint());
+    else if (field == 2 && type == kLengthDelimited)
+      e.tensor.shape = parse_shape(r.bytes(), file, where);
+    else if (field == 3 && type == kVarint)
+      e.shard = static_cast<int>(r.varint());
+    else if (field == 4 && type == kVarint)
+      e.offset = r.varint();
+    else if (field == 5 && type == kVarint)
+      e.size = r.varint();
+    else if (field == 6 && type == kFixed32)
+      e.crc32c = r.fixed32();
+    else if (field == 7) {
+      e.sliced = true;
+      r.skip(type);
+    } else
+      r.skip(type);
   }
   switch (static_cast<TfDtype>(dtype)) {
-    case TfDtype::kFloat: case TfDtype::kDouble: case TfDtype::kInt32: case TfDtype::kInt64: case TfDtype::kBool:
-      e.tensor.dtype = static_cast<TfDtype>(dtype);
-      break;
+    case TfDtype::kFloat:
+    case TfDtype::kDouble:
+    case TfDtype::kInt32:
+    case TfDtype::kInt64:
+    case TfDtype::kBool: e.tensor.dtype = static_cast<TfDtype>(dtype); break;
     default:
-      throw InputError(file, where, "TensorFlow dtype " + std::to_string(dtype) +
-                                        " is not one a MusicVAE checkpoint holds (float32, float64, int32, int64, bool)");
+      throw InputError(file, where,
+                       "TensorFlow dtype " + std::to_string(dtype) +
+                           " is not one a MusicVAE checkpoint holds (float32, float64, int32, int64, bool)");
   }
   if (e.sliced) throw InputError(file, where, "a partitioned (sliced) variable: save the model without partitioning");
   return e;
@@ -168,9 +185,12 @@ Header parse_header(const std::string& message, const std::string& file) {
   WireReader r(message, file, "bundle header");
   while (!r.done()) {
     const auto [field, type] = r.key();
-    if (field == 1 && type == kVarint) h.num_shards = static_cast<int>(r.varint());
-    else if (field == 2 && type == kVarint) h.big_endian = r.varint() != 0;
-    else r.skip(type);
+    if (field == 1 && type == kVarint)
+      h.num_shards = static_cast<int>(r.varint());
+    else if (field == 2 && type == kVarint)
+      h.big_endian = r.varint() != 0;
+    else
+      r.skip(type);
   }
   return h;
 }
@@ -210,7 +230,8 @@ std::string data_file(const std::string& prefix, int shard, int num_shards) {
 
 size_t dtype_size(TfDtype dtype) {
   switch (dtype) {
-    case TfDtype::kDouble: case TfDtype::kInt64: return 8;
+    case TfDtype::kDouble:
+    case TfDtype::kInt64: return 8;
     case TfDtype::kBool: return 1;
     default: return 4;
   }
@@ -230,9 +251,11 @@ std::pair<Header, std::vector<std::pair<std::string, BundleEntry>>> read_index(c
   read_options.verify_checksums = true;
   std::unique_ptr<leveldb::Iterator> it(table->NewIterator(read_options));
   it->SeekToFirst();
-  if (!it->Valid() || !it->key().empty()) throw InputError(index_path, "", "not a TensorFlow checkpoint index: no bundle header");
+  if (!it->Valid() || !it->key().empty())
+    throw InputError(index_path, "", "not a TensorFlow checkpoint index: no bundle header");
   const Header header = parse_header(it->value().ToString(), index_path);
-  if (header.big_endian) throw InputError(index_path, "bundle header", "a big-endian checkpoint: convert it on the machine that wrote it");
+  if (header.big_endian)
+    throw InputError(index_path, "bundle header", "a big-endian checkpoint: convert it on the machine that wrote it");
   std::vector<std::pair<std::string, BundleEntry>> entries;
   for (it->Next(); it->Valid(); it->Next()) {
     const std::string name = it->key().ToString();
@@ -288,12 +311,15 @@ std::string resolve_checkpoint_prefix(const std::string& path) {
   if (path.size() > 6 && path.compare(path.size() - 6, 6, ".index") == 0) return path.substr(0, path.size() - 6);
   if (fs::exists(path + ".index")) return path;
   if (path.size() > 4 && path.compare(path.size() - 4, 4, ".tar") == 0 && fs::is_regular_file(path))
-    throw InputError(path, "", "a tar archive (as Magenta releases its checkpoints): unpack it first (tar xf " + path +
-                                   ") and give the checkpoint prefix inside");
+    throw InputError(path, "",
+                     "a tar archive (as Magenta releases its checkpoints): unpack it first (tar xf " + path +
+                         ") and give the checkpoint prefix inside");
   if (fs::is_directory(path)) {
     const fs::path listing = fs::path(path) / "checkpoint";
     if (!fs::exists(listing))
-      throw InputError(path, "", "a folder without a `checkpoint` file: give the checkpoint prefix (e.g. " + path + "/model.ckpt-100)");
+      throw InputError(
+          path, "",
+          "a folder without a `checkpoint` file: give the checkpoint prefix (e.g. " + path + "/model.ckpt-100)");
     const std::string text = read_text_file(listing);
     const std::string key = "model_checkpoint_path:";
     const size_t at = text.find(key);
@@ -303,10 +329,12 @@ std::string resolve_checkpoint_prefix(const std::string& path) {
     fs::path prefix = text.substr(open + 1, close - open - 1);
     if (prefix.is_relative()) prefix = fs::path(path) / prefix;
     if (!fs::exists(prefix.string() + ".index"))
-      throw InputError(listing.string(), "model_checkpoint_path", "names " + prefix.string() + ", which has no .index file");
+      throw InputError(listing.string(), "model_checkpoint_path",
+                       "names " + prefix.string() + ", which has no .index file");
     return prefix.string();
   }
-  throw InputError(path, "", "no TensorFlow checkpoint here (no " + path + ".index, not a folder with a `checkpoint` file)");
+  throw InputError(path, "",
+                   "no TensorFlow checkpoint here (no " + path + ".index, not a folder with a `checkpoint` file)");
 }
 
 TfVariables read_tf_checkpoint(const std::string& prefix) {
@@ -317,18 +345,22 @@ TfVariables read_tf_checkpoint(const std::string& prefix) {
   for (auto& [name, e] : entries) {
     const std::string where = "variable " + name;
     if (e.shard < 0 || e.shard >= header.num_shards)
-      throw InputError(index_path, where, "shard " + std::to_string(e.shard) + " of " + std::to_string(header.num_shards));
+      throw InputError(index_path, where,
+                       "shard " + std::to_string(e.shard) + " of " + std::to_string(header.num_shards));
     const std::string data_path = data_file(prefix, e.shard, header.num_shards);
     if (!shards.count(e.shard)) {
-      if (!fs::exists(data_path)) throw InputError(data_path, "", "missing: the checkpoint's data file (copy it beside " + index_path + ")");
+      if (!fs::exists(data_path))
+        throw InputError(data_path, "", "missing: the checkpoint's data file (copy it beside " + index_path + ")");
       shards[e.shard] = read_file_bytes(data_path);
     }
     const std::vector<uint8_t>& data = shards[e.shard];
     if (e.offset + e.size > data.size())
-      throw InputError(data_path, where, "bytes " + std::to_string(e.offset) + ".." + std::to_string(e.offset + e.size) +
-                                             " run past the end (" + std::to_string(data.size()) + " bytes): a truncated copy");
+      throw InputError(data_path, where,
+                       "bytes " + std::to_string(e.offset) + ".." + std::to_string(e.offset + e.size) +
+                           " run past the end (" + std::to_string(data.size()) + " bytes): a truncated copy");
     if (e.size != static_cast<uint64_t>(e.tensor.elements()) * dtype_size(e.tensor.dtype))
-      throw InputError(index_path, where, std::to_string(e.size) + " bytes do not hold its shape of " + to_string(e.tensor.dtype));
+      throw InputError(index_path, where,
+                       std::to_string(e.size) + " bytes do not hold its shape of " + to_string(e.tensor.dtype));
     e.tensor.bytes.assign(reinterpret_cast<const char*>(data.data() + e.offset), e.size);
     const uint32_t crc = masked_crc32c(reinterpret_cast<const uint8_t*>(e.tensor.bytes.data()), e.tensor.bytes.size());
     if (crc != e.crc32c) throw InputError(data_path, where, "CRC-32C differs from the index's: a damaged copy");
@@ -372,8 +404,8 @@ void write_tf_checkpoint(const std::string& prefix, const TfVariables& variables
   write_file_atomic(prefix + ".index", index.bytes);
   const fs::path folder = fs::path(prefix).parent_path();
   write_file_atomic((folder.empty() ? fs::path(".") : folder) / "checkpoint",
-                    "model_checkpoint_path: \"" + fs::path(prefix).filename().string() + "\"\nall_model_checkpoint_paths: \"" +
-                        fs::path(prefix).filename().string() + "\"\n");
+                    "model_checkpoint_path: \"" + fs::path(prefix).filename().string() +
+                        "\"\nall_model_checkpoint_paths: \"" + fs::path(prefix).filename().string() + "\"\n");
 }
 
 }  // namespace mvae::magenta

@@ -1,7 +1,6 @@
 // SMF writer: format 0, one track, running status not used (simplest for every reader).
 #include <algorithm>
 #include <fstream>
-#include <stdexcept>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -15,7 +14,7 @@ void put_be(std::vector<uint8_t>& out, uint32_t v, int bytes) {
 }
 
 void put_vlq(std::vector<uint8_t>& out, uint32_t v) {
-  if (v > 0x0FFFFFFF) throw std::invalid_argument("MIDI delta time too large");
+  MVAE_CHECK(v <= 0x0FFFFFFF, "a MIDI delta time of " + std::to_string(v) + " ticks does not fit in 4 bytes");
   uint8_t buf[4];
   int n = 0;
   buf[n++] = v & 0x7F;
@@ -32,7 +31,7 @@ struct Timed {
 int log2_exact(int d) {
   int p = 0;
   while ((1 << p) < d) ++p;
-  if ((1 << p) != d) throw std::invalid_argument("time signature denominator must be a power of two");
+  MVAE_CHECK((1 << p) == d, "a time signature denominator of " + std::to_string(d) + " is no power of two");
   return p;
 }
 
@@ -43,13 +42,16 @@ std::vector<uint8_t> encode_midi(const MidiFile& file) {
   for (const auto& t : file.tempos) {
     MVAE_CHECK(t.micros_per_quarter >= 1 && t.micros_per_quarter <= 0xFFFFFF,
                "tempo of " + std::to_string(t.micros_per_quarter) + " us per quarter does not fit 24 bits");
-    events.push_back({t.tick, 0, {0xFF, 0x51, 0x03, static_cast<uint8_t>(t.micros_per_quarter >> 16),
-                                  static_cast<uint8_t>(t.micros_per_quarter >> 8),
-                                  static_cast<uint8_t>(t.micros_per_quarter)}});
+    events.push_back({t.tick,
+                      0,
+                      {0xFF, 0x51, 0x03, static_cast<uint8_t>(t.micros_per_quarter >> 16),
+                       static_cast<uint8_t>(t.micros_per_quarter >> 8), static_cast<uint8_t>(t.micros_per_quarter)}});
   }
   for (const auto& ts : file.time_signatures)
-    events.push_back({ts.tick, 0, {0xFF, 0x58, 0x04, static_cast<uint8_t>(ts.numerator),
-                                   static_cast<uint8_t>(log2_exact(ts.denominator)), 24, 8}});
+    events.push_back({ts.tick,
+                      0,
+                      {0xFF, 0x58, 0x04, static_cast<uint8_t>(ts.numerator),
+                       static_cast<uint8_t>(log2_exact(ts.denominator)), 24, 8}});
   for (const auto& n : file.notes) {
     if (n.velocity > 0)
       events.push_back({n.tick, 2, {static_cast<uint8_t>(0x90 | n.channel), n.pitch, n.velocity}});
@@ -63,7 +65,7 @@ std::vector<uint8_t> encode_midi(const MidiFile& file) {
   std::vector<uint8_t> track;
   int64_t now = 0;
   for (const auto& e : events) {
-    if (e.tick < 0) throw std::invalid_argument("MIDI event at a negative tick");
+    MVAE_CHECK(e.tick >= 0, "a MIDI event at tick " + std::to_string(e.tick));
     put_vlq(track, static_cast<uint32_t>(e.tick - now));
     now = e.tick;
     track.insert(track.end(), e.bytes.begin(), e.bytes.end());

@@ -11,68 +11,110 @@
 namespace mvae::model {
 namespace {
 
-ModelConfig make(const std::string& name, int bars, int enc, int enc_layers, int z, DecoderKind kind, int cond,
-                 int cond_layers, int dec, int dec_layers, double free_bits, double sampling_rate) {
-  ModelConfig c;
-  c.preset = name;
-  c.bars = bars;
-  c.enc = enc;
-  c.enc_layers = enc_layers;
-  c.z = z;
-  c.decoder = kind;
-  c.cond = cond;
-  c.cond_layers = cond_layers;
-  c.dec = dec;
-  c.dec_layers = dec_layers;
-  c.free_bits = free_bits;
-  c.sampling_rate = sampling_rate;
-  return c;
-}
+// A preset written as named settings over ModelConfig's defaults, so that each entry of the table
+// below reads like one of Magenta's CONFIG_MAP entries: what it sets, by name.
+class Preset {
+ public:
+  explicit Preset(std::string name) { c_.preset = std::move(name); }
+  Preset& bars(int n) { return set(c_.bars, n); }
+  Preset& encoder(int units, int layers) {
+    c_.enc = units;
+    return set(c_.enc_layers, layers);
+  }
+  Preset& z(int size) { return set(c_.z, size); }
+  Preset& flat_decoder(int units, int layers) {
+    c_.decoder = DecoderKind::kFlat;
+    c_.cond = c_.cond_layers = 0;
+    c_.dec = units;
+    return set(c_.dec_layers, layers);
+  }
+  Preset& conductor(int units, int layers) {  // then decoder(): the bottom decoder under it
+    c_.decoder = DecoderKind::kHierarchical;
+    c_.cond = units;
+    return set(c_.cond_layers, layers);
+  }
+  Preset& decoder(int units, int layers) {
+    c_.dec = units;
+    return set(c_.dec_layers, layers);
+  }
+  Preset& free_bits(double bits) { return set(c_.free_bits, bits); }
+  Preset& scheduled_sampling(double inverse_sigmoid_k) { return set(c_.sampling_rate, inverse_sigmoid_k); }
+  // Magenta's cat-drums configs: the encoder reads the drum roll (DrumsConverter(roll_input=True)).
+  Preset& drum_roll_input() { return set(c_.roll_input, true); }
+  // GrooVAE: velocities and microtiming out; the velocity and offset errors count at the
+  // drummer's hits only (docs/results.md section 5; --groove-loss everywhere for Magenta's).
+  Preset& groove_output(InputTransform transform) {
+    c_.output = OutputKind::kGroove;
+    c_.input_transform = transform;
+    return set(c_.groove_loss_at_hits, true);
+  }
+  Preset& dropout_keep(double keep) { return set(c_.dropout_keep, keep); }
+  operator ModelConfig() const { return c_; }  // NOLINT: the table converts each entry
 
-// Magenta's cat-drums configs: the encoder reads the drum roll (DrumsConverter(roll_input=True)).
-ModelConfig rolled(ModelConfig c) {
-  c.roll_input = true;
-  return c;
-}
+ private:
+  template <typename T, typename V>
+  Preset& set(T& field, V value) {
+    field = value;
+    return *this;
+  }
+  ModelConfig c_;  // beta 0.2 constant, inverse-sigmoid schedule, 512 tokens, 16 steps per bar
+};
 
-// Magenta's groovae_* configs: enc 512, z 256, flat decoder 256x2, free bits 48, beta 0.2,
-// dropout_keep_prob 0.3, teacher forcing. One change, measured (docs/results.md section 5):
-// velocity and offset errors count at the drummer's hits only (--groove-loss everywhere for Magenta's).
-ModelConfig groovae(const std::string& name, int bars, InputTransform transform) {
-  ModelConfig c = make(name, bars, 512, 1, 256, DecoderKind::kFlat, 0, 0, 256, 2, 48, 0);
-  c.output = OutputKind::kGroove;
-  c.input_transform = transform;
-  c.groove_loss_at_hits = true;
-  c.dropout_keep = 0.3;
-  return c;
-}
-
-ModelConfig tiny_groove() {
-  ModelConfig c = make("tiny-groove", 2, 32, 1, 16, DecoderKind::kHierarchical, 32, 1, 32, 1, 0, 0);
-  c.output = OutputKind::kGroove;
-  c.input_transform = InputTransform::kHumanize;
-  c.groove_loss_at_hits = true;
-  return c;
+// Magenta's groovae_* configs: enc 512, z 256, flat decoder 256x2, free bits 48, dropout_keep_prob
+// 0.3, teacher forcing.
+Preset groovae(const std::string& name, int bars, InputTransform transform) {
+  Preset p(name);
+  p.bars(bars).encoder(512, 1).z(256).flat_decoder(256, 2).free_bits(48).groove_output(transform).dropout_keep(0.3);
+  return p;
 }
 
 const std::map<std::string, ModelConfig>& presets() {
-  using K = DecoderKind;
+  using T = InputTransform;
   static const std::map<std::string, ModelConfig> table = {
-      // Magenta's configs.py, drums (512-token output, beta 0.2 constant, inverse sigmoid k=1000).
-      {"cat-drums_2bar_small", rolled(make("cat-drums_2bar_small", 2, 512, 1, 256, K::kFlat, 0, 0, 256, 2, 48, 1000))},
-      {"cat-drums_2bar_big", rolled(make("cat-drums_2bar_big", 2, 2048, 1, 512, K::kFlat, 0, 0, 2048, 3, 48, 1000))},
-      // The paper's 16-bar drum models (never released by Magenta): hierdec-mel_16bar sizes.
-      {"hierdec-drums_16bar", make("hierdec-drums_16bar", 16, 2048, 2, 512, K::kHierarchical, 1024, 2, 1024, 2, 256, 0)},
-      {"flat-drums_16bar", make("flat-drums_16bar", 16, 2048, 2, 512, K::kFlat, 0, 0, 2048, 3, 256, 0)},
+      // Magenta's configs.py, drums (512-token output, beta 0.2 constant, inverse sigmoid k = 1000).
+      {"cat-drums_2bar_small", Preset("cat-drums_2bar_small")
+                                   .bars(2)
+                                   .encoder(512, 1)
+                                   .z(256)
+                                   .flat_decoder(256, 2)
+                                   .free_bits(48)
+                                   .scheduled_sampling(1000)
+                                   .drum_roll_input()},
+      {"cat-drums_2bar_big", Preset("cat-drums_2bar_big")
+                                 .bars(2)
+                                 .encoder(2048, 1)
+                                 .z(512)
+                                 .flat_decoder(2048, 3)
+                                 .free_bits(48)
+                                 .scheduled_sampling(1000)
+                                 .drum_roll_input()},
+      // The paper's 16-bar drum models (never released by Magenta): hierdec-mel_16bar's sizes.
+      {"hierdec-drums_16bar", Preset("hierdec-drums_16bar")
+                                  .bars(16)
+                                  .encoder(2048, 2)
+                                  .z(512)
+                                  .conductor(1024, 2)
+                                  .decoder(1024, 2)
+                                  .free_bits(256)},
+      {"flat-drums_16bar",
+       Preset("flat-drums_16bar").bars(16).encoder(2048, 2).z(512).flat_decoder(2048, 3).free_bits(256)},
       // Ours: a hierarchical model small enough for a CPU or one modest GPU.
-      {"hierdec-drums_4bar", make("hierdec-drums_4bar", 4, 512, 1, 256, K::kHierarchical, 512, 2, 512, 2, 64, 0)},
+      {"hierdec-drums_4bar",
+       Preset("hierdec-drums_4bar").bars(4).encoder(512, 1).z(256).conductor(512, 2).decoder(512, 2).free_bits(64)},
       // Magenta's GrooVAE configs (velocities and microtiming; the 2-bar ones with an input transform).
-      {"groovae_4bar", groovae("groovae_4bar", 4, InputTransform::kNone)},
-      {"groovae_2bar_humanize", groovae("groovae_2bar_humanize", 2, InputTransform::kHumanize)},
-      {"groovae_2bar_tap_fixed_velocity", groovae("groovae_2bar_tap_fixed_velocity", 2, InputTransform::kTap)},
+      {"groovae_4bar", groovae("groovae_4bar", 4, T::kNone)},
+      {"groovae_2bar_humanize", groovae("groovae_2bar_humanize", 2, T::kHumanize)},
+      {"groovae_2bar_tap_fixed_velocity", groovae("groovae_2bar_tap_fixed_velocity", 2, T::kTap)},
       // Ours: for tests and smoke runs.
-      {"tiny", make("tiny", 2, 32, 1, 16, K::kHierarchical, 32, 1, 32, 1, 0, 0)},
-      {"tiny-groove", tiny_groove()},
+      {"tiny", Preset("tiny").bars(2).encoder(32, 1).z(16).conductor(32, 1).decoder(32, 1).free_bits(0)},
+      {"tiny-groove", Preset("tiny-groove")
+                          .bars(2)
+                          .encoder(32, 1)
+                          .z(16)
+                          .conductor(32, 1)
+                          .decoder(32, 1)
+                          .free_bits(0)
+                          .groove_output(T::kHumanize)},
   };
   return table;
 }
@@ -151,20 +193,25 @@ void ModelConfig::validate() const {
   }
   // Written so that NaN fails too (every comparison with NaN is false); infinities are refused.
   const auto finite_at_least_zero = [](const char* field, double v, const char* also) {
-    if (!(v >= 0 && std::isfinite(v))) throw ConfigError(field, std::string("must be a finite number >= 0") + also + ", got " + std::to_string(v));
+    if (!(v >= 0 && std::isfinite(v)))
+      throw ConfigError(field, std::string("must be a finite number >= 0") + also + ", got " + std::to_string(v));
   };
   finite_at_least_zero("free_bits", free_bits, "");
   finite_at_least_zero("max_beta", max_beta, "");
-  if (!(beta_rate >= 0 && beta_rate < 1)) throw ConfigError("beta_rate", "must be in [0, 1), got " + std::to_string(beta_rate));
+  if (!(beta_rate >= 0 && beta_rate < 1))
+    throw ConfigError("beta_rate", "must be in [0, 1), got " + std::to_string(beta_rate));
   finite_at_least_zero("sampling_rate", sampling_rate, " (0 = teacher forcing)");
   if (sampling_schedule == SamplingSchedule::kConstant && sampling_rate > 1)
-    throw ConfigError("sampling_rate", "is the sampling probability of the constant schedule: must be in [0, 1], got " + std::to_string(sampling_rate));
-  if (sampling_schedule == SamplingSchedule::kExponential && sampling_rate >= 1)
-    throw ConfigError("sampling_rate", "is the base of the exponential schedule (p = 1 - rate^step): must be in [0, 1), got " +
+    throw ConfigError("sampling_rate", "is the sampling probability of the constant schedule: must be in [0, 1], got " +
                                            std::to_string(sampling_rate));
+  if (sampling_schedule == SamplingSchedule::kExponential && sampling_rate >= 1)
+    throw ConfigError("sampling_rate",
+                      "is the base of the exponential schedule (p = 1 - rate^step): must be in [0, 1), got " +
+                          std::to_string(sampling_rate));
   if (input_transform != InputTransform::kNone && !groove())
     throw ConfigError("input_transform", "needs the groove output (the token models see only which drums are hit)");
-  if (roll_input && groove()) throw ConfigError("roll_input", "is for the token output (groove models read their own vectors)");
+  if (roll_input && groove())
+    throw ConfigError("roll_input", "is for the token output (groove models read their own vectors)");
   if (groove_loss_at_hits && !groove()) throw ConfigError("groove_loss", "needs the groove output");
   if (!(dropout_keep > 0 && dropout_keep <= 1)) throw ConfigError("dropout_keep", "must be in (0, 1] (1 = no dropout)");
 }
@@ -208,7 +255,8 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
     c.enc_layers = j.at("enc_layers");
     c.z = j.at("z");
     const std::string kind = j.at("decoder");
-    if (kind != "hierarchical" && kind != "flat") throw std::invalid_argument("decoder '" + kind + "'");
+    if (kind != "hierarchical" && kind != "flat")
+      throw ConfigError("decoder", "must be hierarchical or flat, got '" + kind + "'");
     c.decoder = kind == "hierarchical" ? DecoderKind::kHierarchical : DecoderKind::kFlat;
     c.cond = j.at("cond");
     c.cond_layers = j.at("cond_layers");
@@ -246,7 +294,8 @@ std::string ModelConfig::summary() const {
   if (groove() && groove_loss_at_hits) s += ", velocity/offset loss at hits";
   if (sampling_rate > 0) {
     char schedule[80];
-    std::snprintf(schedule, sizeof schedule, ", scheduled sampling %s %g", to_string(sampling_schedule).c_str(), sampling_rate);
+    std::snprintf(schedule, sizeof schedule, ", scheduled sampling %s %g", to_string(sampling_schedule).c_str(),
+                  sampling_rate);
     s += schedule;
   }
   if (dropout_keep < 1) {
@@ -269,12 +318,12 @@ double forward_flops_per_sequence(const ModelConfig& c) {
   };
   const double T = c.steps(), U = c.bars, F = c.step_features(), out = c.output_size();
   double flops = lstm(T, c.enc, c.enc_layers, 2, c.encoder_features());  // encoder
-  flops += 2 * 2.0 * (2.0 * c.enc) * c.z;               // mu and sigma
+  flops += 2 * 2.0 * (2.0 * c.enc) * c.z;                                // mu and sigma
   if (c.hierarchical()) {
-    flops += 2.0 * c.z * (2.0 * c.cond_layers * c.cond);              // conductor initial state
-    flops += lstm(U, c.cond, c.cond_layers, 1, 0);                    // conductor (no input)
-    flops += U * 2.0 * c.cond * (2.0 * c.dec_layers * c.dec);         // decoder initial state per bar
-    flops += U * 2.0 * 4.0 * c.dec * c.cond;                          // conductor embedding, once per bar
+    flops += 2.0 * c.z * (2.0 * c.cond_layers * c.cond);       // conductor initial state
+    flops += lstm(U, c.cond, c.cond_layers, 1, 0);             // conductor (no input)
+    flops += U * 2.0 * c.cond * (2.0 * c.dec_layers * c.dec);  // decoder initial state per bar
+    flops += U * 2.0 * 4.0 * c.dec * c.cond;                   // conductor embedding, once per bar
   } else {
     flops += 2.0 * c.z * (2.0 * c.dec_layers * c.dec);  // decoder initial state
     flops += 2.0 * 4.0 * c.dec * c.z;                   // z, once per sequence

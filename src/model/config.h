@@ -29,7 +29,7 @@ enum class DecoderKind { kHierarchical, kFlat };
 enum class OutputKind { kTokens, kGroove };
 constexpr int kGrooveClasses = 9;
 constexpr int kGrooveValues = 3 * kGrooveClasses;  // [hits(9) | velocities(9) | offsets(9)]
-constexpr int kRollValues = kGrooveClasses + 1;      // [class bits(9) | no drums(1)]
+constexpr int kRollValues = kGrooveClasses + 1;    // [class bits(9) | no drums(1)]
 
 // GrooVAE's inverse sequence transformations: what the encoder sees instead of the performance
 // (the target is always the performance). kHumanize: velocities and offsets removed (a score);
@@ -93,19 +93,19 @@ struct ModelConfig {
   std::string summary() const;  // one line for logs
 };
 
-std::string to_string(OutputKind kind);            // "tokens", "groove"
-std::string to_string(InputTransform transform);   // "none", "humanize", "tap"
-std::string to_string(SamplingSchedule schedule);  // "constant", "exponential", "inverse_sigmoid"
+std::string to_string(OutputKind kind);                             // "tokens", "groove"
+std::string to_string(InputTransform transform);                    // "none", "humanize", "tap"
+std::string to_string(SamplingSchedule schedule);                   // "constant", "exponential", "inverse_sigmoid"
 SamplingSchedule parse_sampling_schedule(const std::string& text);  // throws ConfigError("sampling_schedule")
-OutputKind parse_output_kind(const std::string& text);          // throws ConfigError("output")
-InputTransform parse_input_transform(const std::string& text);  // throws ConfigError("input_transform")
+OutputKind parse_output_kind(const std::string& text);              // throws ConfigError("output")
+InputTransform parse_input_transform(const std::string& text);      // throws ConfigError("input_transform")
 
-// Presets by name: cat-drums_2bar_small, cat-drums_2bar_big, hierdec-drums_4bar,
-// hierdec-drums_16bar, flat-drums_16bar, groovae_4bar, groovae_2bar_humanize,
-// groovae_2bar_tap_fixed_velocity, tiny, tiny-groove. Throws ConfigError (field "preset") listing them
-// for an unknown name.
+// Presets by name (the table in config.cpp: Magenta's drum configs, the paper's 16-bar drum
+// models, ours). Throws ConfigError (field "preset") listing them for an unknown name.
 ModelConfig preset(const std::string& name);
-std::vector<std::string> preset_names();
+std::vector<std::string> preset_names();  // sorted
+// What train and the benchmarks build without --preset: a hierarchical model small enough for a CPU.
+constexpr const char* kDefaultPreset = "hierdec-drums_4bar";
 
 // Matrix-product FLOPs (a multiply-add = 2) of one sequence's forward pass, teacher-forced: the
 // LSTM gates, the posterior, the initial states and the output layer (token inputs are lookups

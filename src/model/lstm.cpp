@@ -50,7 +50,7 @@ torch::Tensor LstmStackImpl::input_gates(const torch::Tensor& x, int64_t d) cons
 }
 
 torch::Tensor LstmStackImpl::dense_gates(const torch::Tensor& dense, int64_t d) {
-  torch::Tensor g = bias_[0][d];  // [4H]
+  torch::Tensor g = bias_[0][d];                                                             // [4H]
   if (options_.dense > 0) g = torch::addmm(g, drop(dense, dense.sizes()), dense_w_[d].t());  // [N, 4H]
   return g;
 }
@@ -78,7 +78,8 @@ torch::Tensor LstmStackImpl::forward(const torch::Tensor& tokens, const torch::T
           xg.push_back(base.expand({T, N, 4 * H}));
       } else {
         // One matrix product over all steps: [T*N, D*H] x [D*H, 4H].
-        const torch::Tensor below = drop(layer_out, layer_out.sizes());  // its own mask per direction, as Magenta's cells
+        const torch::Tensor below =
+            drop(layer_out, layer_out.sizes());  // its own mask per direction, as Magenta's cells
         xg.push_back(torch::addmm(bias_[l][d], below.reshape({T * N, D * H}), w_ih_[l - 1][d].t()).view({T, N, 4 * H}));
       }
     }
@@ -108,7 +109,8 @@ torch::Tensor LstmStackImpl::step(const torch::Tensor& token, const torch::Tenso
       gates = torch::addmm(bias_[l][0], drop(x, x.sizes()), w_ih_[l - 1][0].t());
     }
     if (gates.is_cuda()) {  // one fused kernel for the cell, as in the layer (model/lstm_layer.cpp)
-      const auto [h, c, activated] = at::_thnn_fused_lstm_cell(gates, torch::mm(state.h[l], w_hh_[l][0].t()), state.c[l]);
+      const auto [h, c, activated] =
+          at::_thnn_fused_lstm_cell(gates, torch::mm(state.h[l], w_hh_[l][0].t()), state.c[l]);
       hs.push_back(h);
       cs.push_back(c);
       x = h;
@@ -116,7 +118,8 @@ torch::Tensor LstmStackImpl::step(const torch::Tensor& token, const torch::Tenso
     }
     gates = torch::addmm(gates, state.h[l], w_hh_[l][0].t());
     const auto ifgo = gates.chunk(4, -1);
-    const torch::Tensor c = torch::addcmul(torch::sigmoid(ifgo[1]) * state.c[l], torch::sigmoid(ifgo[0]), torch::tanh(ifgo[2]));
+    const torch::Tensor c =
+        torch::addcmul(torch::sigmoid(ifgo[1]) * state.c[l], torch::sigmoid(ifgo[0]), torch::tanh(ifgo[2]));
     const torch::Tensor h = torch::sigmoid(ifgo[3]) * torch::tanh(c);
     hs.push_back(h);
     cs.push_back(c);

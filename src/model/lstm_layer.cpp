@@ -66,7 +66,8 @@ class LstmLayerFunction : public torch::autograd::Function<LstmLayerFunction> {
   static variable_list forward(AutogradContext* ctx, torch::Tensor xg0, torch::Tensor xg1, torch::Tensor h0,
                                torch::Tensor c0, torch::Tensor w_hh) {
     const int64_t D = w_hh.size(0), T = xg0.size(0), N = xg0.size(1), H = w_hh.size(2);
-    const std::vector<torch::Tensor> xg = D == 2 ? std::vector<torch::Tensor>{xg0, xg1} : std::vector<torch::Tensor>{xg0};
+    const std::vector<torch::Tensor> xg =
+        D == 2 ? std::vector<torch::Tensor>{xg0, xg1} : std::vector<torch::Tensor>{xg0};
     const auto opts = xg0.options();
     // Saved for backward, by time: gate activations, tanh(c_t), and the h and c slots.
     torch::Tensor acts = torch::empty({D, T, N, 4 * H}, opts);
@@ -196,8 +197,8 @@ variable_list lstm_layer(const std::vector<torch::Tensor>& xg, const torch::Tens
   return LstmLayerFunction::apply(x0, xg.size() == 2 ? as(xg[1]) : x0, as(h0), as(c0), as(w_hh));
 }
 
-variable_list lstm_layer_reference(const std::vector<torch::Tensor>& xg, const torch::Tensor& h0, const torch::Tensor& c0,
-                                   const torch::Tensor& w_hh) {
+variable_list lstm_layer_reference(const std::vector<torch::Tensor>& xg, const torch::Tensor& h0,
+                                   const torch::Tensor& c0, const torch::Tensor& w_hh) {
   const int64_t D = static_cast<int64_t>(xg.size()), T = xg[0].size(0);
   torch::Tensor h = h0, c = c0;
   std::vector<std::vector<torch::Tensor>> ys(D, std::vector<torch::Tensor>(T));

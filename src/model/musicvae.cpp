@@ -15,8 +15,9 @@ MusicVAEImpl::MusicVAEImpl(const ModelConfig& config) : config_(config) {
   // Layer 0 of the encoder and decoder reads token ids (vocab) or groove vectors (features).
   const int64_t V = config.groove() ? 0 : config.vocab, F = config.step_features();
   const int64_t encoder_vocab = config.roll_input ? 0 : V, encoder_features = config.encoder_features();
-  encoder_ = register_module("encoder", LstmStack(LstmStackOptions{config.enc, config.enc_layers, /*directions=*/2, encoder_vocab,
-                                                                   encoder_features, /*dense=*/0, config.dropout_keep}));
+  encoder_ = register_module("encoder",
+                             LstmStack(LstmStackOptions{config.enc, config.enc_layers, /*directions=*/2, encoder_vocab,
+                                                        encoder_features, /*dense=*/0, config.dropout_keep}));
   mu_ = register_module("mu", torch::nn::Linear(2 * config.enc, config.z));
   sigma_ = register_module("sigma", torch::nn::Linear(2 * config.enc, config.z));
   // Magenta initialises the posterior layers with N(0, 0.001) and zero biases.
@@ -27,13 +28,16 @@ MusicVAEImpl::MusicVAEImpl(const ModelConfig& config) : config_(config) {
   }
   int64_t decoder_dense = config.z;
   if (config.hierarchical()) {
-    conductor_init_ = register_module("conductor_init", torch::nn::Linear(config.z, 2 * config.cond_layers * config.cond));
-    conductor_ = register_module(
-        "conductor", LstmStack(LstmStackOptions{config.cond, config.cond_layers, 1, /*vocab=*/0, 0, /*dense=*/0, config.dropout_keep}));
+    conductor_init_ =
+        register_module("conductor_init", torch::nn::Linear(config.z, 2 * config.cond_layers * config.cond));
+    conductor_ =
+        register_module("conductor", LstmStack(LstmStackOptions{config.cond, config.cond_layers, 1, /*vocab=*/0, 0,
+                                                                /*dense=*/0, config.dropout_keep}));
     decoder_dense = config.cond;
   }
   decoder_init_ = register_module("decoder_init", torch::nn::Linear(decoder_dense, 2 * config.dec_layers * config.dec));
-  decoder_ = register_module("decoder", LstmStack(LstmStackOptions{config.dec, config.dec_layers, 1, V, F, decoder_dense, config.dropout_keep}));
+  decoder_ = register_module("decoder", LstmStack(LstmStackOptions{config.dec, config.dec_layers, 1, V, F,
+                                                                   decoder_dense, config.dropout_keep}));
   output_ = register_module("output", torch::nn::Linear(config.dec, config.output_size()));
 }
 
@@ -55,7 +59,7 @@ torch::Tensor MusicVAEImpl::encoder_input(const torch::Tensor& sequences) const 
   }
   if (!config_.groove() || config_.input_transform == InputTransform::kNone) return sequences;
   constexpr int64_t C = kGrooveClasses;
-  const torch::Tensor hits = sequences.narrow(-1, 0, C);  // [B, T, 9]
+  const torch::Tensor hits = sequences.narrow(-1, 0, C);     // [B, T, 9]
   if (config_.input_transform == InputTransform::kHumanize)  // Magenta's humanize: a quantized score at one velocity
     return torch::cat({hits, torch::zeros_like(sequences.narrow(-1, C, 2 * C))}, -1);
   // Magenta's tapify with fixed velocities: each step with any hit becomes one hit on class 3 at
@@ -80,7 +84,8 @@ torch::Tensor MusicVAEImpl::kl_divergence(const Posterior& q) {
   return (0.5 * (q.mu.square() + q.sigma.square() - 1.0) - log_sigma).sum(-1);
 }
 
-LstmState MusicVAEImpl::initial_state(torch::nn::Linear& dense, const torch::Tensor& x, int64_t layers, int64_t hidden) {
+LstmState MusicVAEImpl::initial_state(torch::nn::Linear& dense, const torch::Tensor& x, int64_t layers,
+                                      int64_t hidden) {
   // tanh(Dense(x)) split into h and c of every layer: [N, 2*L*H] -> 2 x [L, N, H].
   const torch::Tensor s = torch::tanh(dense(x)).view({x.size(0), 2, layers, hidden}).permute({1, 2, 0, 3});
   return {s[0].contiguous(), s[1].contiguous()};
@@ -112,7 +117,8 @@ torch::Tensor MusicVAEImpl::decode_teacher_forced(const torch::Tensor& z, const 
   torch::Tensor hidden;
   if (config_.hierarchical()) {
     const int64_t U = config_.bars, S = config_.steps_per_bar;
-    const torch::Tensor c = conductor_->forward({}, {}, U, initial_state(conductor_init_, z, config_.cond_layers, config_.cond));
+    const torch::Tensor c =
+        conductor_->forward({}, {}, U, initial_state(conductor_init_, z, config_.cond_layers, config_.cond));
     const torch::Tensor c_flat = c.reshape({B * U, config_.cond});  // [B*U, cond]
     const LstmState state = initial_state(decoder_init_, c_flat, config_.dec_layers, config_.dec);
     hidden = decoder_->forward(bars_as_sequences(inputs, U), c_flat, S, state);  // [B*U, S, dec]
@@ -126,7 +132,8 @@ torch::Tensor MusicVAEImpl::decode_teacher_forced_per_bar(const torch::Tensor& z
   MVAE_CHECK(config_.hierarchical(), "per-bar decoding is for the hierarchical decoder");
   const int64_t U = config_.bars, S = config_.steps_per_bar;
   const torch::Tensor inputs = shifted_inputs(targets);
-  const torch::Tensor c = conductor_->forward({}, {}, U, initial_state(conductor_init_, z, config_.cond_layers, config_.cond));
+  const torch::Tensor c =
+      conductor_->forward({}, {}, U, initial_state(conductor_init_, z, config_.cond_layers, config_.cond));
   std::vector<torch::Tensor> bars;
   for (int64_t u = 0; u < U; ++u) {
     const torch::Tensor cu = c.select(1, u);
@@ -141,9 +148,12 @@ torch::Tensor MusicVAEImpl::sample_groove_step(const torch::Tensor& outputs, dou
   constexpr int64_t C = kGrooveClasses;
   const torch::Tensor logits = outputs.narrow(-1, 0, C).to(torch::kFloat);
   torch::Tensor hits;
-  if (forced_hits.defined()) hits = forced_hits.to(logits.options());
-  else if (argmax) hits = (logits > 0).to(torch::kFloat);
-  else hits = torch::bernoulli(torch::sigmoid(logits / temperature));
+  if (forced_hits.defined())
+    hits = forced_hits.to(logits.options());
+  else if (argmax)
+    hits = (logits > 0).to(torch::kFloat);
+  else
+    hits = torch::bernoulli(torch::sigmoid(logits / temperature));
   const torch::Tensor velocities = torch::sigmoid(outputs.narrow(-1, C, C).to(torch::kFloat));
   const torch::Tensor offsets = torch::tanh(outputs.narrow(-1, 2 * C, C).to(torch::kFloat));
   return torch::cat({hits, velocities * hits, offsets * hits}, -1);
@@ -158,7 +168,8 @@ DecodeOutput MusicVAEImpl::decode_stepwise(const torch::Tensor& z, const torch::
   const int64_t S = config_.hierarchical() ? config_.steps_per_bar : T;
   torch::Tensor conductor_out;
   if (config_.hierarchical())
-    conductor_out = conductor_->forward({}, {}, U, initial_state(conductor_init_, z, config_.cond_layers, config_.cond));
+    conductor_out =
+        conductor_->forward({}, {}, U, initial_state(conductor_init_, z, config_.cond_layers, config_.cond));
 
   // Before the first step: "no token" (groove: a step with nothing).
   torch::Tensor previous = config_.groove() ? torch::zeros({B, kGrooveValues}, z.options().dtype(torch::kFloat))
@@ -175,9 +186,11 @@ DecodeOutput MusicVAEImpl::decode_stepwise(const torch::Tensor& z, const torch::
       if (!targets.defined() || sampling_probability > 0) {
         torch::NoGradGuard no_grad;
         if (config_.groove())
-          next = sample_groove_step(step_out, temperature, argmax, forced_hits.defined() ? forced_hits.select(1, t) : forced_hits);
+          next = sample_groove_step(step_out, temperature, argmax,
+                                    forced_hits.defined() ? forced_hits.select(1, t) : forced_hits);
         else
-          next = argmax ? step_out.argmax(-1) : torch::multinomial(torch::softmax(step_out / temperature, -1), 1).squeeze(-1);
+          next = argmax ? step_out.argmax(-1)
+                        : torch::multinomial(torch::softmax(step_out / temperature, -1), 1).squeeze(-1);
       }
       if (targets.defined()) {
         const torch::Tensor target = targets.select(1, t);
@@ -197,7 +210,8 @@ DecodeOutput MusicVAEImpl::decode_stepwise(const torch::Tensor& z, const torch::
   return {torch::stack(sequence, 1), torch::stack(outputs, 1)};
 }
 
-torch::Tensor MusicVAEImpl::decode_scheduled(const torch::Tensor& z, const torch::Tensor& targets, double sampling_probability) {
+torch::Tensor MusicVAEImpl::decode_scheduled(const torch::Tensor& z, const torch::Tensor& targets,
+                                             double sampling_probability) {
   torch::Tensor inputs_read;  // [B, T] or [B, T, 27]: what step t + 1 reads, sample or target
   {
     torch::NoGradGuard no_grad;
@@ -207,7 +221,8 @@ torch::Tensor MusicVAEImpl::decode_scheduled(const torch::Tensor& z, const torch
   return decode_teacher_forced(z, inputs_read);
 }
 
-torch::Tensor MusicVAEImpl::sample(const torch::Tensor& z, double temperature, bool argmax, const torch::Tensor& forced_hits) {
+torch::Tensor MusicVAEImpl::sample(const torch::Tensor& z, double temperature, bool argmax,
+                                   const torch::Tensor& forced_hits) {
   torch::NoGradGuard no_grad;
   return decode_stepwise(z, {}, 0.0, temperature, argmax, forced_hits).sequences;
 }
@@ -256,18 +271,23 @@ torch::Tensor MusicVAEImpl::tokens_of(const torch::Tensor& sequences) const {
 LossOutput MusicVAEImpl::forward(const torch::Tensor& x, double beta, double sampling_probability,
                                  const torch::Tensor& eps, ScheduledSamplingPath path) {
   const int64_t T = x.size(1);
-  MVAE_CHECK(T == config_.steps(), "sequences of " + std::to_string(T) + " steps, model expects " + std::to_string(config_.steps()));
+  MVAE_CHECK(T == config_.steps(),
+             "sequences of " + std::to_string(T) + " steps, model expects " + std::to_string(config_.steps()));
   MVAE_CHECK(config_.groove() ? x.dim() == 3 && x.size(2) == kGrooveValues : x.dim() == 2,
              config_.groove() ? "a groove model takes [B, T, 27] vectors" : "a token model takes [B, T] token ids");
   const Posterior q = encode(encoder_input(x));
   const torch::Tensor z = reparameterize(q, eps);
-  if (path == ScheduledSamplingPath::kAuto) path = x.is_cuda() ? ScheduledSamplingPath::kTwoPass : ScheduledSamplingPath::kStepwiseGraph;
+  if (path == ScheduledSamplingPath::kAuto)
+    path = x.is_cuda() ? ScheduledSamplingPath::kTwoPass : ScheduledSamplingPath::kStepwiseGraph;
   torch::Tensor logits;
-  if (sampling_probability <= 0) logits = decode_teacher_forced(z, x);
-  else if (path == ScheduledSamplingPath::kStepwiseGraph) logits = decode_stepwise(z, x, sampling_probability, 1.0, false).logits;
-  else logits = decode_scheduled(z, x, sampling_probability);
+  if (sampling_probability <= 0)
+    logits = decode_teacher_forced(z, x);
+  else if (path == ScheduledSamplingPath::kStepwiseGraph)
+    logits = decode_stepwise(z, x, sampling_probability, 1.0, false).logits;
+  else
+    logits = decode_scheduled(z, x, sampling_probability);
   const ReconstructionLoss r_loss = reconstruction_loss(logits, x);
-  const torch::Tensor kl = kl_divergence(q);         // [B], nats
+  const torch::Tensor kl = kl_divergence(q);  // [B], nats
   const double free_nats = config_.free_bits * std::log(2.0);
   const torch::Tensor kl_cost = torch::clamp_min(kl - free_nats, 0.0);  // free bits on the total KL per example
   LossOutput out;
@@ -294,7 +314,8 @@ void save_model(const std::string& path, MusicVAE& model, const std::string& rep
   archive.write("mvae_representation", c10::IValue(representation_json));
   // The dtype the weights are stored in: loading must read them into tensors of that dtype
   // (LibTorch's Module::load reuses the parameter's storage, it does not convert).
-  archive.write("mvae_weights_dtype", c10::IValue(std::string(c10::toString(model->parameters().front().scalar_type()))));
+  archive.write("mvae_weights_dtype",
+                c10::IValue(std::string(c10::toString(model->parameters().front().scalar_type()))));
   std::ostringstream bytes;
   archive.save_to(bytes);
   write_file_atomic(path, bytes.str());  // temporary file, fsync, rename
@@ -318,9 +339,12 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   c10::IValue dtype_value;
   if (archive.try_read("mvae_weights_dtype", dtype_value)) {  // absent in files from before exports: float32
     const std::string stored = dtype_value.toStringRef();
-    if (stored == "Half") loaded.model->to(torch::kHalf);
-    else if (stored == "BFloat16") loaded.model->to(torch::kBFloat16);
-    else if (stored != "Float") throw InputError(path, "mvae_weights_dtype", "weights stored as " + stored + ", not Float, Half or BFloat16");
+    if (stored == "Half")
+      loaded.model->to(torch::kHalf);
+    else if (stored == "BFloat16")
+      loaded.model->to(torch::kBFloat16);
+    else if (stored != "Float")
+      throw InputError(path, "mvae_weights_dtype", "weights stored as " + stored + ", not Float, Half or BFloat16");
   }
   try {
     loaded.model->load(archive);

@@ -22,18 +22,18 @@ struct Posterior {
 // Reconstruction loss per example, summed over steps (Magenta's r_loss): token cross-entropy, or
 // for groove per step and class BCE(hit) + MSE(sigmoid velocity) + MSE(tanh offset).
 struct ReconstructionLoss {
-  torch::Tensor total;                       // [B]
-  torch::Tensor hits, velocities, offsets;   // [B] each, groove only (undefined for tokens)
+  torch::Tensor total;                      // [B]
+  torch::Tensor hits, velocities, offsets;  // [B] each, groove only (undefined for tokens)
 };
 
 // Training objective and metrics of one batch, as Magenta computes them.
 struct LossOutput {
-  torch::Tensor loss;       // scalar: mean r_loss + beta * mean(max(KL - free_nats, 0))
-  torch::Tensor r_loss;     // scalar: reconstruction loss summed over steps, averaged over the batch (nats)
-  torch::Tensor kl;         // scalar: KL(q || N(0, I)) averaged over the batch (nats)
-  torch::Tensor accuracy;   // scalar: fraction of steps whose predicted drums all equal the target's
+  torch::Tensor loss;      // scalar: mean r_loss + beta * mean(max(KL - free_nats, 0))
+  torch::Tensor r_loss;    // scalar: reconstruction loss summed over steps, averaged over the batch (nats)
+  torch::Tensor kl;        // scalar: KL(q || N(0, I)) averaged over the batch (nats)
+  torch::Tensor accuracy;  // scalar: fraction of steps whose predicted drums all equal the target's
   torch::Tensor hits_loss, velocities_loss, offsets_loss;  // scalars, groove only: r_loss's three parts
-  torch::Tensor logits;     // outputs [B, T, 512 or 27]
+  torch::Tensor logits;                                    // outputs [B, T, 512 or 27]
 };
 
 struct DecodeOutput {

@@ -27,7 +27,8 @@ torch::Tensor token_tensor(const std::vector<std::vector<uint16_t>>& windows) {
 
 torch::Tensor groove_tensor(const uint8_t* velocities, const float* offsets, int64_t rows, int64_t steps, bool pinned) {
   // Read-only views of the caller's arrays; the result is a new tensor.
-  const torch::Tensor v = torch::from_blob(const_cast<uint8_t*>(velocities), {rows, steps, kGrooveClasses}, torch::kByte);
+  const torch::Tensor v =
+      torch::from_blob(const_cast<uint8_t*>(velocities), {rows, steps, kGrooveClasses}, torch::kByte);
   const torch::Tensor o = torch::from_blob(const_cast<float*>(offsets), {rows, steps, kGrooveClasses}, torch::kFloat);
   torch::Tensor t = groove_tensor(v, o);
   return pinned ? t.pin_memory() : t;
@@ -38,7 +39,8 @@ torch::Tensor groove_tensor(const torch::Tensor& velocities, const torch::Tensor
                  velocities.sizes() == offsets.sizes() && velocities.size(-1) == kGrooveClasses,
              "groove_tensor takes uint8 velocities and float offsets of one shape [..., 9]");
   const torch::Tensor hits = velocities > 0;
-  return torch::cat({hits.to(torch::kFloat), velocities.to(torch::kFloat) / 127.0f, torch::where(hits, offsets, torch::zeros_like(offsets))},
+  return torch::cat({hits.to(torch::kFloat), velocities.to(torch::kFloat) / 127.0f,
+                     torch::where(hits, offsets, torch::zeros_like(offsets))},
                     -1);  // [..., 27]
 }
 

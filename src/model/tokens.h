@@ -20,7 +20,8 @@ torch::Tensor token_tensor(const std::vector<std::vector<uint16_t>>& windows);
 // the velocity (MIDI 1..127, 0 = no hit) is > 0, velocity / 127, and the offset as stored
 // (GrooVAE's 2 * (grid - actual) / step, in (-1, 1], positive = early); all 0 where no hit.
 // `velocities` and `offsets` hold rows * steps * 9 values, row-major.
-torch::Tensor groove_tensor(const uint8_t* velocities, const float* offsets, int64_t rows, int64_t steps, bool pinned = false);
+torch::Tensor groove_tensor(const uint8_t* velocities, const float* offsets, int64_t rows, int64_t steps,
+                            bool pinned = false);
 // The same from tensors, on their device: velocities uint8 and offsets float [..., 9] -> [..., 27].
 // The training loader sends these 5 bytes a value to the GPU, which builds the 12.
 torch::Tensor groove_tensor(const torch::Tensor& velocities, const torch::Tensor& offsets);

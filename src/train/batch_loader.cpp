@@ -3,10 +3,10 @@
 #include <chrono>
 #include <memory>
 
-
 namespace mvae::train {
 
-BatchLoader::BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin, bool groove)
+BatchLoader::BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin,
+                         bool groove)
     : shards_(shards), sampler_(std::move(sampler)), consumed_(consumed), depth_(depth), pin_(pin), groove_(groove) {
   // Shared with the thread, so the promise outlives set_value() whenever this constructor returns.
   auto claimed = std::make_shared<std::promise<void>>();

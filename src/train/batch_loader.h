@@ -27,7 +27,8 @@ class BatchLoader {
   // Batches hold token ids, or velocities and offsets when `groove`, as the shards store them
   // (dataset::model_input makes the model's input of one, on its device), in pinned memory when
   // `pin` (for asynchronous copies to a GPU).
-  BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin, bool groove = false);
+  BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin,
+              bool groove = false);
   ~BatchLoader();  // stops the thread and hands the ShardSet back to the caller's thread
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;

@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "model/checkpoint_files.h"
+#include "run_folder/checkpoint_files.h"
 
 namespace fs = std::filesystem;
 
@@ -24,8 +24,8 @@ std::string rng_name(int rank) {
 
 // Keeps the newest `keep` complete checkpoints and the one `best` names.
 void prune(const fs::path& dir, int keep) {
-  const std::string best = model::linked_checkpoint(dir, "best");
-  const std::vector<fs::path> done = model::complete_checkpoints(dir);  // newest first
+  const std::string best = run_folder::linked_checkpoint(dir, "best");
+  const std::vector<fs::path> done = run_folder::complete_checkpoints(dir);  // newest first
   for (size_t i = static_cast<size_t>(keep); i < done.size(); ++i)
     if (done[i].filename() != best) fs::remove_all(done[i]);
 }
@@ -41,8 +41,9 @@ void save_atomic(const Value& value, const fs::path& path) {
 
 // Rank 0's files of a checkpoint into its temporary folder `tmp`, each written atomically, then
 // their checksums.
-void write_checkpoint_folder(const fs::path& tmp, const TrainingState& state, model::MusicVAE& model, torch::optim::Adam& optimizer,
-                             const std::string& representation_json, const std::string& options_json) {
+void write_checkpoint_folder(const fs::path& tmp, const TrainingState& state, model::MusicVAE& model,
+                             torch::optim::Adam& optimizer, const std::string& representation_json,
+                             const std::string& options_json) {
   model::save_model((tmp / "model.pt").string(), model, representation_json);
   save_atomic(optimizer, tmp / "optimizer.pt");
   nlohmann::ordered_json j;
@@ -58,16 +59,16 @@ void write_checkpoint_folder(const fs::path& tmp, const TrainingState& state, mo
   }
   j["options"] = nlohmann::json::parse(options_json);
   write_file_atomic(tmp / "state.json", j.dump(2) + "\n");
-  model::write_checkpoint_checksums(tmp);
+  run_folder::write_checkpoint_checksums(tmp);
 }
 
 }  // namespace
 
 void save_checkpoint(const fs::path& run, const TrainingState& state, model::MusicVAE& model,
                      torch::optim::Adam& optimizer, const std::string& representation_json,
-                     const std::string& options_json, dist::Communicator& comm, int keep, bool is_best) {
+                     const std::string& options_json, comm::Communicator& comm, int keep, bool is_best) {
   const fs::path dir = run / "checkpoints";
-  const std::string name = model::checkpoint_name(state.step);
+  const std::string name = run_folder::checkpoint_name(state.step);
   const fs::path final_path = dir / name;
   const fs::path tmp = dir / (name + ".tmp");
   if (comm.rank() == 0) {
@@ -84,7 +85,7 @@ void save_checkpoint(const fs::path& run, const TrainingState& state, model::Mus
   } catch (...) {
     std::error_code ignored;
     if (comm.rank() == 0) fs::remove_all(tmp, ignored);  // the space back; the previous checkpoints stay as they were
-    throw;  // the job ends (with MPI_Abort when it has several ranks)
+    throw;                                               // the job ends (with MPI_Abort when it has several ranks)
   }
   if (comm.rank() == 0) {
     fs::remove_all(final_path);
@@ -100,7 +101,7 @@ void save_checkpoint(const fs::path& run, const TrainingState& state, model::Mus
 
 void mark_best_checkpoint(const fs::path& run, int64_t step) {
   const fs::path dir = run / "checkpoints";
-  const std::string name = model::checkpoint_name(step);
+  const std::string name = run_folder::checkpoint_name(step);
   MVAE_CHECK(fs::exists(dir / name / "COMPLETE"), "no complete checkpoint " + name + " to mark best");
   write_file_atomic(dir / "best", name + "\n");
   fsync_path(dir);

@@ -1,5 +1,5 @@
 // Writing and reading training checkpoints: one folder per step, built under a temporary name and
-// renamed when complete (layout and lookup: model/checkpoint_files.h).
+// renamed when complete (layout and lookup: run_folder/checkpoint_files.h).
 #pragma once
 
 #include <torch/torch.h>
@@ -9,7 +9,7 @@
 #include <limits>
 #include <string>
 
-#include "dist/communicator.h"
+#include "comm/communicator.h"
 #include "model/musicvae.h"
 
 namespace mvae::train {
@@ -39,13 +39,14 @@ struct TrainingState {
 // the one `best` names.
 void save_checkpoint(const std::filesystem::path& run, const TrainingState& state, model::MusicVAE& model,
                      torch::optim::Adam& optimizer, const std::string& representation_json,
-                     const std::string& options_json, dist::Communicator& comm, int keep, bool is_best);
+                     const std::string& options_json, comm::Communicator& comm, int keep, bool is_best);
 // Points `best` at the existing checkpoint of `step` (rank 0 only).
 void mark_best_checkpoint(const std::filesystem::path& run, int64_t step);
 
 TrainingState read_training_state(const std::filesystem::path& checkpoint);
 // Adam's state goes to `device`, where the parameters are.
-void load_optimizer(const std::filesystem::path& checkpoint, torch::optim::Adam& optimizer, const torch::Device& device);
+void load_optimizer(const std::filesystem::path& checkpoint, torch::optim::Adam& optimizer,
+                    const torch::Device& device);
 // Restores this rank's RNG; a checkpoint from fewer ranks gives the new ranks rank 0's state.
 void load_rng(const std::filesystem::path& checkpoint, int rank);
 

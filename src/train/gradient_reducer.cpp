@@ -23,7 +23,7 @@ struct GradientReducer::Hook : torch::autograd::FunctionPostHook {
   size_t index;
 };
 
-GradientReducer::GradientReducer(const std::vector<torch::Tensor>& parameters, dist::Communicator& comm,
+GradientReducer::GradientReducer(const std::vector<torch::Tensor>& parameters, comm::Communicator& comm,
                                  const ReducerOptions& options)
     : comm_(comm), options_(options), owner_thread_(std::this_thread::get_id()), parameters_(parameters) {
   std::vector<size_t> reverse(parameters.size());
@@ -125,7 +125,8 @@ void GradientReducer::on_gradient_ready(size_t index) {
   if (!comm_.any_thread() && std::this_thread::get_id() != owner_thread_) return;
   if (!rebuilt_) ready_order_.push_back(index);
   const size_t bucket = bucket_of_[index];
-  MVAE_CHECK(missing_[bucket] > 0, "gradient reducer: parameter " + std::to_string(index) + " reported twice in one backward");
+  MVAE_CHECK(missing_[bucket] > 0,
+             "gradient reducer: parameter " + std::to_string(index) + " reported twice in one backward");
   --missing_[bucket];
   const size_t before = next_to_start_;
   start_ready_buckets();
@@ -137,7 +138,7 @@ void GradientReducer::on_gradient_ready(size_t index) {
 
 void GradientReducer::start_ready_buckets() {
   while (next_to_start_ < buckets_.size() && missing_[next_to_start_] == 0) {
-    work_[next_to_start_] = comm_.all_reduce_async(buckets_[next_to_start_], dist::ReduceOp::kSum);
+    work_[next_to_start_] = comm_.all_reduce_async(buckets_[next_to_start_], comm::ReduceOp::kSum);
     ++next_to_start_;
   }
 }
@@ -157,7 +158,7 @@ void GradientReducer::finish() {
   }
   timing_.exposed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   timing_.buckets = static_cast<int64_t>(buckets_.size());
-  if (!rebuilt_) {  // the same decision on every rank: hooks exist on all or on none
+  if (!rebuilt_) {             // the same decision on every rank: hooks exist on all or on none
     rebuild_in_ready_order();  // the averaged gradients move into the new buckets
     rebuilt_ = true;
   }

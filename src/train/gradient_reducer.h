@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "dist/communicator.h"
+#include "comm/communicator.h"
 
 namespace mvae::train {
 
@@ -33,7 +33,7 @@ struct ReducerOptions {
 
 // Where the time of one step's gradient averaging went.
 struct ReducerTiming {
-  double exposed_seconds = 0;    // waiting after backward for the collectives to finish
+  double exposed_seconds = 0;       // waiting after backward for the collectives to finish
   int64_t started_in_backward = 0;  // buckets started from a hook, before backward returned
   int64_t buckets = 0;              // buckets averaged
 };
@@ -42,7 +42,8 @@ class GradientReducer {
  public:
   // Buckets are filled in reverse registration order (roughly the order backward produces
   // gradients), the same on every rank.
-  GradientReducer(const std::vector<torch::Tensor>& parameters, dist::Communicator& comm, const ReducerOptions& options);
+  GradientReducer(const std::vector<torch::Tensor>& parameters, comm::Communicator& comm,
+                  const ReducerOptions& options);
   ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
@@ -70,16 +71,16 @@ class GradientReducer {
   void rebuild_in_ready_order();
   void start_ready_buckets();
 
-  dist::Communicator& comm_;
+  comm::Communicator& comm_;
   ReducerOptions options_;
   std::thread::id owner_thread_;
   std::vector<torch::Tensor> parameters_;
   std::vector<torch::Tensor> buckets_;
-  std::vector<std::vector<size_t>> members_;  // bucket -> parameter indices
-  std::vector<size_t> bucket_of_;       // parameter index -> bucket
-  std::vector<int64_t> bucket_size_;    // parameters per bucket
-  std::vector<int64_t> missing_;        // gradients each bucket still waits for
-  std::vector<std::unique_ptr<dist::Work>> work_;  // per bucket, while in flight
+  std::vector<std::vector<size_t>> members_;       // bucket -> parameter indices
+  std::vector<size_t> bucket_of_;                  // parameter index -> bucket
+  std::vector<int64_t> bucket_size_;               // parameters per bucket
+  std::vector<int64_t> missing_;                   // gradients each bucket still waits for
+  std::vector<std::unique_ptr<comm::Work>> work_;  // per bucket, while in flight
   size_t next_to_start_ = 0;
   bool armed_ = false;
   bool rebuilt_ = false;

@@ -3,18 +3,18 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "comm/communicator.h"
+#include "comm/mpi_context.h"
 #include "common/error.h"
 #include "common/runtime.h"
-#include "dist/communicator.h"
-#include "dist/mpi_context.h"
 #include "train/trainer.h"
 
 namespace {
 
 // A process alone says what went wrong and exits with `code`, MPI finalised as usual (no MPI_Abort
 // banner); with several ranks, MPI_Abort ends them all (a rank must never wait alone).
-int end_with_error(const mvae::dist::ProcessInfo& info, int code, const std::string& message) {
-  if (info.world_size > 1) mvae::dist::MpiContext::abort_job(code, message);
+int end_with_error(const mvae::comm::ProcessInfo& info, int code, const std::string& message) {
+  if (info.world_size > 1) mvae::comm::MpiContext::abort_job(code, message);
   std::fprintf(stderr, "%s\n", message.c_str());
   return code;
 }
@@ -26,10 +26,10 @@ int main(int argc, char** argv) {
   // while MPI is still starting.
   mvae::tune_cpu();
   mvae::train::install_stop_signal_handlers();
-  mvae::dist::MpiContext mpi(&argc, &argv);
+  mvae::comm::MpiContext mpi(&argc, &argv);
   const auto& info = mpi.info();
   if (const std::string mismatch = mpi.launcher_mismatch(); !mismatch.empty())
-    mvae::dist::MpiContext::abort_job(2, "train: " + mismatch);
+    mvae::comm::MpiContext::abort_job(2, "train: " + mismatch);
   mvae::train::TrainOptions options;
   try {
     if (!mvae::train::parse_train_options(argc, argv, options, info.rank == 0)) return 0;
@@ -46,9 +46,10 @@ int main(int argc, char** argv) {
                 info.world_size, info.hostname.c_str(), info.local_rank, info.local_size, device.str().c_str(),
                 visible ? visible : "(unset)");
     std::fflush(stdout);
-    const mvae::dist::CollectiveDeadline deadline{options.collective_timeout_s, mvae::train::stop_requested};
-    auto comm = device.is_cuda() && mvae::dist::nccl_available() ? mvae::dist::make_nccl_communicator(device.index(), deadline)
-                                                                 : mvae::dist::make_mpi_communicator(deadline);
+    const mvae::comm::CollectiveDeadline deadline{options.collective_timeout_s, mvae::train::stop_requested};
+    auto comm = device.is_cuda() && mvae::comm::nccl_available()
+                    ? mvae::comm::make_nccl_communicator(device.index(), deadline)
+                    : mvae::comm::make_mpi_communicator(deadline);
     const auto result = mvae::train::run_training(options, device, *comm, info.local_size);
     return result.preempted ? mvae::train::kExitPreempted : 0;
   } catch (const mvae::train::SetupFailure& e) {  // every rank knows: end together, MPI finalised

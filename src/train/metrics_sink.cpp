@@ -1,5 +1,7 @@
 #include "train/metrics_sink.h"
 
+#include <cmath>
+
 namespace mvae::train {
 
 std::string format_eta(double seconds) {
@@ -28,35 +30,40 @@ void MetricsSink::write(int64_t step, const std::vector<Field>& fields) {
 }
 
 void MetricsSink::training(const TrainingRecord& r) {
+  const LossFigures& f = r.losses;
+  const double kl_bits = f.kl / std::log(2.0);
   std::fprintf(out_,
-               "step %lld/%lld  loss %.3f  r_loss %.3f  kl %.2f bits  acc %.4f  lr %.2e  |g| %.3f  beta %.3f  %.1f seq/s  ETA %s\n",
-               static_cast<long long>(r.step), static_cast<long long>(r.total_steps), r.loss, r.r_loss, r.kl_bits,
-               r.accuracy, r.lr, r.grad_norm, r.beta, r.seq_per_s, format_eta(r.eta_seconds).c_str());
-  std::vector<Field> fields = {{"loss", "train/loss", r.loss},
-                                {"r_loss", "train/r_loss", r.r_loss},
-                                {"kl_bits", "train/kl_bits", r.kl_bits},
-                                {"accuracy", "train/accuracy", r.accuracy},
-                                {"lr", "train/lr", r.lr},
-                                {"grad_norm", "train/grad_norm", r.grad_norm},
-                                {"beta", "train/beta", r.beta},
-                                {"sampling_probability", "train/sampling_probability", r.sampling_probability},
-                                {"seq_per_s", "train/seq_per_s", r.seq_per_s}};
+               "step %lld/%lld  loss %.3f  r_loss %.3f  kl %.2f bits  acc %.4f  lr %.2e  |g| %.3f  beta %.3f  %.1f "
+               "seq/s  ETA %s\n",
+               static_cast<long long>(r.step), static_cast<long long>(r.total_steps), f.loss, f.r_loss, kl_bits,
+               f.accuracy, r.lr, r.grad_norm, r.beta, r.seq_per_s, format_eta(r.eta_seconds).c_str());
+  std::vector<Field> fields = {{"loss", "train/loss", f.loss},
+                               {"r_loss", "train/r_loss", f.r_loss},
+                               {"kl_bits", "train/kl_bits", kl_bits},
+                               {"accuracy", "train/accuracy", f.accuracy},
+                               {"lr", "train/lr", r.lr},
+                               {"grad_norm", "train/grad_norm", r.grad_norm},
+                               {"beta", "train/beta", r.beta},
+                               {"sampling_probability", "train/sampling_probability", r.sampling_probability},
+                               {"seq_per_s", "train/seq_per_s", r.seq_per_s}};
   if (r.groove) {  // Magenta's GrooVAE logs these three
-    std::fprintf(out_, "    hits_loss %.3f  velocities_loss %.3f  offsets_loss %.3f\n", r.hits_loss, r.velocities_loss, r.offsets_loss);
-    fields.push_back({"hits_loss", "train/hits_loss", r.hits_loss});
-    fields.push_back({"velocities_loss", "train/velocities_loss", r.velocities_loss});
-    fields.push_back({"offsets_loss", "train/offsets_loss", r.offsets_loss});
+    std::fprintf(out_, "    hits_loss %.3f  velocities_loss %.3f  offsets_loss %.3f\n", f.hits_loss, f.velocities_loss,
+                 f.offsets_loss);
+    fields.push_back({"hits_loss", "train/hits_loss", f.hits_loss});
+    fields.push_back({"velocities_loss", "train/velocities_loss", f.velocities_loss});
+    fields.push_back({"offsets_loss", "train/offsets_loss", f.offsets_loss});
   }
   std::fflush(out_);
   write(r.step, fields);
 }
 
 void MetricsSink::validation(const ValidationRecord& r) {
-  std::fprintf(out_,
-               "eval step %lld: %lld validation windows  r_loss %.3f  kl %.2f bits  elbo %.3f  teacher-forced acc %.4f  "
-               "free-running acc %.4f%s\n",
-               static_cast<long long>(r.step), static_cast<long long>(r.windows), r.r_loss, r.kl_bits, r.elbo,
-               r.tf_accuracy, r.free_accuracy, r.best ? "  (best so far)" : "");
+  std::fprintf(
+      out_,
+      "eval step %lld: %lld validation windows  r_loss %.3f  kl %.2f bits  elbo %.3f  teacher-forced acc %.4f  "
+      "free-running acc %.4f%s\n",
+      static_cast<long long>(r.step), static_cast<long long>(r.windows), r.r_loss, r.kl_bits, r.elbo, r.tf_accuracy,
+      r.free_accuracy, r.best ? "  (best so far)" : "");
   std::fflush(out_);
   write(r.step, {{"eval_windows", "", static_cast<double>(r.windows)},
                  {"eval_r_loss", "eval/r_loss", r.r_loss},

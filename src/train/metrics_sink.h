@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "train/loss_figures.h"
 #include "train/tensorboard.h"
 
 namespace mvae::train {
@@ -17,9 +18,8 @@ namespace mvae::train {
 // Training figures over the steps since the previous record, averaged over ranks.
 struct TrainingRecord {
   int64_t step = 0, total_steps = 0;
-  double loss = 0, r_loss = 0, kl_bits = 0, accuracy = 0;  // r_loss in nats
-  bool groove = false;  // a groove model: r_loss's parts follow (nats / squared error, per sequence)
-  double hits_loss = 0, velocities_loss = 0, offsets_loss = 0;
+  LossFigures losses;   // the means over the steps since the last record and over ranks (KL in nats; printed in bits)
+  bool groove = false;  // a groove model: r_loss's parts are printed and logged too
   double lr = 0, grad_norm = 0, beta = 0, sampling_probability = 0;
   double seq_per_s = 0;    // sequences per second over all ranks
   double eta_seconds = 0;  // to the last step at this speed

@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <stdexcept>
+
+#include "common/error.h"
 
 namespace mvae::train {
 namespace {
@@ -55,7 +57,8 @@ TensorBoardWriter::TensorBoardWriter(const std::string& dir) {
   gethostname(host, sizeof host - 1);
   path_ = dir + "/events.out.tfevents." + std::to_string(static_cast<long long>(now_seconds())) + "." + host;
   out_.open(path_, std::ios::binary | std::ios::app);
-  if (!out_) throw std::runtime_error(path_ + ": cannot create TensorBoard event file");
+  if (!out_)
+    throw InputError(path_, "", std::string("cannot create the TensorBoard event file: ") + std::strerror(errno));
   const std::string version = "brain.Event:2";
   write_record(event(0, nullptr, &version));
 }

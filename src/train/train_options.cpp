@@ -7,8 +7,8 @@
 #include <fstream>
 #include <iostream>
 
-#include "common/error.h"
 #include "cli/model_options.h"
+#include "common/error.h"
 #include "model/precision.h"
 
 namespace po = boost::program_options;
@@ -19,7 +19,8 @@ void TrainOptions::validate() const {
   if (data.empty()) throw UsageError("--data is required: a shard folder written by preprocess");
   if (run.empty()) throw UsageError("--run is required: the folder for checkpoints and metrics");
   const auto at_least = [](const char* option, double v, double min) {
-    if (v < min) throw UsageError(std::string(option) + " must be >= " + std::to_string(min) + ", got " + std::to_string(v));
+    if (v < min)
+      throw UsageError(std::string(option) + " must be >= " + std::to_string(min) + ", got " + std::to_string(v));
   };
   at_least("--batch", static_cast<double>(batch), 1);
   at_least("--accumulate", accumulate, 1);
@@ -35,7 +36,8 @@ void TrainOptions::validate() const {
     throw UsageError("--best-metric must be elbo, tf_accuracy or free_accuracy, got '" + best_metric + "'");
   // Each written so that NaN fails (every comparison with NaN is false), and infinities with it.
   const auto finite = [](const char* option, double v, const std::string& rule, bool ok) {
-    if (!ok || !std::isfinite(v)) throw UsageError(std::string(option) + " must be " + rule + ", got " + std::to_string(v));
+    if (!ok || !std::isfinite(v))
+      throw UsageError(std::string(option) + " must be " + rule + ", got " + std::to_string(v));
   };
   finite("--early-stop-min-delta", early_stop_min_delta, ">= 0", early_stop_min_delta >= 0);
   finite("--lr", lr, "a finite number > 0", lr > 0);
@@ -47,7 +49,8 @@ void TrainOptions::validate() const {
   finite("--collective-timeout", collective_timeout_s, "a finite number of seconds > 0", collective_timeout_s > 0);
   finite("--clip-to-zero-norm", clip_to_zero_norm, "a finite number > 0", clip_to_zero_norm > 0);
   at_least("--lr-warmup-steps", static_cast<double>(lr_warmup_steps), 0);
-  if (!(loader_memory_mb >= 0 && loader_memory_mb < 1e9)) throw UsageError("--loader-memory-mb must be >= 0 (0 = read windows from the shards)");
+  if (!(loader_memory_mb >= 0 && loader_memory_mb < 1e9))
+    throw UsageError("--loader-memory-mb must be >= 0 (0 = read windows from the shards)");
   model::parse_precision(precision, "--precision");
   if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0)
     throw UsageError("--device must be auto, cpu, cuda or cuda:N, got '" + device + "'");
@@ -163,7 +166,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     return false;
   }
   po::notify(vm);
-  o.model = cli::resolve_model_config(vm, "hierdec-drums_4bar");
+  o.model = cli::resolve_model_config(vm, model::kDefaultPreset);
   o.validate();
   return true;
 }

@@ -12,27 +12,27 @@ namespace mvae::train {
 struct TrainOptions {
   std::string data;  // shard folder written by preprocess
   std::string run;   // run folder: config, metrics, checkpoints
-  model::ModelConfig model = model::preset("hierdec-drums_4bar");
-  int64_t batch = 64;     // per rank, per micro-batch
-  int accumulate = 1;     // micro-batches per optimizer step (communication on the last only)
-  int64_t steps = 1000;   // optimizer steps in total
+  model::ModelConfig model = model::preset(model::kDefaultPreset);
+  int64_t batch = 64;    // per rank, per micro-batch
+  int accumulate = 1;    // micro-batches per optimizer step (communication on the last only)
+  int64_t steps = 1000;  // optimizer steps in total
   double lr = 1e-3, lr_decay = 0.9999, min_lr = 1e-5;  // lr = (lr - min_lr) * decay^step + min_lr
   // The first steps' learning rate rises linearly to that, reaching it at step `lr_warmup_steps`
   // (0 = none): for large global batches with a scaled --lr (docs/distributed.md, "Scaling model").
   int64_t lr_warmup_steps = 0;
-  double grad_clip = 1.0;                               // global-norm clipping after averaging
+  double grad_clip = 1.0;  // global-norm clipping after averaging
   // Learning rate of the LSTM gate biases relative to --lr. 2 reproduces torch.nn.LSTM's training
   // dynamics: it keeps two bias vectors (b_ih, b_hh) that always appear summed, and Adam moves each
   // by about lr per step, so their sum moves twice as fast as one bias (ours, and Magenta's).
   // The default 2 is measured: better validation and test metrics on Groove (docs/results.md).
   double lstm_bias_lr_scale = 2.0;
-  double clip_to_zero_norm = 1e4;                       // a step with a larger norm applies no update
+  double clip_to_zero_norm = 1e4;  // a step with a larger norm applies no update
   uint64_t seed = 1;
   int64_t log_every = 10;
   int64_t eval_every = 200;
   int64_t eval_windows = 512;  // validation windows per evaluation (all of them if fewer)
   int64_t checkpoint_every = 200;
-  int keep_checkpoints = 3;      // newest kept, besides the one `best` names
+  int keep_checkpoints = 3;  // newest kept, besides the one `best` names
   // Model selection: the validation metric whose best value `checkpoints/best` marks (elbo,
   // tf_accuracy, free_accuracy; higher is better), and early stopping after `early_stop`
   // validations without an improvement larger than `early_stop_min_delta` (0 = never).
@@ -52,10 +52,10 @@ struct TrainOptions {
   // first batch; batches are then memory copies (data::ShardSet::set_resident_budget). 0 reads
   // each window from the shards (the loader before issue 24; about 7x slower: docs/benchmarks.md).
   double loader_memory_mb = 2048;
-  bool overlap = true;          // start each bucket's all-reduce during backward
+  bool overlap = true;                // start each bucket's all-reduce during backward
   double collective_timeout_s = 600;  // a collective (MPI or NCCL) unfinished after this long ends the job
-  std::string precision = "fp32";  // fp32, or bf16 autocast of forward passes
-  bool tf32 = false;               // TF32 float32 matrix products on GPU
+  std::string precision = "fp32";     // fp32, or bf16 autocast of forward passes
+  bool tf32 = false;                  // TF32 float32 matrix products on GPU
   // Fault injection for the tests: at step `fail_at_step`, rank `fail_rank` fails by `fail_mode`
   // (exception, kill, nan).
   int64_t fail_at_step = -1;

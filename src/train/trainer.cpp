@@ -14,7 +14,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "evaluate/metrics.h"
-#include "model/checkpoint_files.h"
+#include "run_folder/checkpoint_files.h"
 #include "train/metrics_sink.h"
 
 namespace fs = std::filesystem;
@@ -41,21 +41,21 @@ extern "C" void on_stop_signal(int signal) {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-void check_same_parameters(const std::vector<torch::Tensor>& params, dist::Communicator& comm, const char* when) {
+void check_same_parameters(const std::vector<torch::Tensor>& params, comm::Communicator& comm, const char* when) {
   double sum = 0, abs_sum = 0;
   for (const auto& p : params) {
     sum += p.to(torch::kDouble).sum().item<double>();
     abs_sum += p.to(torch::kDouble).abs().sum().item<double>();
   }
   const double checksum = sum * 1.000001 + abs_sum;
-  const double lo = comm.all_reduce_scalar(checksum, dist::ReduceOp::kMin);
-  const double hi = comm.all_reduce_scalar(checksum, dist::ReduceOp::kMax);
+  const double lo = comm.all_reduce_scalar(checksum, comm::ReduceOp::kMin);
+  const double hi = comm.all_reduce_scalar(checksum, comm::ReduceOp::kMax);
   if (lo != hi)
-    throw std::runtime_error(std::string("parameters differ across ranks ") + when + " (checksums " + std::to_string(lo) +
-                             " .. " + std::to_string(hi) + ")");
+    throw RunError(std::string("parameters differ across ranks ") + when + " (checksums " + std::to_string(lo) +
+                   " .. " + std::to_string(hi) + ")");
 }
 
-void broadcast_parameters(const std::vector<torch::Tensor>& params, dist::Communicator& comm) {
+void broadcast_parameters(const std::vector<torch::Tensor>& params, comm::Communicator& comm) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> flat_views;
   for (const auto& p : params) flat_views.push_back(p.reshape({-1}));
@@ -72,7 +72,8 @@ void broadcast_parameters(const std::vector<torch::Tensor>& params, dist::Commun
 std::string roll_input_hint(const model::ModelConfig& saved, const model::ModelConfig& given) {
   if (saved.roll_input == given.roll_input) return "";
   return saved.roll_input ? "; this model's encoder reads the drum roll: add --encoder-input roll"
-                          : "; this model's encoder looks tokens up (the cat-drums presets read the drum roll since issue 22): add --encoder-input token";
+                          : "; this model's encoder looks tokens up (the cat-drums presets read the drum roll since "
+                            "issue 22): add --encoder-input token";
 }
 
 // --init-from: copies every parameter of `from` into `to`, which must have the same parameters
@@ -81,8 +82,8 @@ std::string roll_input_hint(const model::ModelConfig& saved, const model::ModelC
 void copy_parameters(model::MusicVAEImpl& to, model::MusicVAEImpl& from, const std::string& source,
                      const std::string& source_summary, const std::string& options_summary) {
   const auto mismatch = [&](const std::string& what) {
-    return UsageError("--init-from " + source + ": " + what + ". Its model is " + source_summary + "; the options give " +
-                      options_summary + " (pass the sizes of the model you start from)");
+    return UsageError("--init-from " + source + ": " + what + ". Its model is " + source_summary +
+                      "; the options give " + options_summary + " (pass the sizes of the model you start from)");
   };
   torch::NoGradGuard no_grad;
   const auto sources = from.named_parameters();
@@ -92,7 +93,8 @@ void copy_parameters(model::MusicVAEImpl& to, model::MusicVAEImpl& from, const s
     if (found == nullptr) throw mismatch("it has no parameter " + target.key());
     if (found->sizes() != target.value().sizes()) {
       std::ostringstream shapes;
-      shapes << "parameter " << target.key() << " is " << found->sizes() << " there but " << target.value().sizes() << " here";
+      shapes << "parameter " << target.key() << " is " << found->sizes() << " there but " << target.value().sizes()
+             << " here";
       throw mismatch(shapes.str());
     }
     target.value().copy_(*found);
@@ -103,7 +105,7 @@ void copy_parameters(model::MusicVAEImpl& to, model::MusicVAEImpl& from, const s
 // --fail-at-step/--fail-rank/--fail-mode: the failures the tests inject.
 void inject_failure(const TrainOptions& o, int64_t step, int rank, model::LossOutput& out) {
   if (step != o.fail_at_step || rank != o.fail_rank) return;
-  if (o.fail_mode == "exception") throw std::runtime_error("injected failure (--fail-mode exception)");
+  if (o.fail_mode == "exception") throw RunError("injected failure (--fail-mode exception)");
   if (o.fail_mode == "kill") std::raise(SIGKILL);
   if (o.fail_mode == "nan") out.loss = out.loss * std::nan("");
 }
@@ -121,7 +123,8 @@ std::unique_ptr<torch::optim::Adam> make_optimizer(model::MusicVAEImpl& model, c
   if (o.lstm_bias_lr_scale == 1.0)  // one group: checkpoints of runs without the option keep loading
     return std::make_unique<torch::optim::Adam>(model.parameters(), torch::optim::AdamOptions(o.lr));
   std::vector<torch::Tensor> rest, biases;
-  for (const auto& item : model.named_parameters()) (is_lstm_gate_bias(item.key()) ? biases : rest).push_back(item.value());
+  for (const auto& item : model.named_parameters())
+    (is_lstm_gate_bias(item.key()) ? biases : rest).push_back(item.value());
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(rest, std::make_unique<torch::optim::AdamOptions>(o.lr));
   groups.emplace_back(biases, std::make_unique<torch::optim::AdamOptions>(o.lr * o.lstm_bias_lr_scale));
@@ -167,8 +170,8 @@ std::string config_differences(const std::string& saved_json, const std::string&
   const auto add = [&](const std::string& field) {
     const auto a = saved.find(field), b = given.find(field);
     if (a != saved.end() && b != given.end() && *a == *b) return;
-    out += (out.empty() ? "" : "; ") + field + ": " + (a == saved.end() ? "absent" : a->dump()) + " in the checkpoint, " +
-           (b == given.end() ? "absent" : b->dump()) + " given";
+    out += (out.empty() ? "" : "; ") + field + ": " + (a == saved.end() ? "absent" : a->dump()) +
+           " in the checkpoint, " + (b == given.end() ? "absent" : b->dump()) + " given";
   };
   for (const auto& item : saved.items()) add(item.key());
   for (const auto& item : given.items())
@@ -196,18 +199,20 @@ RankFailure run_setup_part(const std::function<void()>& part) {
 
 }  // namespace
 
-void agree_on_setup(dist::Communicator& comm, const std::function<void()>& setup) {
+void agree_on_setup(comm::Communicator& comm, const std::function<void()>& setup) {
   const RankFailure failure = run_setup_part(setup);
   const int W = comm.world_size();
   if (W == 1) {  // nobody to agree with: the error as it was thrown
     if (failure.exception) std::rethrow_exception(failure.exception);
     return;
   }
-  const double first_failed = comm.all_reduce_scalar(failure.exit_code ? comm.rank() : W, dist::ReduceOp::kMin);
+  const double first_failed = comm.all_reduce_scalar(failure.exit_code ? comm.rank() : W, comm::ReduceOp::kMin);
   if (first_failed == W) return;
-  const int code = static_cast<int>(comm.all_reduce_scalar(failure.exit_code, dist::ReduceOp::kMax));
+  const int code = static_cast<int>(comm.all_reduce_scalar(failure.exit_code, comm::ReduceOp::kMax));
   const bool reporter = comm.rank() == static_cast<int>(first_failed);
-  throw SetupFailure(code, reporter ? failure.message : "rank " + std::to_string(static_cast<int>(first_failed)) + " failed", reporter);
+  throw SetupFailure(code,
+                     reporter ? failure.message : "rank " + std::to_string(static_cast<int>(first_failed)) + " failed",
+                     reporter);
 }
 
 // One writer per run folder: a second trainer on it would mix its checkpoints and metrics with
@@ -231,23 +236,24 @@ void Trainer::open_data_and_run() {
   sampler_.emplace(shards_->size("train"), o.batch, comm_.rank(), comm_.world_size(), o.seed);
   const data::DataRepresentation& rep = shards_->representation();
   if (rep.window_steps() != o.model.steps() || rep.vocab_size != o.model.vocab)
-    throw UsageError("the model expects " + std::to_string(o.model.bars) + " bars of " + std::to_string(o.model.steps_per_bar) +
-                     " steps (" + std::to_string(o.model.vocab) + " tokens) but " + o.data + " holds " +
-                     std::to_string(rep.bars) + "-bar windows: pass --bars " + std::to_string(rep.bars) +
-                     " or preprocess with --bars " + std::to_string(o.model.bars));
+    throw UsageError("the model expects " + std::to_string(o.model.bars) + " bars of " +
+                     std::to_string(o.model.steps_per_bar) + " steps (" + std::to_string(o.model.vocab) +
+                     " tokens) but " + o.data + " holds " + std::to_string(rep.bars) + "-bar windows: pass --bars " +
+                     std::to_string(rep.bars) + " or preprocess with --bars " + std::to_string(o.model.bars));
   state_.world_size = comm_.world_size();
   state_.global_batch = sampler_->global_batch();
   state_.seed = o.seed;
 
   const fs::path run(o.run);
-  if (!o.resume && fs::is_directory(run / "checkpoints") && !model::complete_checkpoints(run / "checkpoints").empty()) {
+  if (!o.resume && fs::is_directory(run / "checkpoints") &&
+      !run_folder::complete_checkpoints(run / "checkpoints").empty()) {
     // A new run here would mix its metrics and checkpoints with the old run's, and the old,
     // higher-step checkpoints would be kept in place of the new ones.
     throw UsageError(o.run + " already holds checkpoints of a run (" + (run / "checkpoints").string() +
                      "): pass --resume to continue it, or another --run to start a new one");
   }
   if (o.resume) {
-    const model::FoundCheckpoint found = model::find_checkpoint(run);
+    const run_folder::FoundCheckpoint found = run_folder::find_checkpoint(run);
     resumed_from_ = found.folder;
     passed_over_ = found.passed_over;
     link_note_ = found.link_note;
@@ -261,18 +267,18 @@ void Trainer::build_model() {
   if (resumed_from_.empty()) {
     model_ = model::MusicVAE(o.model);
     if (!o.init_from.empty()) {
-      initialized_from_ = model::resolve_model_file(o.init_from);
+      initialized_from_ = run_folder::resolve_model_file(o.init_from);
       model::LoadedModel start = model::load_model(initialized_from_, torch::kCPU);
-      copy_parameters(*model_, *start.model, initialized_from_, start.config.summary() + roll_input_hint(start.config, o.model),
-                      o.model.summary());
+      copy_parameters(*model_, *start.model, initialized_from_,
+                      start.config.summary() + roll_input_hint(start.config, o.model), o.model.summary());
     }
   } else {
     restore_training_state(read_training_state(resumed_from_));
     model::LoadedModel loaded = model::load_model((resumed_from_ / "model.pt").string(), torch::kCPU);
     if (loaded.config.to_json() != o.model.to_json())
       throw UsageError("the model options differ from the checkpoint's in " + resumed_from_.string() + ": " +
-                       config_differences(loaded.config.to_json(), o.model.to_json()) + " (resume with the same --preset and sizes" +
-                       roll_input_hint(loaded.config, o.model) + ")");
+                       config_differences(loaded.config.to_json(), o.model.to_json()) +
+                       " (resume with the same --preset and sizes" + roll_input_hint(loaded.config, o.model) + ")");
     model_ = loaded.model;
   }
   model_->to(device_);
@@ -288,10 +294,12 @@ void Trainer::build_model() {
 void Trainer::restore_training_state(const TrainingState& saved) {
   const TrainOptions& o = options_;
   if (saved.seed != o.seed)
-    throw UsageError("--seed " + std::to_string(o.seed) + " differs from the checkpoint's " + std::to_string(saved.seed));
+    throw UsageError("--seed " + std::to_string(o.seed) + " differs from the checkpoint's " +
+                     std::to_string(saved.seed));
   if (saved.lstm_bias_lr_scale != o.lstm_bias_lr_scale)
     throw UsageError("--lstm-bias-lr-scale " + as_text(o.lstm_bias_lr_scale) + " differs from the checkpoint's " +
-                     as_text(saved.lstm_bias_lr_scale) + " (runs from before the option used 1): resume with --lstm-bias-lr-scale " +
+                     as_text(saved.lstm_bias_lr_scale) +
+                     " (runs from before the option used 1): resume with --lstm-bias-lr-scale " +
                      as_text(saved.lstm_bias_lr_scale));
   state_.step = saved.step;
   state_.consumed_samples = saved.consumed_samples;
@@ -306,7 +314,7 @@ void Trainer::restore_training_state(const TrainingState& saved) {
   }
 }
 
-Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Communicator& comm)
+Trainer::Trainer(const TrainOptions& o, const torch::Device& device, comm::Communicator& comm)
     : options_(o),
       device_(device),
       comm_(comm),
@@ -321,9 +329,11 @@ Trainer::Trainer(const TrainOptions& o, const torch::Device& device, dist::Commu
   });
   broadcast_parameters(params_, comm);  // rank 0's parameters everywhere
   check_same_parameters(params_, comm, resumed_from_.empty() ? "at start" : "after resume");
-  reducer_ = std::make_unique<GradientReducer>(params_, comm, ReducerOptions{o.bucket_mb, /*first_bucket_mb=*/1.0, o.overlap});
+  reducer_ =
+      std::make_unique<GradientReducer>(params_, comm, ReducerOptions{o.bucket_mb, /*first_bucket_mb=*/1.0, o.overlap});
   shards_->set_resident_budget(static_cast<int64_t>(o.loader_memory_mb * (1 << 20)));
-  loader_ = std::make_unique<BatchLoader>(*shards_, *sampler_, state_.consumed_samples, /*depth=*/4, device.is_cuda(), o.model.groove());
+  loader_ = std::make_unique<BatchLoader>(*shards_, *sampler_, state_.consumed_samples, /*depth=*/4, device.is_cuda(),
+                                          o.model.groove());
 }
 
 int64_t Trainer::num_parameters() const {
@@ -335,26 +345,28 @@ int64_t Trainer::num_parameters() const {
 // The noise of z for this rank's slice of the global batch at a micro-batch: drawn for the whole
 // global batch from a generator seeded by its index, so every world size sees the same.
 torch::Tensor Trainer::micro_batch_noise(int64_t micro_index) const {
-  auto gen = at::detail::createCPUGenerator(options_.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(micro_index) + 1);
+  auto gen =
+      at::detail::createCPUGenerator(options_.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(micro_index) + 1);
   return torch::randn({sampler_->global_batch(), options_.model.z}, gen)
       .narrow(0, comm_.rank() * options_.batch, options_.batch)
       .to(device_);
 }
 
-// LibTorch's allocators say "can't allocate memory" or "not enough memory" (CPU) or "out of memory" (CUDA) with a backtrace
-// and no word of what to change; said here with the options that change it.
+// LibTorch's allocators say "can't allocate memory" or "not enough memory" (CPU) or "out of memory" (CUDA) with a
+// backtrace and no word of what to change; said here with the options that change it.
 void Trainer::throw_with_memory_hint(const c10::Error& e) const {
   const std::string what = e.what_without_backtrace();
-  const bool allocation = what.find("not enough memory") != std::string::npos || what.find("out of memory") != std::string::npos ||
+  const bool allocation = what.find("not enough memory") != std::string::npos ||
+                          what.find("out of memory") != std::string::npos ||
                           what.find("can't allocate memory") != std::string::npos;
   if (!allocation) throw;
   const std::string first_line = what.substr(0, what.find('\n'));
   const int64_t half = std::max<int64_t>(1, options_.batch / 2);
-  throw std::runtime_error("out of memory in training step " + std::to_string(state_.step) + " on " + device_.str() + " with --batch " +
-                           std::to_string(options_.batch) + " per rank: lower --batch and raise --accumulate to keep the " +
-                           "sequences per step (--batch " + std::to_string(half) + " --accumulate " +
-                           std::to_string(options_.accumulate * options_.batch / half) + "), or use a smaller " +
-                           "model or --precision bf16 on a GPU. LibTorch said: " + first_line);
+  throw RunError("out of memory in training step " + std::to_string(state_.step) + " on " + device_.str() +
+                 " with --batch " + std::to_string(options_.batch) +
+                 " per rank: lower --batch and raise --accumulate to keep the " + "sequences per step (--batch " +
+                 std::to_string(half) + " --accumulate " + std::to_string(options_.accumulate * options_.batch / half) +
+                 "), or use a smaller " + "model or --precision bf16 on a GPU. LibTorch said: " + first_line);
 }
 
 StepResult Trainer::step() {
@@ -386,20 +398,18 @@ StepResult Trainer::step() {
       throw_with_memory_hint(e);
     }
     {  // the step's figures in one device-to-host copy (one synchronisation on a GPU, not one per figure)
-      std::vector<torch::Tensor> figures = {out.loss, out.r_loss, out.kl, out.accuracy};
-      if (out.hits_loss.defined()) figures.insert(figures.end(), {out.hits_loss, out.velocities_loss, out.offsets_loss});
+      const torch::Tensor none = torch::zeros({}, out.loss.options());  // a token model has no groove parts
+      const auto part = [&](const torch::Tensor& t) { return t.defined() ? t : none; };
+      std::vector<torch::Tensor> figures = {out.loss,
+                                            out.r_loss,
+                                            out.kl,
+                                            out.accuracy,
+                                            part(out.hits_loss),
+                                            part(out.velocities_loss),
+                                            part(out.offsets_loss)};
       for (auto& figure : figures) figure = figure.detach().to(torch::kDouble);  // one dtype whatever autocast chose
-      const torch::Tensor host = torch::stack(figures).cpu() / o.accumulate;
-      const auto f = host.accessor<double, 1>();
-      r.loss += f[0];
-      r.r_loss += f[1];
-      r.kl += f[2];
-      r.accuracy += f[3];
-      if (out.hits_loss.defined()) {
-        r.hits_loss += f[4];
-        r.velocities_loss += f[5];
-        r.offsets_loss += f[6];
-      }
+      const torch::Tensor host = (torch::stack(figures).cpu() / o.accumulate).contiguous();  // LossFigures' order
+      r.losses += LossFigures::from_values(host.data_ptr<double>());
     }
     state_.consumed_samples += sampler_->global_batch();
   }
@@ -410,12 +420,13 @@ StepResult Trainer::step() {
   // rank (a rank that skipped alone would hang), and the minimum over ranks of the wait after
   // backward (as -max of -wait) is the communication backward did not hide: the rank that
   // finished backward last waited only for communication, the others also for it.
-  torch::Tensor flags = torch::tensor({std::isfinite(r.loss) ? 0.0 : 1.0, -reducer_->last_timing().exposed_seconds}, torch::kDouble);
-  comm_.all_reduce(flags, dist::ReduceOp::kMax);
+  torch::Tensor flags = torch::tensor(
+      {std::isfinite(r.losses.loss) ? 0.0 : 1.0, -reducer_->last_timing().exposed_seconds}, torch::kDouble);
+  comm_.all_reduce(flags, comm::ReduceOp::kMax);
   r.exposed_comm_seconds = -flags[1].item<double>();
   if (flags[0].item<double>() > 0)
-    throw std::runtime_error("non-finite loss at step " + std::to_string(state_.step) +
-                             (std::isfinite(r.loss) ? " on another rank" : " on this rank"));
+    throw RunError("non-finite loss at step " + std::to_string(state_.step) +
+                   (std::isfinite(r.losses.loss) ? " on another rank" : " on this rank"));
   r.grad_norm = reducer_->norm();
   if (r.grad_norm >= o.clip_to_zero_norm) {
     reducer_->zero();  // Magenta's grad_norm_clip_to_zero: no update from a huge gradient
@@ -436,10 +447,12 @@ ValidationResult Trainer::validate() {
   eval.argmax = true;  // free-running by argmax: a deterministic curve
   const evaluate::MetricTotals t = evaluate::evaluate_windows(
       model_, mine, [&](const std::vector<int64_t>& idx) { return loader_->read("validation", idx); }, eval, device_);
-  torch::Tensor sums = torch::tensor({t.r_loss, t.kl, t.tf_correct, t.free_correct, t.steps, t.windows}, torch::kDouble);
-  comm_.all_reduce(sums, dist::ReduceOp::kSum);
+  torch::Tensor sums =
+      torch::tensor({t.r_loss, t.kl, t.tf_correct, t.free_correct, t.steps, t.windows}, torch::kDouble);
+  comm_.all_reduce(sums, comm::ReduceOp::kSum);
   const auto s = sums.accessor<double, 1>();
-  const evaluate::MetricTotals all{s[0], s[1], s[2], s[3], s[4], s[5], {}, {}, {}, {}, {}};  // per-bar and structure sums are not reduced
+  const evaluate::MetricTotals all{s[0], s[1], s[2], s[3], s[4], s[5],
+                                   {},   {},   {},   {},   {}};  // per-bar and structure sums are not reduced
   ValidationResult v;
   v.windows = static_cast<int64_t>(all.windows);
   if (v.windows == 0) return v;
@@ -473,149 +486,190 @@ void Trainer::checkpoint(bool is_best) {
                   options_.keep_checkpoints, is_best);
 }
 
-TrainResult run_training(const TrainOptions& o, const torch::Device& device, dist::Communicator& comm, int local_size) {
-  const bool lead = comm.rank() == 0;
-  const int W = comm.world_size();
-  const int threads = o.threads > 0 ? o.threads
-                                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, local_size));
+namespace {
+
+// --threads, or the node's cores shared among its ranks.
+int threads_per_rank(const TrainOptions& o, int local_size) {
+  if (o.threads > 0) return o.threads;
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, local_size));
+}
+
+// What the run is and where it starts from, printed once by rank 0 before the first step.
+void print_run_header(const TrainOptions& o, const Trainer& trainer, const comm::Communicator& comm,
+                      const torch::Device& device, int threads) {
+  const TrainingState& state = trainer.state();
+  const fs::path run(o.run);
+  std::printf(
+      "train: %d rank(s) x batch %lld x %d micro-batch(es) = %lld sequences per step, %s communicator, device %s, %d "
+      "thread(s) per rank\n",
+      comm.world_size(), static_cast<long long>(o.batch), o.accumulate,
+      static_cast<long long>(trainer.global_batch() * o.accumulate), comm.name().c_str(), device.str().c_str(),
+      threads);
+  std::printf("model: %s, %.2fM parameters, %s%s, %zu gradient bucket(s) of <= %.0f MB, all-reduce %s\n",
+              o.model.summary().c_str(), trainer.num_parameters() / 1e6, o.precision.c_str(), o.tf32 ? " + TF32" : "",
+              trainer.num_buckets(), o.bucket_mb, o.overlap ? "during backward" : "after backward");
+  std::printf("data: %s, %lld training windows (%lld steps per epoch), %lld validation windows\n", o.data.c_str(),
+              static_cast<long long>(trainer.windows("train")), static_cast<long long>(trainer.steps_per_epoch()),
+              static_cast<long long>(trainer.windows("validation")));
+  for (const auto& skipped : trainer.passed_over())
+    std::printf("warning: checkpoint %s failed verification; passed over\n", skipped.c_str());
+  if (!trainer.link_note().empty()) std::printf("warning: %s\n", trainer.link_note().c_str());
+  if (!trainer.resumed_from().empty())
+    std::printf("resumed from %s at step %lld (%lld samples consumed)\n", trainer.resumed_from().c_str(),
+                static_cast<long long>(state.step), static_cast<long long>(state.consumed_samples));
+  else if (o.resume)
+    std::printf("--resume: no checkpoint in %s yet, starting from step 0\n", (run / "checkpoints").c_str());
+  if (!trainer.initialized_from().empty())
+    std::printf("initialised from %s (its weights; optimizer, schedule and step start afresh)\n",
+                trainer.initialized_from().c_str());
+  if (!trainer.selection_restarted_from().empty())
+    std::printf("--best-metric %s differs from the checkpoint's %s: model selection and early stopping start afresh\n",
+                o.best_metric.c_str(), trainer.selection_restarted_from().c_str());
+  std::printf("config written to %s\n", (run / "config.json").c_str());
+  std::fflush(stdout);
+}
+
+// Rank 0's outputs: the run folder, its config.json, and the sink of the figures.
+std::unique_ptr<MetricsSink> open_run_outputs(const TrainOptions& o) {
+  const fs::path run(o.run);
+  fs::create_directories(run);
+  write_file_atomic(run / "config.json", o.to_json() + "\n");
+  return std::make_unique<MetricsSink>(run);
+}
+
+// The loss figures since the last progress line, summed over this rank's steps.
+struct ProgressWindow {
+  LossFigures losses;
+  int64_t steps = 0;
+  Clock::time_point started = Clock::now();  // reset after a validation: evaluating is not training throughput
+};
+
+// What gradient communication cost over the whole run, and how much of it backward hid.
+struct CommunicationTotals {
+  double exposed_seconds = 0;  // not hidden by backward
+  int64_t started_in_backward = 0, buckets = 0;
+  void add(const StepResult& r) {
+    exposed_seconds += r.exposed_comm_seconds;
+    started_in_backward += r.started_in_backward;
+    buckets += r.buckets;
+  }
+};
+
+// One progress record (collective): the window's means averaged over ranks, to rank 0's sink
+// (null elsewhere); then a new window.
+void report_progress(ProgressWindow& window, const StepResult& last, const Trainer& trainer, const TrainOptions& o,
+                     comm::Communicator& comm, MetricsSink* sink) {
+  const auto means = window.losses.scaled(1.0 / static_cast<double>(window.steps)).values();
+  torch::Tensor m = torch::tensor(std::vector<double>(means.begin(), means.end()), torch::kDouble);
+  comm.all_reduce(m, comm::ReduceOp::kSum);
+  m = (m / comm.world_size()).contiguous();
+  const double secs = seconds_since(window.started);
+  if (sink != nullptr) {
+    TrainingRecord rec;
+    rec.step = trainer.state().step;
+    rec.total_steps = o.steps;
+    rec.losses = LossFigures::from_values(m.data_ptr<double>());
+    rec.groove = o.model.groove();
+    rec.lr = last.lr;
+    rec.grad_norm = last.grad_norm;
+    rec.beta = last.beta;
+    rec.sampling_probability = last.sampling_probability;
+    rec.seq_per_s = window.steps * trainer.global_batch() * o.accumulate / secs;
+    rec.eta_seconds = (o.steps - rec.step) * secs / window.steps;
+    sink->training(rec);
+  }
+  window = ProgressWindow();
+}
+
+// Validates (collective) and records it as the best so far when it is; true then.
+bool validate_and_record(Trainer& trainer, MetricsSink* sink) {
+  const ValidationResult v = trainer.validate();
+  const bool is_best = trainer.record_validation(v);
+  if (sink != nullptr && v.windows > 0)
+    sink->validation({trainer.state().step, v.windows, v.r_loss, v.kl / std::log(2.0), v.elbo, v.tf_accuracy,
+                      v.free_accuracy, is_best});
+  return is_best;
+}
+
+// Rank 0's last lines: time, communication, the loader, the best validation.
+void print_summary(const TrainResult& result, const Trainer& trainer, const TrainOptions& o,
+                   const CommunicationTotals& c, double total_seconds) {
+  const double load = trainer.loader().load_seconds();
+  std::printf(
+      "done: %lld steps in %.1f s; gradient communication not hidden by backward %.2f s (%.1f%%), %lld of %lld bucket "
+      "all-reduces started during backward; "
+      "loader busy %.2f s (%.0f batches/s capacity vs %.1f used), trainer waited %.2f s for data\n",
+      static_cast<long long>(result.steps_done), total_seconds, c.exposed_seconds,
+      100.0 * c.exposed_seconds / total_seconds, static_cast<long long>(c.started_in_backward),
+      static_cast<long long>(c.buckets), load, load > 0 ? (result.steps_done * o.accumulate + 4) / load : 0.0,
+      result.steps_done * o.accumulate / total_seconds, trainer.loader().wait_seconds());
+  const TrainingState& state = trainer.state();
+  if (state.best_step >= 0)
+    std::printf("best: validation %s %.4f at step %lld (checkpoints/best)\n", o.best_metric.c_str(), state.best_value,
+                static_cast<long long>(state.best_step));
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainOptions& o, const torch::Device& device, comm::Communicator& comm, int local_size) {
+  const int threads = threads_per_rank(o, local_size);
   torch::set_num_threads(threads);
   model::allow_tf32(o.tf32);
   Trainer trainer(o, device, comm);
   const TrainingState& state = trainer.state();
-  const fs::path run(o.run);
-
-  std::unique_ptr<MetricsSink> sink;
-  if (lead) {
-    fs::create_directories(run);
-    write_file_atomic(run / "config.json", o.to_json() + "\n");
-    sink = std::make_unique<MetricsSink>(run);
-    std::printf("train: %d rank(s) x batch %lld x %d micro-batch(es) = %lld sequences per step, %s communicator, device %s, %d thread(s) per rank\n",
-                W, static_cast<long long>(o.batch), o.accumulate, static_cast<long long>(trainer.global_batch() * o.accumulate),
-                comm.name().c_str(), device.str().c_str(), threads);
-    std::printf("model: %s, %.2fM parameters, %s%s, %zu gradient bucket(s) of <= %.0f MB, all-reduce %s\n",
-                o.model.summary().c_str(), trainer.num_parameters() / 1e6, o.precision.c_str(), o.tf32 ? " + TF32" : "",
-                trainer.num_buckets(), o.bucket_mb, o.overlap ? "during backward" : "after backward");
-    std::printf("data: %s, %lld training windows (%lld steps per epoch), %lld validation windows\n", o.data.c_str(),
-                static_cast<long long>(trainer.windows("train")), static_cast<long long>(trainer.steps_per_epoch()),
-                static_cast<long long>(trainer.windows("validation")));
-    for (const auto& skipped : trainer.passed_over())
-      std::printf("warning: checkpoint %s failed verification; passed over\n", skipped.c_str());
-    if (!trainer.link_note().empty()) std::printf("warning: %s\n", trainer.link_note().c_str());
-    if (!trainer.resumed_from().empty())
-      std::printf("resumed from %s at step %lld (%lld samples consumed)\n", trainer.resumed_from().c_str(),
-                  static_cast<long long>(state.step), static_cast<long long>(state.consumed_samples));
-    else if (o.resume)
-      std::printf("--resume: no checkpoint in %s yet, starting from step 0\n", (run / "checkpoints").c_str());
-    if (!trainer.initialized_from().empty())
-      std::printf("initialised from %s (its weights; optimizer, schedule and step start afresh)\n",
-                  trainer.initialized_from().c_str());
-    if (!trainer.selection_restarted_from().empty())
-      std::printf("--best-metric %s differs from the checkpoint's %s: model selection and early stopping start afresh\n",
-                  o.best_metric.c_str(), trainer.selection_restarted_from().c_str());
-    std::printf("config written to %s\n", (run / "config.json").c_str());
-    std::fflush(stdout);
+  std::unique_ptr<MetricsSink> sink;  // rank 0's
+  if (comm.rank() == 0) {
+    sink = open_run_outputs(o);
+    print_run_header(o, trainer, comm, device, threads);
   }
   const auto checkpoint = [&](bool is_best) {
     trainer.checkpoint(is_best);
-    if (lead) {
-      std::printf("checkpoint: step %lld written to %s%s\n", static_cast<long long>(state.step), (run / "checkpoints").c_str(),
-                  is_best ? " (best)" : "");
+    if (sink) {
+      std::printf("checkpoint: step %lld written to %s%s\n", static_cast<long long>(state.step),
+                  (fs::path(o.run) / "checkpoints").c_str(), is_best ? " (best)" : "");
       std::fflush(stdout);
     }
   };
 
   TrainResult result;
   const auto t_start = Clock::now();
-  auto t_window = Clock::now();
   const int64_t first_step = state.step;
-  StepResult sum;  // over the steps since the last progress line
-  int64_t window_steps = 0, started_in_backward = 0, buckets_averaged = 0;
-  double comm_seconds = 0;
+  ProgressWindow window;
+  CommunicationTotals communication;
   while (state.step < o.steps) {
     // Stop requests are agreed by all ranks, so every rank checkpoints at the same step.
-    if (comm.all_reduce_scalar(g_stop_requested ? 1.0 : 0.0, dist::ReduceOp::kMax) > 0) {
+    if (comm.all_reduce_scalar(g_stop_requested ? 1.0 : 0.0, comm::ReduceOp::kMax) > 0) {
       checkpoint(false);
-      if (lead) std::printf("stopped by signal at step %lld; resume with --resume\n", static_cast<long long>(state.step));
+      if (sink)
+        std::printf("stopped by signal at step %lld; resume with --resume\n", static_cast<long long>(state.step));
       result.preempted = true;
       break;
     }
     const StepResult r = trainer.step();
-    comm_seconds += r.exposed_comm_seconds;
-    started_in_backward += r.started_in_backward;
-    buckets_averaged += r.buckets;
-    sum.loss += r.loss;
-    sum.r_loss += r.r_loss;
-    sum.kl += r.kl;
-    sum.accuracy += r.accuracy;
-    sum.hits_loss += r.hits_loss;
-    sum.velocities_loss += r.velocities_loss;
-    sum.offsets_loss += r.offsets_loss;
-    ++window_steps;
-
-    if (state.step % o.log_every == 0 || state.step == o.steps) {
-      torch::Tensor m = torch::tensor({sum.loss, sum.r_loss, sum.kl, sum.accuracy, sum.hits_loss, sum.velocities_loss, sum.offsets_loss},
-                                      torch::kDouble) / static_cast<double>(window_steps);
-      comm.all_reduce(m, dist::ReduceOp::kSum);
-      m /= W;
-      const double secs = seconds_since(t_window);
-      if (lead) {
-        const auto v = m.accessor<double, 1>();
-        TrainingRecord rec;
-        rec.step = state.step;
-        rec.total_steps = o.steps;
-        rec.loss = v[0];
-        rec.r_loss = v[1];
-        rec.kl_bits = v[2] / std::log(2.0);
-        rec.accuracy = v[3];
-        rec.groove = o.model.groove();
-        rec.hits_loss = v[4];
-        rec.velocities_loss = v[5];
-        rec.offsets_loss = v[6];
-        rec.lr = r.lr;
-        rec.grad_norm = r.grad_norm;
-        rec.beta = r.beta;
-        rec.sampling_probability = r.sampling_probability;
-        rec.seq_per_s = window_steps * trainer.global_batch() * o.accumulate / secs;
-        rec.eta_seconds = (o.steps - state.step) * secs / window_steps;
-        sink->training(rec);
-      }
-      sum = StepResult();
-      window_steps = 0;
-      t_window = Clock::now();
-    }
+    communication.add(r);
+    window.losses += r.losses;
+    ++window.steps;
+    if (state.step % o.log_every == 0 || state.step == o.steps)
+      report_progress(window, r, trainer, o, comm, sink.get());
     bool is_best = false;
     if (state.step % o.eval_every == 0 || state.step == o.steps) {
-      const ValidationResult v = trainer.validate();
-      is_best = trainer.record_validation(v);
-      if (lead && v.windows > 0)
-        sink->validation({state.step, v.windows, v.r_loss, v.kl / std::log(2.0), v.elbo, v.tf_accuracy, v.free_accuracy, is_best});
-      t_window = Clock::now();  // evaluation time is not training throughput
+      is_best = validate_and_record(trainer, sink.get());
+      window.started = Clock::now();
     }
     const bool stop_early = trainer.should_stop_early();
     if (is_best || stop_early || state.step % o.checkpoint_every == 0 || state.step == o.steps) checkpoint(is_best);
     if (stop_early) {
-      if (lead)
-        std::printf("early stop at step %lld: validation %s has not improved for %d evaluations (best %.4f at step %lld)\n",
-                    static_cast<long long>(state.step), o.best_metric.c_str(), o.early_stop, state.best_value,
-                    static_cast<long long>(state.best_step));
+      if (sink)
+        std::printf(
+            "early stop at step %lld: validation %s has not improved for %d evaluations (best %.4f at step %lld)\n",
+            static_cast<long long>(state.step), o.best_metric.c_str(), o.early_stop, state.best_value,
+            static_cast<long long>(state.best_step));
       result.stopped_early = true;
       break;
     }
   }
   result.steps_done = state.step - first_step;
-  if (lead && result.steps_done > 0) {
-    const double total = seconds_since(t_start);
-    const double load = trainer.loader().load_seconds();
-    std::printf("done: %lld steps in %.1f s; gradient communication not hidden by backward %.2f s (%.1f%%), %lld of %lld bucket all-reduces started during backward; "
-                "loader busy %.2f s (%.0f batches/s capacity vs %.1f used), trainer waited %.2f s for data\n",
-                static_cast<long long>(result.steps_done), total, comm_seconds, 100.0 * comm_seconds / total,
-                static_cast<long long>(started_in_backward), static_cast<long long>(buckets_averaged), load,
-                load > 0 ? (result.steps_done * o.accumulate + 4) / load : 0.0, result.steps_done * o.accumulate / total,
-                trainer.loader().wait_seconds());
-    if (state.best_step >= 0)
-      std::printf("best: validation %s %.4f at step %lld (checkpoints/best)\n", o.best_metric.c_str(), state.best_value,
-                  static_cast<long long>(state.best_step));
-  }
+  if (sink && result.steps_done > 0) print_summary(result, trainer, o, communication, seconds_since(t_start));
   return result;
 }
 

@@ -12,14 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "comm/communicator.h"
+#include "common/error.h"
 #include "common/files.h"
 #include "data/shards.h"
-#include "dist/communicator.h"
 #include "model/musicvae.h"
 #include "model/precision.h"
 #include "train/batch_loader.h"
 #include "train/checkpoint.h"
 #include "train/gradient_reducer.h"
+#include "train/loss_figures.h"
 #include "train/sampler.h"
 #include "train/train_options.h"
 
@@ -51,27 +53,27 @@ bool stop_requested();
 // Setup failed on some rank; every rank throws this after agreeing, so that all end together
 // with `exit_code` (2: a usage error) and no MPI_Abort. Only the first failing rank reports:
 // what() is its message there, and "rank N failed" elsewhere.
-class SetupFailure : public std::runtime_error {
+class SetupFailure : public RunError {
  public:
   SetupFailure(int exit_code, const std::string& message, bool reported_here)
-      : std::runtime_error(message), exit_code(exit_code), reported_here(reported_here) {}
+      : RunError(message), exit_code(exit_code), reported_here(reported_here) {}
   int exit_code;
   bool reported_here;
 };
 
 // Runs `setup` (which must call no collective) on every rank, then agrees: when it threw on any
 // rank, every rank throws SetupFailure. A single process gets setup's own exception back.
-void agree_on_setup(dist::Communicator& comm, const std::function<void()>& setup);
+void agree_on_setup(comm::Communicator& comm, const std::function<void()>& setup);
 
 // Runs training on this rank. `local_size` (ranks on this node) sets the default thread count.
-TrainResult run_training(const TrainOptions& options, const torch::Device& device, dist::Communicator& comm, int local_size);
+TrainResult run_training(const TrainOptions& options, const torch::Device& device, comm::Communicator& comm,
+                         int local_size);
 
 // What one optimizer step did, on this rank (loss figures are this rank's means over micro-batches).
 struct StepResult {
-  double loss = 0, r_loss = 0, kl = 0, accuracy = 0;  // nats
-  double hits_loss = 0, velocities_loss = 0, offsets_loss = 0;  // groove models: r_loss's parts
+  LossFigures losses;
   double lr = 0, beta = 0, sampling_probability = 0;
-  double grad_norm = 0;            // global norm after averaging, before clipping
+  double grad_norm = 0;             // global norm after averaging, before clipping
   double exposed_comm_seconds = 0;  // communication backward did not hide (minimum over ranks)
   int64_t buckets = 0, started_in_backward = 0;
 };
@@ -89,7 +91,7 @@ class Trainer {
   // Opens the shards, checks them against the model, builds the model (or loads it from the
   // checkpoint --resume finds; a new run takes --init-from's weights), its optimizer and
   // gradient reducer, and starts the loader.
-  Trainer(const TrainOptions& options, const torch::Device& device, dist::Communicator& comm);
+  Trainer(const TrainOptions& options, const torch::Device& device, comm::Communicator& comm);
 
   StepResult step();
   ValidationResult validate();
@@ -113,7 +115,7 @@ class Trainer {
   const BatchLoader& loader() const { return *loader_; }
 
  private:
-  torch::Tensor micro_batch_noise(int64_t micro_index) const;  // [batch, z]: this rank's slice
+  torch::Tensor micro_batch_noise(int64_t micro_index) const;           // [batch, z]: this rank's slice
   [[noreturn]] void throw_with_memory_hint(const c10::Error& e) const;  // rethrows e if it is no allocation failure
   // The setup parts each rank runs alone (no collectives), in this order.
   void lock_run_folder();
@@ -121,10 +123,10 @@ class Trainer {
   void build_model();
   void restore_training_state(const TrainingState& saved);
 
-  const TrainOptions options_;  // a copy, so options passed as a temporary cannot dangle
+  const TrainOptions options_;            // a copy, so options passed as a temporary cannot dangle
   std::unique_ptr<FolderLock> run_lock_;  // rank 0: held while the trainer lives
   torch::Device device_;
-  dist::Communicator& comm_;
+  comm::Communicator& comm_;
   model::Precision precision_;
   std::optional<data::ShardSet> shards_;  // set by open_data_and_run
   std::optional<DistributedSampler> sampler_;

@@ -45,7 +45,7 @@ magenta_rate() {  # cores recipe
     awk -v b="$BATCH" '{ s += $1; n++ } END { if (n) printf "%.1f", n * 100 * b / s; else print "?" }'
 }
 
-# Ours: the mean seq/s of the progress lines after the first 100 steps.
+# Ours: the mean seq/s of the progress lines of steps 150, 200, ... (the last line, after fewer steps, left out).
 ours_rate() {  # cores recipe
   local recipe=(--sampling-rate 0)
   [ "$2" = scheduled ] && recipe=(--sampling-schedule inverse_sigmoid --sampling-rate 1000)
@@ -54,7 +54,7 @@ ours_rate() {  # cores recipe
     "${recipe[@]}" --batch "$BATCH" --threads "$1" --steps "$STEPS" --log-every 50 --eval-every 100000 \
     --checkpoint-every 100000 >"$WORK/ours-$1-$2.log" 2>&1 ||
     { echo "side_by_side: train failed: $WORK/ours-$1-$2.log" >&2; tail -3 "$WORK/ours-$1-$2.log" >&2; exit 1; }
-  grep -o "step [0-9]*/[0-9]* .* \([0-9.]*\) seq/s" "$WORK/ours-$1-$2.log" | awk '{ split($2, s, "/"); if (s[1] > 100) print $(NF-1) }' |
+  grep -o "step [0-9]*/[0-9]* .* \([0-9.]*\) seq/s" "$WORK/ours-$1-$2.log" | awk '{ split($2, s, "/"); if (s[1] > 100 && s[1] % 50 == 0) print $(NF-1) }' |
     awk '{ s += $1; n++ } END { if (n) printf "%.1f", s / n; else print "?" }'
 }
 

@@ -2,9 +2,9 @@
 // compute stream by an event, so gradient all-reduces overlap the rest of backward; waiting for
 // one polls its completion event from the host (the trainer needs the gradient norm on the host
 // right after anyway), which is also where errors and the timeout are caught.
-// Every CUDA and NCCL call is checked with file and line. A rank never waits forever: waiting
-// polls the collective's event together with ncclCommGetAsyncError, and on an error or after the
-// timeout aborts the communicator and throws (the trainer then ends the whole job).
+// Every CUDA and NCCL call is checked with file, line, rank and host (common/error.h). A rank never waits forever:
+// waiting polls the collective's event together with ncclCommGetAsyncError, and on an error or after the timeout aborts
+// the communicator and throws (the trainer then ends the whole job).
 #include <cuda_runtime_api.h>
 #include <mpi.h>
 #include <nccl.h>
@@ -14,30 +14,13 @@
 #include <stdexcept>
 #include <thread>
 
-#include "dist/communicator.h"
-#include "dist/cuda_stream.h"
-#include "dist/mpi_context.h"
+#include "comm/communicator.h"
+#include "comm/cuda_stream.h"
+#include "comm/mpi_context.h"
+#include "common/error.h"
 
-namespace mvae::dist {
+namespace mvae::comm {
 namespace {
-
-[[noreturn]] void fail(const std::string& what, const char* call, const char* file, int line) {
-  std::ostringstream message;
-  message << what << " at " << file << ":" << line << " in " << call;
-  throw std::runtime_error(message.str());
-}
-
-#define MVAE_CUDA_CHECK(call)                                                                      \
-  do {                                                                                             \
-    const cudaError_t status_ = (call);                                                            \
-    if (status_ != cudaSuccess) ::mvae::dist::fail(std::string("CUDA error: ") + cudaGetErrorString(status_), #call, __FILE__, __LINE__); \
-  } while (0)
-
-#define MVAE_NCCL_CHECK(call)                                                                      \
-  do {                                                                                             \
-    const ncclResult_t status_ = (call);                                                           \
-    if (status_ != ncclSuccess) ::mvae::dist::fail(std::string("NCCL error: ") + ncclGetErrorString(status_), #call, __FILE__, __LINE__); \
-  } while (0)
 
 ncclDataType_t nccl_type(const torch::Tensor& t) {
   switch (t.scalar_type()) {
@@ -49,8 +32,10 @@ ncclDataType_t nccl_type(const torch::Tensor& t) {
 #endif
     case torch::kInt: return ncclInt32;
     case torch::kLong: return ncclInt64;
-    default: TORCH_CHECK(false, "NCCL communicator: unsupported dtype ", t.scalar_type());
+    default: break;
   }
+  throw InternalError(__FILE__, __LINE__,
+                      std::string("NCCL communicator: unsupported dtype ") + c10::toString(t.scalar_type()));
 }
 
 ncclRedOp_t nccl_op(ReduceOp op) { return op == ReduceOp::kSum ? ncclSum : op == ReduceOp::kMax ? ncclMax : ncclMin; }
@@ -125,8 +110,8 @@ class NcclCommunicator : public Communicator {
     if (t.is_cpu()) return host_->all_reduce_async(t, op);
     check_tensor(t, "all_reduce");
     return enqueue(t, "all-reduce", [&] {
-      MVAE_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), nccl_op(op),
-                                    comm_, stream_));
+      MVAE_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t),
+                                    nccl_op(op), comm_, stream_));
     });
   }
 
@@ -134,8 +119,8 @@ class NcclCommunicator : public Communicator {
     if (t.is_cpu()) return host_->broadcast(t, root);
     check_tensor(t, "broadcast");
     enqueue(t, "broadcast", [&] {
-      MVAE_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), root, comm_,
-                                    stream_));
+      MVAE_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t), root,
+                                    comm_, stream_));
     })->wait();
   }
 
@@ -155,10 +140,11 @@ class NcclCommunicator : public Communicator {
       if (waited > timeout_seconds_) {
         abort();
         std::ostringstream message;
-        message << "NCCL " << what << " on rank " << rank_ << " (cuda:" << device_ << ") did not finish within "
-                << timeout_seconds_ << " s: another rank died or stopped calling collectives (--collective-timeout); the "
-                << "communicator was aborted. NCCL_DEBUG=INFO shows the transport; docs/distributed.md lists what to check";
-        throw std::runtime_error(message.str());
+        message
+            << "NCCL " << what << " on cuda:" << device_ << " did not finish within " << timeout_seconds_
+            << " s: another rank died or stopped calling collectives (--collective-timeout); the "
+            << "communicator was aborted. NCCL_DEBUG=INFO shows the transport; docs/distributed.md lists what to check";
+        throw RunError(message.str());
       }
       // Spin briefly (collectives of a step finish in micro- to milliseconds), then sleep.
       if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -177,9 +163,10 @@ class NcclCommunicator : public Communicator {
 
  private:
   void check_tensor(const torch::Tensor& t, const char* call) const {
-    TORCH_CHECK(t.is_cuda() && t.device().index() == device_, "NCCL ", call, ": the tensor is on ", t.device(),
-                ", the communicator on cuda:", device_);
-    TORCH_CHECK(t.is_contiguous(), "NCCL ", call, " needs a contiguous tensor");
+    MVAE_CHECK(t.is_cuda() && t.device().index() == device_,
+               std::string("NCCL ") + call + ": the tensor is on " + t.device().str() +
+                   ", the communicator on cuda:" + std::to_string(device_));
+    MVAE_CHECK(t.is_contiguous(), std::string("NCCL ") + call + " needs a contiguous tensor");
   }
 
   // Orders the communication stream after the work LibTorch has queued so far (which produced
@@ -204,9 +191,9 @@ class NcclCommunicator : public Communicator {
     if (async != ncclSuccess && async != ncclInProgress) {
       abort();
       std::ostringstream message;
-      message << "NCCL " << what << " on rank " << rank_ << " failed asynchronously: " << ncclGetErrorString(async)
+      message << "NCCL " << what << " failed asynchronously: " << ncclGetErrorString(async)
               << " (the communicator was aborted; NCCL_DEBUG=INFO says more)";
-      throw std::runtime_error(message.str());
+      throw RunError(message.str());
     }
   }
 
@@ -240,4 +227,4 @@ std::unique_ptr<Communicator> make_nccl_communicator(int device_index, const Col
   return std::make_unique<NcclCommunicator>(device_index, deadline);
 }
 
-}  // namespace mvae::dist
+}  // namespace mvae::comm

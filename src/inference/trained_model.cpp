@@ -1,4 +1,4 @@
-#include "generate/generator.h"
+#include "inference/trained_model.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -9,8 +9,7 @@
 #include "midi/midi_file.h"
 #include "model/tokens.h"
 
-
-namespace mvae::generate {
+namespace mvae::inference {
 
 std::string released_model_path(const std::string& verb) {
   if (verb == "humanize") {  // a groove model trained to humanize
@@ -22,12 +21,14 @@ std::string released_model_path(const std::string& verb) {
   }
   // Verbs that start from an input's z want the high-KL model (it reconstructs best); all of them
   // use the same one, so that attribute vectors computed by one verb fit the z of another.
-  const bool from_input = verb == "reconstruct" || verb == "interpolate" || verb == "encode" || verb == "attribute" || verb == "apply";
+  const bool from_input =
+      verb == "reconstruct" || verb == "interpolate" || verb == "encode" || verb == "attribute" || verb == "apply";
   if (from_input)
     if (const char* env = std::getenv("MVAE_RECONSTRUCTION_MODEL"); env && *env) return env;
   if (const char* env = std::getenv("MVAE_MODEL"); env && *env) return env;
 #ifdef MVAE_RELEASED_RECONSTRUCTION_MODEL
-  if (from_input && std::filesystem::exists(MVAE_RELEASED_RECONSTRUCTION_MODEL)) return MVAE_RELEASED_RECONSTRUCTION_MODEL;
+  if (from_input && std::filesystem::exists(MVAE_RELEASED_RECONSTRUCTION_MODEL))
+    return MVAE_RELEASED_RECONSTRUCTION_MODEL;
 #endif
 #ifdef MVAE_RELEASED_MODEL
   if (std::filesystem::exists(MVAE_RELEASED_MODEL)) return MVAE_RELEASED_MODEL;
@@ -35,8 +36,9 @@ std::string released_model_path(const std::string& verb) {
   return "";
 }
 
-Generator::Generator(const std::string& checkpoint, model::CheckpointChoice choice, const torch::Device& device)
-    : device_(device), model_path_(model::resolve_model_file(checkpoint, choice)) {
+TrainedModel::TrainedModel(const std::string& checkpoint, run_folder::CheckpointChoice choice,
+                           const torch::Device& device)
+    : device_(device), model_path_(run_folder::resolve_model_file(checkpoint, choice)) {
   model::LoadedModel loaded = model::load_model(model_path_, device);
   model_ = loaded.model;
   model_->eval();
@@ -47,47 +49,55 @@ Generator::Generator(const std::string& checkpoint, model::CheckpointChoice choi
   pitch_map_ = data::PitchMap::from_json(representation_.pitch_map_json, model_path_);
 }
 
-std::vector<Pattern> Generator::windows_of(const std::string& midi_path, data::TokenizerOptions options,
-                                           bool every_pitch_one_class) const {
+std::vector<Pattern> TrainedModel::windows_of(const std::string& midi_path, data::TokenizerOptions options,
+                                              bool every_pitch_one_class) const {
   const midi::MidiFile midi = midi::read_midi_file(midi_path);
   options.bars = representation_.bars;
   data::PitchMap map = pitch_map_;
   if (every_pitch_one_class) map.class_of.fill(0);
   data::TokenizeResult result = data::tokenize_drums(midi, map, options);
   if (result.windows.empty())
-    throw InputError(midi_path, "", "yields no " + std::to_string(representation_.bars) + "-bar window (" +
-                                        result.skip_reason + ": " + result.skip_detail + ")");
+    throw InputError(midi_path, "",
+                     "yields no " + std::to_string(representation_.bars) + "-bar window (" + result.skip_reason + ": " +
+                         result.skip_detail + ")");
   return std::move(result.windows);
 }
 
-torch::Tensor Generator::sequences_of(const std::vector<Pattern>& patterns) const {
+torch::Tensor TrainedModel::sequences_of(const std::vector<Pattern>& patterns) const {
   const int64_t n = static_cast<int64_t>(patterns.size()), T = representation_.window_steps();
   std::vector<uint16_t> tokens;
   std::vector<uint8_t> velocities;
   std::vector<float> offsets;
   for (const Pattern& p : patterns) {
-    MVAE_CHECK(static_cast<int64_t>(p.tokens.size()) == T, "a pattern of " + std::to_string(p.tokens.size()) + " steps");
+    MVAE_CHECK(static_cast<int64_t>(p.tokens.size()) == T,
+               "a pattern of " + std::to_string(p.tokens.size()) + " steps");
     tokens.insert(tokens.end(), p.tokens.begin(), p.tokens.end());
     velocities.insert(velocities.end(), p.velocities.begin(), p.velocities.end());
     offsets.insert(offsets.end(), p.offsets.begin(), p.offsets.end());
   }
   if (!config().groove()) return model::token_tensor(tokens.data(), n, T);
-  MVAE_CHECK(velocities.size() == tokens.size() * data::kNumDrumClasses, "a groove model needs the patterns' velocities");
+  MVAE_CHECK(velocities.size() == tokens.size() * data::kNumDrumClasses,
+             "a groove model needs the patterns' velocities");
   return model::groove_tensor(velocities.data(), offsets.data(), n, T);
 }
 
-torch::Tensor Generator::encode_mean(const std::vector<Pattern>& patterns) { return encode_mean(sequences_of(patterns)); }
+torch::Tensor TrainedModel::encode_mean(const std::vector<Pattern>& patterns) {
+  return encode_mean(sequences_of(patterns));
+}
 
-torch::Tensor Generator::encode_mean(const torch::Tensor& sequences) {
+torch::Tensor TrainedModel::encode_mean(const torch::Tensor& sequences) {
   torch::NoGradGuard no_grad;
   return model_->encode(model_->encoder_input(sequences.to(device_))).mu;
 }
 
-std::vector<Pattern> Generator::decode(const torch::Tensor& z, const DecodeOptions& options, const torch::Tensor& forced_hits) {
+std::vector<Pattern> TrainedModel::decode(const torch::Tensor& z, const DecodeOptions& options,
+                                          const torch::Tensor& forced_hits) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(options.seed);
-  const torch::Tensor decoded =
-      model_->sample(z.to(device_), options.temperature, options.argmax, forced_hits.defined() ? forced_hits.to(device_) : forced_hits).cpu();
+  const torch::Tensor decoded = model_
+                                    ->sample(z.to(device_), options.temperature, options.argmax,
+                                             forced_hits.defined() ? forced_hits.to(device_) : forced_hits)
+                                    .cpu();
   std::vector<Pattern> out;
   for (int64_t i = 0; i < decoded.size(0); ++i) {
     Pattern p;
@@ -106,23 +116,16 @@ std::vector<Pattern> Generator::decode(const torch::Tensor& z, const DecodeOptio
   return out;
 }
 
-torch::Tensor Generator::sample_prior(int64_t n, uint64_t seed) const {
+torch::Tensor TrainedModel::sample_prior(int64_t n, uint64_t seed) const {
   auto gen = at::detail::createCPUGenerator(seed);
   return torch::randn({n, config().z}, gen);
 }
 
-void Generator::write_midi(const Pattern& pattern, const std::string& path, double qpm) const {
+void TrainedModel::write_midi(const Pattern& pattern, const std::string& path, double qpm) const {
   const bool expressive = config().groove() && !pattern.velocities.empty();
-  midi::write_midi_file(path, data::tokens_to_midi(pattern.tokens, pitch_map_, qpm, expressive ? &pattern.velocities : nullptr,
-                                                   expressive ? &pattern.offsets : nullptr));
+  midi::write_midi_file(
+      path, data::tokens_to_midi(pattern.tokens, pitch_map_, qpm, expressive ? &pattern.velocities : nullptr,
+                                 expressive ? &pattern.offsets : nullptr));
 }
 
-torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t) {
-  const double na = a.norm().item<double>(), nb = b.norm().item<double>();
-  const double cosine = std::clamp((a * b).sum().item<double>() / std::max(na * nb, 1e-12), -1.0, 1.0);
-  const double omega = std::acos(cosine);
-  if (std::abs(std::sin(omega)) < 1e-6) return (1 - t) * a + t * b;
-  return (std::sin((1 - t) * omega) * a + std::sin(t * omega) * b) / std::sin(omega);
-}
-
-}  // namespace mvae::generate
+}  // namespace mvae::inference

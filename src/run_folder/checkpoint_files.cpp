@@ -1,4 +1,4 @@
-#include "model/checkpoint_files.h"
+#include "run_folder/checkpoint_files.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,7 +10,7 @@
 
 namespace fs = std::filesystem;
 
-namespace mvae::model {
+namespace mvae::run_folder {
 namespace {
 
 constexpr const char* kChecksums = "checksums.json";
@@ -43,7 +43,8 @@ void write_checkpoint_checksums(const fs::path& folder) {
   nlohmann::ordered_json files = nlohmann::ordered_json::object();
   std::vector<fs::path> paths;
   for (const auto& e : fs::directory_iterator(folder))
-    if (e.is_regular_file() && e.path().filename() != kChecksums && e.path().filename() != kComplete) paths.push_back(e.path());
+    if (e.is_regular_file() && e.path().filename() != kChecksums && e.path().filename() != kComplete)
+      paths.push_back(e.path());
   std::sort(paths.begin(), paths.end());
   for (const auto& p : paths)
     files[p.filename().string()] = {{"bytes", fs::file_size(p)}, {"crc32", crc32_hex(file_crc32(p))}};
@@ -65,7 +66,8 @@ std::string verify_checkpoint(const fs::path& folder) {
     if (!fs::exists(p)) return name + ": missing";
     const uint64_t bytes = fs::file_size(p);
     if (bytes != expected.value("bytes", uint64_t{0}))
-      return name + ": " + std::to_string(bytes) + " bytes, recorded " + std::to_string(expected.value("bytes", uint64_t{0}));
+      return name + ": " + std::to_string(bytes) + " bytes, recorded " +
+             std::to_string(expected.value("bytes", uint64_t{0}));
     const std::string crc = crc32_hex(file_crc32(p));
     if (crc != expected.value("crc32", std::string()))
       return name + ": CRC-32 " + crc + ", recorded " + expected.value("crc32", std::string());
@@ -112,12 +114,13 @@ FoundCheckpoint find_best(const fs::path& dir) {
     chosen = newest.folder.empty() ? "" : recorded_best(newest.folder);
     if (chosen.empty() || !fs::exists(dir / chosen / kComplete)) {
       if (newest.folder.empty()) return FoundCheckpoint{};
-      throw InputError((dir / "best").string(), "", name.empty() ? "no best checkpoint yet (one is marked at the first validation)"
-                                                                 : "names " + name + ", which is missing or incomplete, and " +
-                                                                       newest.folder.filename().string() + " records no complete best");
+      throw InputError((dir / "best").string(), "",
+                       name.empty() ? "no best checkpoint yet (one is marked at the first validation)"
+                                    : "names " + name + ", which is missing or incomplete, and " +
+                                          newest.folder.filename().string() + " records no complete best");
     }
-    note = (name.empty() ? std::string("best is missing") : "best names " + name + ", which is missing or incomplete") + "; using " +
-           chosen + ", the best that " + newest.folder.filename().string() + "/state.json records";
+    note = (name.empty() ? std::string("best is missing") : "best names " + name + ", which is missing or incomplete") +
+           "; using " + chosen + ", the best that " + newest.folder.filename().string() + "/state.json records";
   }
   const std::string problem = verify_checkpoint(dir / chosen);
   if (!problem.empty()) throw InputError((dir / chosen).string(), "", "best checkpoint is damaged: " + problem);
@@ -138,20 +141,24 @@ FoundCheckpoint find_checkpoint(const fs::path& run_or_checkpoint, CheckpointCho
     return found;
   }
   if (fs::exists(run_or_checkpoint / "model.pt"))
-    throw InputError(run_or_checkpoint.string(), "", "checkpoint is incomplete (no COMPLETE marker): it was being written when the run stopped");
+    throw InputError(run_or_checkpoint.string(), "",
+                     "checkpoint is incomplete (no COMPLETE marker): it was being written when the run stopped");
   const fs::path dir = run_or_checkpoint / "checkpoints";
   if (choice == CheckpointChoice::kBest) return find_best(dir);
   FoundCheckpoint found = newest_verified(dir);
   const std::string name = fs::is_directory(dir) ? linked_checkpoint(dir, "latest") : "";
   if (found.folder.empty() && !name.empty())  // there were checkpoints: no silent restart from step 0
-    throw InputError((dir / "latest").string(), "", "names " + name + ", which is missing or incomplete, and no complete checkpoint is left");
+    throw InputError((dir / "latest").string(), "",
+                     "names " + name + ", which is missing or incomplete, and no complete checkpoint is left");
   if (!found.folder.empty() && name != found.folder.filename().string()) {
     const bool failed = std::any_of(found.passed_over.begin(), found.passed_over.end(),
                                     [&](const std::string& p) { return p.rfind(name + " (", 0) == 0; });
     if (!failed)  // else the passed-over warning says why
-      found.link_note = (name.empty() ? std::string("latest is missing or empty") : "latest names " + name + ", which is " +
-                                                                                         (fs::exists(dir / name / kComplete) ? "not the newest" : "missing or incomplete")) +
-                        "; using the newest complete checkpoint, " + found.folder.filename().string();
+      found.link_note =
+          (name.empty() ? std::string("latest is missing or empty")
+                        : "latest names " + name + ", which is " +
+                              (fs::exists(dir / name / kComplete) ? "not the newest" : "missing or incomplete")) +
+          "; using the newest complete checkpoint, " + found.folder.filename().string();
   }
   return found;
 }
@@ -163,9 +170,10 @@ std::string resolve_model_file(const std::string& path, CheckpointChoice choice)
   const FoundCheckpoint found = find_checkpoint(p, choice);
   if (found.folder.empty()) throw InputError(path, "", "holds no complete checkpoint (has training written one yet?)");
   for (const auto& skipped : found.passed_over)
-    std::fprintf(stderr, "warning: checkpoint %s failed verification; using %s\n", skipped.c_str(), found.folder.filename().c_str());
+    std::fprintf(stderr, "warning: checkpoint %s failed verification; using %s\n", skipped.c_str(),
+                 found.folder.filename().c_str());
   if (!found.link_note.empty()) std::fprintf(stderr, "warning: %s\n", found.link_note.c_str());
   return (found.folder / "model.pt").string();
 }
 
-}  // namespace mvae::model
+}  // namespace mvae::run_folder

@@ -4,8 +4,8 @@
 
 #include <cuda_runtime_api.h>
 
-namespace mvae::dist {
+namespace mvae::comm {
 
 cudaStream_t current_torch_stream(int device_index);
 
-}  // namespace mvae::dist
+}  // namespace mvae::comm

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-namespace mvae::model {
+namespace mvae::run_folder {
 
 std::string checkpoint_name(int64_t step);  // "step-00000200"
 // Complete checkpoint folders (with COMPLETE) of a checkpoints/ folder, newest first.
@@ -35,9 +35,9 @@ std::string verify_checkpoint(const std::filesystem::path& folder);
 enum class CheckpointChoice { kLatest, kBest };
 
 struct FoundCheckpoint {
-  std::filesystem::path folder;       // empty: the run has no checkpoint yet
+  std::filesystem::path folder;          // empty: the run has no checkpoint yet
   std::vector<std::string> passed_over;  // newer checkpoints that failed verification, and why
-  std::string link_note;  // when `latest` or `best` was missing or named another folder: what and why
+  std::string link_note;                 // when `latest` or `best` was missing or named another folder: what and why
 };
 
 // The checkpoint to load from a run folder, or a checkpoint folder given directly. The complete
@@ -54,4 +54,4 @@ FoundCheckpoint find_checkpoint(const std::filesystem::path& run_or_checkpoint,
 // are reported on stderr. Throws InputError when there is none.
 std::string resolve_model_file(const std::string& path, CheckpointChoice choice = CheckpointChoice::kLatest);
 
-}  // namespace mvae::model
+}  // namespace mvae::run_folder

@@ -1,4 +1,6 @@
-// What users do with a trained model: sample, reconstruct and interpolate drum patterns, as MIDI.
+// The one inference entry point (Magenta's TrainedModel): a trained model loaded from a run
+// folder, a checkpoint or a model file, that encodes drum patterns to z, decodes z to patterns
+// and writes them as MIDI. generate/ (the user's verbs) and evaluate (the metrics) build on it.
 #pragma once
 
 #include <torch/torch.h>
@@ -9,15 +11,15 @@
 #include "data/drum_kit.h"
 #include "data/drum_tokenizer.h"
 #include "data/representation.h"
-#include "model/checkpoint_files.h"
 #include "model/musicvae.h"
+#include "run_folder/checkpoint_files.h"
 
-namespace mvae::generate {
+namespace mvae::inference {
 
 struct DecodeOptions {
   double temperature = 0.5;  // music_vae_generate's default
   bool argmax = false;
-  double qpm = 120.0;        // tempo of the MIDI written
+  double qpm = 120.0;  // tempo of the MIDI written
   uint64_t seed = 0;
 };
 
@@ -27,10 +29,11 @@ using Pattern = data::DrumWindow;
 
 // A trained model ready for inference: loaded from a run folder (its newest complete checkpoint
 // that verifies, or its best one), a checkpoint folder, or a model.pt file.
-class Generator {
+class TrainedModel {
  public:
-  explicit Generator(const std::string& checkpoint, model::CheckpointChoice choice = model::CheckpointChoice::kLatest,
-                     const torch::Device& device = torch::kCPU);
+  explicit TrainedModel(const std::string& checkpoint,
+                        run_folder::CheckpointChoice choice = run_folder::CheckpointChoice::kLatest,
+                        const torch::Device& device = torch::kCPU);
   const model::ModelConfig& config() const { return model_->config(); }
   const data::DataRepresentation& representation() const { return representation_; }
   const std::string& model_path() const { return model_path_; }
@@ -49,7 +52,8 @@ class Generator {
   torch::Tensor encode_mean(const torch::Tensor& sequences);
   // Decodes z [N, z]; `forced_hits` [N, T, 9] (groove models): the hits to keep, velocities and
   // timing from the model.
-  std::vector<Pattern> decode(const torch::Tensor& z, const DecodeOptions& options, const torch::Tensor& forced_hits = {});
+  std::vector<Pattern> decode(const torch::Tensor& z, const DecodeOptions& options,
+                              const torch::Tensor& forced_hits = {});
   torch::Tensor sample_prior(int64_t n, uint64_t seed) const;  // [n, z]
 
   // Writes a pattern as MIDI at `qpm`; with its velocities and offsets when the model is a groove
@@ -73,7 +77,4 @@ class Generator {
 // default release.
 std::string released_model_path(const std::string& verb = "");
 
-// Spherical interpolation between a and b ([z]) at t in [0, 1]; linear when they are parallel.
-torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t);
-
-}  // namespace mvae::generate
+}  // namespace mvae::inference

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-namespace mvae::dist {
+namespace mvae::comm {
 
 enum class ReduceOp { kSum, kMax, kMin };
 
@@ -64,4 +64,4 @@ std::unique_ptr<Communicator> make_mpi_communicator(const CollectiveDeadline& de
 std::unique_ptr<Communicator> make_nccl_communicator(int device_index, const CollectiveDeadline& deadline);
 bool nccl_available();
 
-}  // namespace mvae::dist
+}  // namespace mvae::comm

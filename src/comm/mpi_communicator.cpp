@@ -13,17 +13,17 @@
 #include <thread>
 #include <vector>
 
+#include "comm/communicator.h"
+#include "comm/mpi_context.h"
 #include "common/error.h"
-#include "dist/communicator.h"
-#include "dist/mpi_context.h"
 
-namespace mvae::dist {
+namespace mvae::comm {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 constexpr int kPingTag = 1, kPongTag = 2;
-constexpr double kLivenessGraceSeconds = 5;  // how long live ranks get to answer the ping
+constexpr double kLivenessGraceSeconds = 5;     // how long live ranks get to answer the ping
 constexpr double kAnswerPingsAfterSeconds = 1;  // a waiting rank answers pings once it has waited this long
 constexpr int kHostChars = 64;
 
@@ -154,8 +154,8 @@ class MpiCommunicator : public Communicator {
     MVAE_CHECK(t.is_contiguous(), "MPI all_reduce needs a contiguous tensor");
     torch::Tensor host = t.device().is_cpu() ? t : t.cpu();
     MPI_Request request = MPI_REQUEST_NULL;
-    MVAE_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host), mpi_op(op),
-                                  MPI_COMM_WORLD, &request));
+    MVAE_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host),
+                                  mpi_op(op), MPI_COMM_WORLD, &request));
     wait(request, start("all-reduce"));
     if (!t.device().is_cpu()) t.copy_(host);
   }
@@ -172,7 +172,8 @@ class MpiCommunicator : public Communicator {
     MVAE_CHECK(t.is_contiguous(), "MPI broadcast needs a contiguous tensor");
     torch::Tensor host = t.device().is_cpu() ? t : t.cpu();
     MPI_Request request = MPI_REQUEST_NULL;
-    MVAE_MPI_CHECK(MPI_Ibcast(host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host), root, MPI_COMM_WORLD, &request));
+    MVAE_MPI_CHECK(
+        MPI_Ibcast(host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host), root, MPI_COMM_WORLD, &request));
     wait(request, start("broadcast"));
     if (!t.device().is_cpu()) t.copy_(host);
   }
@@ -203,7 +204,9 @@ class MpiCommunicator : public Communicator {
     // a second into it is soon enough, and keeps the probe out of the fast collectives of a step.
     if (seconds_since(p.started) > kAnswerPingsAfterSeconds) liveness_->answer_pings();
     if (!p.stop_before_start && !p.stop_seen && stop_requested()) p.stop_seen = Clock::now();
-    if (seconds_since(p.started) > deadline_.seconds || (p.stop_seen && seconds_since(*p.stop_seen) > kStopGraceSeconds)) end_job(p);
+    if (seconds_since(p.started) > deadline_.seconds ||
+        (p.stop_seen && seconds_since(*p.stop_seen) > kStopGraceSeconds))
+      end_job(p);
     return false;
   }
 
@@ -233,7 +236,8 @@ class MpiCommunicator : public Communicator {
     if (p.stop_seen) m << ", and a stop was requested " << seconds_text(seconds_since(*p.stop_seen)) << " s ago";
     const std::vector<int> silent = liveness_->silent_ranks();  // takes up to the grace period
     if (silent.empty()) {
-      m << "; every rank answered a liveness check, so the ranks disagree on which collective comes next (a bug: please report it)";
+      m << "; every rank answered a liveness check, so the ranks disagree on which collective comes next (a bug: "
+           "please report it)";
     } else {
       m << "; rank(s)";
       for (int r : silent) m << " " << r << " (" << liveness_->host(r) << ")";
@@ -262,4 +266,4 @@ std::unique_ptr<Communicator> make_mpi_communicator(const CollectiveDeadline& de
   return std::make_unique<MpiCommunicator>(deadline);
 }
 
-}  // namespace mvae::dist
+}  // namespace mvae::comm

@@ -1,6 +1,6 @@
-#include "dist/communicator.h"
+#include "comm/communicator.h"
 
-namespace mvae::dist {
+namespace mvae::comm {
 namespace {
 
 class CompletedWork : public Work {
@@ -16,4 +16,4 @@ std::unique_ptr<Work> Communicator::all_reduce_async(torch::Tensor& tensor, Redu
   return std::make_unique<CompletedWork>();
 }
 
-}  // namespace mvae::dist
+}  // namespace mvae::comm

@@ -1,16 +1,14 @@
-// MPI process context: initialisation, ranks, and error checking with file and line.
+// MPI process context: initialisation and ranks. MPI calls are checked with MVAE_MPI_CHECK
+// (common/error.h): file, line, rank and host, then the whole job ends.
 #pragma once
 
 #include <mpi.h>
 
 #include <string>
 
-namespace mvae::dist {
+#include "common/error.h"
 
-// Checks an MPI return code; on failure prints file, line, call and MPI's message, then aborts
-// the whole job (a rank must never hang alone in a collective).
-#define MVAE_MPI_CHECK(call) ::mvae::dist::mpi_check((call), #call, __FILE__, __LINE__)
-void mpi_check(int code, const char* call, const char* file, int line);
+namespace mvae::comm {
 
 // Who this process is. local_rank: index among the ranks on this node (a shared-memory
 // communicator split), which picks the GPU.
@@ -45,4 +43,4 @@ class MpiContext {
   ProcessInfo info_;
 };
 
-}  // namespace mvae::dist
+}  // namespace mvae::comm
