@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -398,18 +400,14 @@ StepResult Trainer::step() {
       throw_with_memory_hint(e);
     }
     {  // the step's figures in one device-to-host copy (one synchronisation on a GPU, not one per figure)
-      const torch::Tensor none = torch::zeros({}, out.loss.options());  // a token model has no groove parts
-      const auto part = [&](const torch::Tensor& t) { return t.defined() ? t : none; };
-      std::vector<torch::Tensor> figures = {out.loss,
-                                            out.r_loss,
-                                            out.kl,
-                                            out.accuracy,
-                                            part(out.hits_loss),
-                                            part(out.velocities_loss),
-                                            part(out.offsets_loss)};
+      std::vector<torch::Tensor> figures = {out.loss, out.r_loss, out.kl, out.accuracy};  // LossFigures' order
+      if (out.hits_loss.defined())
+        figures.insert(figures.end(), {out.hits_loss, out.velocities_loss, out.offsets_loss});
       for (auto& figure : figures) figure = figure.detach().to(torch::kDouble);  // one dtype whatever autocast chose
-      const torch::Tensor host = (torch::stack(figures).cpu() / o.accumulate).contiguous();  // LossFigures' order
-      r.losses += LossFigures::from_values(host.data_ptr<double>());
+      const torch::Tensor host = (torch::stack(figures).cpu() / o.accumulate).contiguous();
+      std::array<double, LossFigures::kCount> values{};  // a token model's groove parts stay 0
+      std::copy_n(host.data_ptr<double>(), host.numel(), values.begin());
+      r.losses += LossFigures::from_values(values.data());
     }
     state_.consumed_samples += sampler_->global_batch();
   }
