@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rules of docs/architecture.md the compiler does not check:
 
-  function-length  no function longer than 80 lines (a definition that starts at column 0, from
+  function-length  no function of src/ or preprocess/ longer than 80 lines (a definition that starts at column 0, from
                    its signature to its closing brace at column 0; the code is not indented inside
                    namespaces, and member functions defined inside a class are one-liners)
   error-kinds      nothing thrown but the error kinds of common/error.h: no std::runtime_error,
@@ -18,11 +18,13 @@ import subprocess
 import sys
 
 MAX_LINES = 80
-SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+LIBRARY = ("src", "preprocess")  # the library's code: src/, and the preprocess job beside its program
 
 
 def sources():
-    return sorted(p for p in SRC.rglob("*") if p.suffix in (".h", ".cpp"))
+    return sorted(p for d in LIBRARY for p in (ROOT / d).rglob("*") if p.suffix in (".h", ".cpp"))
 
 
 def starts_definition(line):
@@ -92,7 +94,7 @@ def main():
     for p in problems:
         print(p)
     if not problems:
-        print(f"{rule}: every source file of src/ keeps the rule")
+        print(f"{rule}: every source file of src/ and preprocess/ keeps the rule")
     return 1 if problems else 0
 
 

@@ -52,7 +52,7 @@ class Generate : public ::testing::Test {
     rep.bars = 2;
     rep.default_qpm = 97;  // as preprocess records the training data's median tempo
     model_path = dir.path() / "ckpt" / "model.pt";
-    model::save_model(model_path.string(), m, rep.to_json());
+    model::save_model(model_path.string(), m, rep);
   }
   std::string generate(const std::string& args) const { return std::string(MVAE_GENERATE_BIN) + " " + args; }
   test::TempDir dir;
@@ -161,9 +161,12 @@ TEST_F(Generate, AMidiFileThatYieldsNoWindowNamesTheRule) {
 TEST_F(Generate, AModelOfAnotherRepresentationIsRefused) {
   torch::manual_seed(2);
   model::MusicVAE m(model::preset("tiny"));
-  model::save_model((dir.path() / "other.pt").string(), m,
-                    "{\"name\":\"melody_90\",\"bars\":2,\"steps_per_bar\":16,\"steps_per_quarter\":4,\"vocab_size\":90,"
-                    "\"num_classes\":1,\"pitch_map\":{}}");
+  data::DataRepresentation melody;
+  melody.name = "melody_90";
+  melody.vocab_size = 90;
+  melody.num_classes = 1;
+  melody.pitch_map_json = "{}";
+  model::save_model((dir.path() / "other.pt").string(), m, melody);
   const auto r = run(
       generate("sample --checkpoint " + (dir.path() / "other.pt").string() + " --out " + (dir.path() / "x").string()));
   EXPECT_EQ(r.first, 1);
@@ -266,7 +269,7 @@ TEST_F(Generate, ExportedFloat16ModelIsTheReleasedDefault) {
     EXPECT_EQ(b[i].scalar_type(), torch::kFloat32);
     EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-3, 1e-4)) << "parameter " << i;
   }
-  EXPECT_EQ(half.representation_json, full.representation_json);
+  EXPECT_EQ(half.representation.to_json(), full.representation.to_json());
 
   const std::string released = "MVAE_MODEL=" + exported.string() + " ";
   const auto [s2, out2] = run(released + generate("sample --n 2 --out " + (dir.path() / "r").string()));
@@ -320,7 +323,7 @@ TEST_F(Generate, HumanizePlaysTheWholeScoreAtItsTempoWithItsNotes) {
   model::MusicVAE groove(model::preset("tiny-groove"));  // untrained: what generate does, not how well
   data::DataRepresentation rep;
   const fs::path groove_path = dir.path() / "groove.pt";
-  model::save_model(groove_path.string(), groove, rep.to_json());
+  model::save_model(groove_path.string(), groove, rep);
   const fs::path score = write_score(dir.path());
   const auto r = run(generate("humanize --checkpoint " + groove_path.string() + " --input " + score.string() +
                               " --plot --out " + (dir.path() / "h").string()));
@@ -364,7 +367,7 @@ TEST_F(Generate, TapToDrumsTakesTapsOfAnyPitchOnAnyChannel) {
   model::MusicVAE tap(c);
   data::DataRepresentation rep;
   const fs::path tap_path = dir.path() / "tap.pt";
-  model::save_model(tap_path.string(), tap, rep.to_json());
+  model::save_model(tap_path.string(), tap, rep);
   midi::MidiFile taps;  // quarter-note taps on a piano key, channel 1, two bars at 90 qpm
   taps.tempos.push_back({0, static_cast<uint32_t>(60e6 / 90)});
   for (int s = 0; s < 32; s += 4) {

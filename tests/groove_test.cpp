@@ -13,7 +13,7 @@ using namespace mvae::model;
 
 namespace {
 
-constexpr int64_t C = kGrooveClasses;
+constexpr int64_t C = mvae::data::kNumDrumClasses;
 
 ModelConfig groove_config(DecoderKind kind, InputTransform transform = InputTransform::kNone) {
   ModelConfig c = preset("tiny-groove");
@@ -49,7 +49,7 @@ TEST(Groove, TensorsRoundTripToTheArraysMidiIsWrittenFrom) {
   EXPECT_FLOAT_EQ(g[0][0][2 * C].item<float>(), 0.5f);
   EXPECT_FLOAT_EQ(g[0][1][2 * C + 4].item<float>(), 0.0f);
   EXPECT_EQ(tokens_of_hits(g.narrow(-1, 0, C))[0][0].item<int64_t>(), 3);  // kick | snare
-  const GrooveArrays back = groove_arrays(g[0]);
+  const mvae::data::DrumWindow back = window_of_groove(g[0]);
   EXPECT_EQ(back.tokens, (std::vector<uint16_t>{3, 0}));
   EXPECT_EQ(back.velocities, velocities);
   EXPECT_FLOAT_EQ(back.offsets[0], 0.5f);

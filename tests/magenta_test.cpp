@@ -312,7 +312,7 @@ TEST(MagentaCommands, UnknownConfigsAndModelsMagentaCannotReadAreRefusedWithTheR
   EXPECT_EQ(tar.status, 1) << tar.output;
   model::MusicVAE tiny(model::preset("tiny"));  // hierarchical, its encoder looks tokens up
   const fs::path tiny_file = dir.path() / "tiny.pt";
-  model::save_model(tiny_file.string(), tiny, data::DataRepresentation{}.to_json());
+  model::save_model(tiny_file.string(), tiny, data::DataRepresentation{});
   const auto js = test::run(bin + " export-js --checkpoint " + tiny_file.string() +
                             " --config hierdec-drums_16bar --out " + (dir.path() / "js").string());
   EXPECT_EQ(js.status, 2) << js.output;

@@ -343,10 +343,12 @@ TEST(Model, SaveLoadGivesIdenticalOutputs) {
   ModelConfig c = small(DecoderKind::kHierarchical);
   MusicVAE m(c);
   const std::string path = (dir.path() / "model.pt").string();
-  save_model(path, m, "{\"name\":\"drums_512\"}");
+  mvae::data::DataRepresentation rep;
+  rep.bars = c.bars;
+  save_model(path, m, rep);
   LoadedModel loaded = load_model(path, torch::kCPU);
   EXPECT_EQ(loaded.config.to_json(), c.to_json());
-  EXPECT_EQ(loaded.representation_json, "{\"name\":\"drums_512\"}");
+  EXPECT_EQ(loaded.representation.to_json(), rep.to_json());
   const auto x = random_tokens(2, c.steps());
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(torch::equal(m->encode(x).mu, loaded.model->encode(x).mu));
@@ -406,7 +408,7 @@ TEST(Model, DropoutActsInTrainingOnlyAndLoadedModelsDoNotDrop) {
     EXPECT_TRUE(torch::allclose(m->decode_teacher_forced(z, x), plain->decode_teacher_forced(z, x), 1e-5, 1e-6));
     EXPECT_TRUE(torch::allclose(m->encode(x).mu, plain->encode(x).mu, 1e-5, 1e-7));
     const std::string path = (dir.path() / "dropout.pt").string();
-    save_model(path, m, "{}");
+    save_model(path, m, mvae::data::DataRepresentation{});
     LoadedModel loaded = load_model(path, torch::kCPU);
     EXPECT_DOUBLE_EQ(loaded.config.dropout_keep, 0.5);
     EXPECT_FALSE(loaded.model->is_training());

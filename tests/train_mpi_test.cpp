@@ -303,7 +303,7 @@ TEST(AttributeVectors, FillVectorMovesDensityTheWayTheDataDiffers) {
   double hits[2] = {0, 0}, steps[2] = {0, 0};  // [beat, fill]
   for (int64_t i = 0; i < shards.size("train"); ++i) {
     const auto w = shards.read_window("train", i);
-    const int fill = shards.files()[w.file_id].beat_type == "fill";
+    const int fill = shards.files()[shards.source("train", i).file_id].beat_type == "fill";
     for (uint16_t tok : w.tokens) hits[fill] += __builtin_popcount(tok);
     steps[fill] += static_cast<double>(w.tokens.size());
   }
@@ -367,8 +367,8 @@ TEST(GrooveTraining, TwoRanksMatchOneAndEvaluateMeasuresTheBaselines) {
   data::ShardSet shards(shard_dir);
   double hits = 0, velocity_error = 0, timing_error_ms = 0, hihat_ms = 0, hihats = 0;
   for (int64_t i = 0; i < windows; ++i) {
-    const data::WindowRecord w = shards.read_window("test", i);
-    const double step_ms = 60000.0 / (shards.files()[w.file_id].bpm * 4.0);
+    const data::DrumWindow w = shards.read_window("test", i);
+    const double step_ms = 60000.0 / (shards.files()[shards.source("test", i).file_id].bpm * 4.0);
     for (size_t k = 0; k < w.velocities.size(); ++k) {
       if (w.velocities[k] == 0) continue;
       const double late_ms = -w.offsets[k] / 2 * step_ms;

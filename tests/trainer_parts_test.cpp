@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 
+#include "cli/model_options.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "inference/trained_model.h"
@@ -209,7 +210,8 @@ TEST_F(TrainerParts, InitFromStartsANewRunFromAnotherRunsWeights) {
     train::Trainer refused(wider, torch::kCPU, comm_);
     FAIL() << "a model of other sizes was accepted";
   } catch (const UsageError& e) {
-    const std::string what = e.what();
+    // The trainer names settings by field; train shows them as its options.
+    const std::string what = in_option_words(e.what(), cli::option_name);
     EXPECT_NE(what.find("--init-from " + run_folder::resolve_model_file(source.run)), std::string::npos) << what;
     EXPECT_NE(what.find("parameter decoder"), std::string::npos) << what;
     EXPECT_NE(what.find("decoder 32x1"), std::string::npos) << what;  // the sizes to pass
@@ -223,7 +225,8 @@ TEST_F(TrainerParts, InitFromStartsANewRunFromAnotherRunsWeights) {
     train::Trainer refused(rolled, torch::kCPU, comm_);
     FAIL() << "a token-lookup encoder was copied into a roll-reading one";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("add --encoder-input token"), std::string::npos) << e.what();
+    EXPECT_NE(in_option_words(e.what(), cli::option_name).find("add --encoder-input token"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -20,8 +20,8 @@
 #include "common/error.h"
 #include "common/run_program.h"
 #include "data/shards.h"
-#include "dataset/window_tensors.h"
 #include "model/config.h"
+#include "model/window_batch.h"
 #include "train/batch_loader.h"
 #include "train/sampler.h"
 
@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
     // As the trainer takes them: each batch also made the model's input on --device.
     const torch::Device device(o.device);
     t0 = Clock::now();
-    for (int64_t b = 0; b < o.batches; ++b) mvae::dataset::model_input(loader.next(), device);
+    for (int64_t b = 0; b < o.batches; ++b) mvae::model::model_input(loader.next(), device);
     if (device.is_cuda()) torch::cuda::synchronize();
     const double input_rate = static_cast<double>(o.batch * o.batches) / seconds_since(t0);
     const double slowest = comm->all_reduce_scalar(rate, mvae::comm::ReduceOp::kMin);

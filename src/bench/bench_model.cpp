@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/model_options.h"
 #include "common/run_program.h"
 #include "common/runtime.h"
 #include "model/musicvae.h"
@@ -45,25 +46,12 @@ struct BenchSettings {
   std::string sampling_path = "auto";  // auto, stepwise-graph or two-pass
 };
 
-// false when --help was asked (printed).
+// false when --help was asked (printed). The model options are the trainer's (cli/model_options.h).
 bool parse_settings(int argc, char** argv, BenchSettings& b) {
-  mvae::model::ModelConfig& c = b.config;
-  std::string decoder = "hierarchical", preset_name;
-  po::options_description desc("bench_model: training-step throughput of MusicVAE");
+  po::options_description desc("bench_model: training-step throughput of MusicVAE (the model: --preset and sizes)");
   // clang-format off
   desc.add_options()
     ("help,h", "show this help")
-    ("vocab", po::value(&c.vocab)->default_value(512), "")
-    ("enc", po::value(&c.enc)->default_value(256), "")
-    ("enc-layers", po::value(&c.enc_layers)->default_value(1), "")
-    ("z", po::value(&c.z)->default_value(128), "")
-    ("cond", po::value(&c.cond)->default_value(256), "")
-    ("cond-layers", po::value(&c.cond_layers)->default_value(2), "")
-    ("dec", po::value(&c.dec)->default_value(256), "")
-    ("dec-layers", po::value(&c.dec_layers)->default_value(2), "")
-    ("bars", po::value(&c.bars)->default_value(4), "")
-    ("steps-per-bar", po::value(&c.steps_per_bar)->default_value(16), "")
-    ("decoder", po::value(&decoder)->default_value("hierarchical"), "hierarchical or flat")
     ("batch", po::value(&b.batch)->default_value(64), "")
     ("iters", po::value(&b.iters)->default_value(10), "")
     ("warmup", po::value(&b.warmup)->default_value(2), "")
@@ -72,7 +60,6 @@ bool parse_settings(int argc, char** argv, BenchSettings& b) {
     ("bf16", po::bool_switch(&b.bf16), "bf16 autocast of the forward pass")
     ("tf32", po::bool_switch(&b.tf32), "TF32 float32 matrix products (GPU)")
     ("keep-denormals", po::bool_switch(&b.keep_denormals), "do not flush denormals to zero (to measure what flushing saves)")
-    ("preset", po::value(&preset_name), "start from this preset's sizes (the size options above then do not apply)")
     ("sampling-probability", po::value(&b.sampling_probability)->default_value(0.0),
      "scheduled sampling: the probability a step reads the model's own sample (0: teacher forcing)")
     ("sampling-path", po::value(&b.sampling_path)->default_value("auto"),
@@ -80,6 +67,7 @@ bool parse_settings(int argc, char** argv, BenchSettings& b) {
     ("peak-tflops", po::value(&b.peak_tflops)->default_value(0.0), "the device's peak for this precision: reports model FLOP utilisation")
     ("describe", po::bool_switch(&b.describe_only), "print the model's parameters per module and forward FLOPs as JSON, and time nothing");
   // clang-format on
+  desc.add(mvae::cli::model_options_description());
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
   if (vm.count("help")) {
@@ -87,15 +75,8 @@ bool parse_settings(int argc, char** argv, BenchSettings& b) {
     return false;
   }
   po::notify(vm);
-  if (!preset_name.empty()) {
-    c = mvae::model::preset(preset_name);
-  } else {
-    c.preset = "";
-    c.decoder = decoder == "flat" ? mvae::model::DecoderKind::kFlat : mvae::model::DecoderKind::kHierarchical;
-    c.free_bits = 48;
-    c.max_beta = 0.2;
-  }
-  c.sampling_rate = 0;  // the schedule does not apply: --sampling-probability is the probability of every step
+  b.config = mvae::cli::resolve_model_config(vm, mvae::model::kDefaultPreset);
+  b.config.sampling_rate = 0;  // the schedule does not apply: --sampling-probability is the probability of every step
   return true;
 }
 
@@ -177,5 +158,5 @@ int bench(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return mvae::run_program("bench_model", [&] { return bench(argc, argv); });
+  return mvae::run_program("bench_model", [&] { return bench(argc, argv); }, mvae::cli::option_name);
 }

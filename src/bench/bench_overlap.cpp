@@ -88,11 +88,13 @@ double time_communication(mvae::model::MusicVAE& model, mvae::comm::Communicator
 
 int main(int argc, char** argv) {
   mvae::comm::MpiContext mpi(&argc, &argv);
-  return mvae::run_program("bench_overlap", [&] {
-    int batch = 64, iters = 20, warmup = 3, threads = 1;
-    double bucket_mb = 25;
-    po::options_description desc("bench_overlap: gradient all-reduce hidden behind backward (run under mpirun)");
-    // clang-format off
+  return mvae::run_program(
+      "bench_overlap",
+      [&] {
+        int batch = 64, iters = 20, warmup = 3, threads = 1;
+        double bucket_mb = 25;
+        po::options_description desc("bench_overlap: gradient all-reduce hidden behind backward (run under mpirun)");
+        // clang-format off
     desc.add_options()
       ("help,h", "show this help")
       ("batch", po::value(&batch)->default_value(batch), "sequences per rank")
@@ -100,37 +102,38 @@ int main(int argc, char** argv) {
       ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps per mode")
       ("threads", po::value(&threads)->default_value(threads), "intra-op threads per rank")
       ("bucket-mb", po::value(&bucket_mb)->default_value(bucket_mb), "gradient bucket size in MB");
-    // clang-format on
-    desc.add(mvae::cli::model_options_description());
-    po::variables_map vm;
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    if (vm.count("help")) {
-      if (mpi.info().rank == 0) std::cout << desc << "\n";
-      return 0;
-    }
-    po::notify(vm);
-    const mvae::model::ModelConfig config = mvae::cli::resolve_model_config(vm, mvae::model::kDefaultPreset);
-    mvae::tune_cpu();
-    torch::set_num_threads(threads);
-    auto comm = mvae::comm::make_mpi_communicator();
-    torch::manual_seed(1 + comm->rank());
-    mvae::model::MusicVAE model(config);
-    const torch::Tensor data = torch::randint(0, config.vocab, {batch, config.steps()}, torch::kLong);
+        // clang-format on
+        desc.add(mvae::cli::model_options_description());
+        po::variables_map vm;
+        po::store(po::parse_command_line(argc, argv, desc), vm);
+        if (vm.count("help")) {
+          if (mpi.info().rank == 0) std::cout << desc << "\n";
+          return 0;
+        }
+        po::notify(vm);
+        const mvae::model::ModelConfig config = mvae::cli::resolve_model_config(vm, mvae::model::kDefaultPreset);
+        mvae::tune_cpu();
+        torch::set_num_threads(threads);
+        auto comm = mvae::comm::make_mpi_communicator();
+        torch::manual_seed(1 + comm->rank());
+        mvae::model::MusicVAE model(config);
+        const torch::Tensor data = torch::randint(0, config.vocab, {batch, config.steps()}, torch::kLong);
 
-    size_t buckets = 0;
-    const ModeTimes after = time_steps(model, data, *comm, {bucket_mb, 1.0, false}, warmup, iters, &buckets);
-    const ModeTimes overlap = time_steps(model, data, *comm, {bucket_mb, 1.0, true}, warmup, iters, &buckets);
-    const double alone = time_communication(model, *comm, bucket_mb, iters);
-    if (comm->rank() == 0) {
-      std::printf(
-          "{\"ranks\": %d, \"threads\": %d, \"batch\": %d, \"bucket_mb\": %.1f, \"buckets\": %zu,\n"
-          " \"after_backward\": {\"step_ms\": %.1f, \"exposed_ms\": %.2f},\n"
-          " \"overlap\": {\"step_ms\": %.1f, \"exposed_ms\": %.2f, \"buckets_started_in_backward\": %.1f},\n"
-          " \"communication_alone_ms\": %.2f, \"hidden_fraction\": %.3f, \"step_speedup\": %.3f}\n",
-          comm->world_size(), threads, batch, bucket_mb, buckets, after.step * 1e3, after.exposed * 1e3,
-          overlap.step * 1e3, overlap.exposed * 1e3, overlap.started_in_backward, alone * 1e3,
-          alone > 0 ? std::clamp(1.0 - overlap.exposed / alone, 0.0, 1.0) : 0.0, after.step / overlap.step);
-    }
-    return 0;
-  });
+        size_t buckets = 0;
+        const ModeTimes after = time_steps(model, data, *comm, {bucket_mb, 1.0, false}, warmup, iters, &buckets);
+        const ModeTimes overlap = time_steps(model, data, *comm, {bucket_mb, 1.0, true}, warmup, iters, &buckets);
+        const double alone = time_communication(model, *comm, bucket_mb, iters);
+        if (comm->rank() == 0) {
+          std::printf(
+              "{\"ranks\": %d, \"threads\": %d, \"batch\": %d, \"bucket_mb\": %.1f, \"buckets\": %zu,\n"
+              " \"after_backward\": {\"step_ms\": %.1f, \"exposed_ms\": %.2f},\n"
+              " \"overlap\": {\"step_ms\": %.1f, \"exposed_ms\": %.2f, \"buckets_started_in_backward\": %.1f},\n"
+              " \"communication_alone_ms\": %.2f, \"hidden_fraction\": %.3f, \"step_speedup\": %.3f}\n",
+              comm->world_size(), threads, batch, bucket_mb, buckets, after.step * 1e3, after.exposed * 1e3,
+              overlap.step * 1e3, overlap.exposed * 1e3, overlap.started_in_backward, alone * 1e3,
+              alone > 0 ? std::clamp(1.0 - overlap.exposed / alone, 0.0, 1.0) : 0.0, after.step / overlap.step);
+        }
+        return 0;
+      },
+      mvae::cli::option_name);
 }

@@ -92,16 +92,14 @@ po::options_description model_options_description() {
 std::string option_name(const std::string& field) {
   if (field == "max_beta") return "--beta";
   if (field == "roll_input") return "--encoder-input";
-  std::string name = "--" + field;
-  std::replace(name.begin(), name.end(), '_', '-');
-  return name;
+  return default_option_name(field);
 }
 
 model::ModelConfig resolve_model_config(const po::variables_map& vm, const std::string& default_preset) {
   try {
     return resolve_fields(vm, default_preset);
   } catch (const model::ConfigError& e) {
-    throw UsageError(option_name(e.field()) + " " + e.problem());
+    throw UsageError(in_option_words(e.what(), option_name));
   }
 }
 

@@ -16,7 +16,8 @@ boost::program_options::options_description model_options_description();
 // The preset named by --preset (or `default_preset`), with every size option the user gave.
 model::ModelConfig resolve_model_config(const boost::program_options::variables_map& vm,
                                         const std::string& default_preset);
-// "--enc-layers" for the field "enc_layers" ("--beta" for max_beta).
+// "--enc-layers" for the field "enc_layers" ("--beta" for max_beta): the wording of every program
+// that takes the model options (run_program's `option_of`).
 std::string option_name(const std::string& field);
 
 }  // namespace mvae::cli

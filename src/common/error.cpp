@@ -1,5 +1,8 @@
 #include "common/error.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace mvae {
 namespace {
 
@@ -23,6 +26,34 @@ std::string process_tag() {
 
 InternalError::InternalError(const char* file, int line, const std::string& what)
     : std::logic_error(std::string("internal error at ") + file + ":" + std::to_string(line) + ": " + what) {}
+
+std::string default_option_name(const std::string& field) {
+  std::string name = "--" + field;
+  for (char& c : name)
+    if (c == '_') c = '-';
+  return name;
+}
+
+std::string in_option_words(const std::string& message, OptionNames option_of) {
+  std::string out;
+  size_t at = 0;
+  while (at < message.size()) {
+    const size_t open = message.find('{', at);
+    if (open == std::string::npos) break;
+    size_t end = open + 1;
+    while (end < message.size() && (std::islower(static_cast<unsigned char>(message[end])) || message[end] == '_'))
+      ++end;
+    out += message.substr(at, open - at);
+    if (end > open + 1 && end < message.size() && message[end] == '}') {
+      out += option_of(message.substr(open + 1, end - open - 1));
+      at = end + 1;
+    } else {
+      out += '{';
+      at = open + 1;
+    }
+  }
+  return out + message.substr(std::min(at, message.size()));
+}
 
 void fail_call(const std::string& error, const char* call, const char* file, int line) {
   throw RunError(error + " at " + file + ":" + std::to_string(line) + " in " + call);

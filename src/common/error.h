@@ -25,7 +25,10 @@ class InputError : public std::runtime_error {
   std::string file_, where_, problem_;
 };
 
-// A bad option value or combination: names the option. Programs exit with status 2 and the message.
+// A bad option value or combination: names the setting. Programs exit with status 2 and the message.
+// Library code names a setting by its field in braces ("{batch} 4096 exceeds ..."); the program
+// that prints the message names its option there instead ("--batch 4096 exceeds ...", see
+// in_option_words below), so no library knows the command line.
 class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -60,6 +63,12 @@ std::string process_tag();     // "[rank 3 on node07] ", or ""
 // (MPI_Abort), since a rank must never hang alone in a collective. Defined in comm/mpi_context.cpp, the one place MPI
 // is linked.
 [[noreturn]] void abort_on_mpi_error(int code, const char* call, const char* file, int line);
+
+// `message` with every "{field}" (lower case and '_') replaced by option_of(field); the default
+// wording is "--" and the field with '-' for '_' ("{init_from}" -> "--init-from").
+using OptionNames = std::string (*)(const std::string& field);
+std::string default_option_name(const std::string& field);
+std::string in_option_words(const std::string& message, OptionNames option_of = default_option_name);
 
 }  // namespace mvae
 

@@ -115,9 +115,9 @@ std::string crc32_hex(uint32_t crc) {
 StagingDir::StagingDir(fs::path final_dir, bool force) : final_(std::move(final_dir)), force_(force) {
   if (final_.has_filename() == false) final_ = final_.parent_path();  // "shards/" -> "shards"
   if (fs::exists(final_)) {
-    if (!fs::is_directory(final_)) throw UsageError("--out " + final_.string() + " exists and is not a folder");
+    if (!fs::is_directory(final_)) throw UsageError("{out} " + final_.string() + " exists and is not a folder");
     if (!fs::is_empty(final_) && !force_)
-      throw UsageError("--out " + final_.string() + " exists and is not empty; pass --force to replace it");
+      throw UsageError("{out} " + final_.string() + " exists and is not empty; pass {force} to replace it");
   }
   staging_ = final_.string() + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(staging_);

@@ -140,7 +140,7 @@ std::string split_by_hash(const std::string& relative_path, const SplitFractions
 }
 
 DatasetListing load_dataset(const std::string& zip_or_folder, const SplitFractions& fractions) {
-  if (!fs::exists(zip_or_folder)) throw UsageError("--groove " + zip_or_folder + ": no such file or folder");
+  if (!fs::exists(zip_or_folder)) throw UsageError("{groove} " + zip_or_folder + ": no such file or folder");
   DatasetListing listing;
   listing.root = zip_or_folder;
   RawTree tree = fs::is_directory(zip_or_folder) ? read_folder(zip_or_folder) : read_zip(zip_or_folder);

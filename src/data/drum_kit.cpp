@@ -98,7 +98,7 @@ PitchMap PitchMap::load(const std::string& name_or_path) {
   if (name_or_path == "gm") return general_midi();
   if (name_or_path == "roland") return roland_td11();
   std::ifstream in(name_or_path);
-  if (!in) throw UsageError("--pitch-map '" + name_or_path + "': not 'gm', 'roland' or a readable JSON file");
+  if (!in) throw UsageError("{pitch_map} '" + name_or_path + "': not 'gm', 'roland' or a readable JSON file");
   std::stringstream text;
   text << in.rdbuf();
   return from_json(text.str(), name_or_path);

@@ -293,18 +293,17 @@ void ShardSet::read_expressive(const std::string& split, const std::vector<int64
   }
 }
 
-WindowRecord ShardSet::read_window(const std::string& split, int64_t index) {
+DrumWindow ShardSet::read_window(const std::string& split, int64_t index) {
   auto [shard, row] = locate(split, index);
   const size_t T = static_cast<size_t>(representation_.window_steps());
   const size_t C = static_cast<size_t>(representation_.num_classes);
-  WindowRecord w;
+  DrumWindow w;
   w.tokens.resize(T);
   w.velocities.resize(T * C);
   w.offsets.resize(T * C);
   shard->read_rows(shard->tokens, "tokens", H5T_NATIVE_UINT16, row, 1, w.tokens.data());
   shard->read_rows(shard->velocities, "velocities", H5T_NATIVE_UINT8, row, 1, w.velocities.data());
   shard->read_rows(shard->offsets, "offsets", H5T_NATIVE_FLOAT, row, 1, w.offsets.data());
-  shard->read_rows(shard->file_id, "file_id", H5T_NATIVE_INT32, row, 1, &w.file_id);
   shard->read_rows(shard->piece, "piece", H5T_NATIVE_INT32, row, 1, &w.piece);
   shard->read_rows(shard->start_bar, "start_bar", H5T_NATIVE_INT32, row, 1, &w.start_bar);
   return w;

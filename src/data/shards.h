@@ -33,13 +33,6 @@ struct FileRecord {
   int bpm = 0;
 };
 
-struct WindowRecord {
-  std::vector<uint16_t> tokens;     // [T]
-  std::vector<uint8_t> velocities;  // [T, 9]
-  std::vector<float> offsets;       // [T, 9]
-  int32_t file_id = 0, piece = 0, start_bar = 0;
-};
-
 // Opens a shard folder written by `preprocess`: checks the manifest's format version, every
 // shard's size and CRC-32 (when `verify_checksums`), and that each shard's attributes agree
 // with the manifest. Windows of a split are addressed by a global index 0..size(split)-1.
@@ -64,7 +57,8 @@ class ShardSet {
   // Velocities ([indices.size(), T, 9] MIDI 0..127) and offsets (same shape) of `indices`.
   void read_expressive(const std::string& split, const std::vector<int64_t>& indices, uint8_t* velocities,
                        float* offsets);
-  WindowRecord read_window(const std::string& split, int64_t index);
+  // One window whole (its qpm is not stored: left at the default; the file's tempo is in files()).
+  DrumWindow read_window(const std::string& split, int64_t index);
   // Where a window came from (cheap: two integers, no window data).
   struct Source {
     int32_t file_id = 0, start_bar = 0;

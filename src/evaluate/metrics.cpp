@@ -32,7 +32,7 @@ std::vector<GrooveTotals> groove_metrics(model::MusicVAE& model, const torch::Te
                                          const std::vector<double>& qpm, const GrooveBaselines& baselines,
                                          double temperature, bool argmax) {
   torch::NoGradGuard no_grad;
-  constexpr int64_t C = model::kGrooveClasses;
+  constexpr int64_t C = data::kNumDrumClasses;
   const int64_t B = x.size(0), T = x.size(1);
   const torch::Tensor hits = x.narrow(-1, 0, C);
   const torch::Tensor free_hits = model->sample(mu, temperature, argmax).narrow(-1, 0, C);  // the model's own hits

@@ -34,7 +34,7 @@ double StructureTotals::distance_to(const StructureTotals& reference) const {
 StructureTotals bar_structure(const torch::Tensor& tokens, int64_t bars) {
   torch::NoGradGuard no_grad;
   const int64_t B = tokens.size(0), T = tokens.size(1), S = T / bars;
-  constexpr int64_t kClasses = model::kGrooveClasses;  // a token's 9 bits, one per drum class
+  constexpr int64_t kClasses = data::kNumDrumClasses;  // a token's 9 bits, one per drum class
   const torch::Tensor classes = torch::arange(kClasses, tokens.options().dtype(torch::kLong));
   const torch::Tensor hits = tokens.to(torch::kLong)
                                  .unsqueeze(-1)

@@ -4,16 +4,15 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 
 #include "common/error.h"
 #include "common/files.h"
 #include "common/npy.h"
 #include "data/shards.h"
 #include "generate/latents.h"
-#include "generate/pictures.h"
 #include "generate/render.h"
 #include "midi/midi_file.h"
+#include "pictures/piano_roll.h"
 
 namespace fs = std::filesystem;
 
@@ -30,11 +29,11 @@ std::string numbered(const std::string& dir, const std::string& stem, int i) {
   return (fs::path(dir) / buf).string();
 }
 
-// The --window-th window of a MIDI file.
+// The window-th window of a MIDI file.
 Pattern input_window(const TrainedModel& gen, const std::string& file, int window) {
   auto windows = gen.windows_of(file);
   if (window < 0 || window >= static_cast<int>(windows.size()))
-    throw UsageError("--window " + std::to_string(window) + ": " + file + " has " + std::to_string(windows.size()) +
+    throw UsageError("{window} " + std::to_string(window) + ": " + file + " has " + std::to_string(windows.size()) +
                      " windows (0.." + std::to_string(windows.size() - 1) + ")");
   return std::move(windows[static_cast<size_t>(window)]);
 }
@@ -99,10 +98,17 @@ std::string in_out(const GenerateOptions& o, const std::string& name) { return (
 
 }  // namespace
 
-const std::vector<std::string>& GenerateOptions::verbs() {
-  static const std::vector<std::string> v = {"sample", "reconstruct", "interpolate", "humanize", "tap2drum",
-                                             "encode", "attribute",   "apply",       "export"};
-  return v;
+GenerateOptions::Interpolation parse_interpolation(const std::string& text) {
+  if (text == "slerp") return GenerateOptions::Interpolation::kSlerp;
+  if (text == "linear") return GenerateOptions::Interpolation::kLinear;
+  throw UsageError("--interpolation must be slerp or linear, got '" + text + "'");
+}
+
+torch::Dtype parse_export_dtype(const std::string& text) {
+  if (text == "float32") return torch::kFloat;
+  if (text == "float16") return torch::kHalf;
+  if (text == "bfloat16") return torch::kBFloat16;
+  throw UsageError("--dtype must be float32, float16 or bfloat16, got '" + text + "'");
 }
 
 void GenerateOptions::validate() const {
@@ -110,8 +116,6 @@ void GenerateOptions::validate() const {
     throw UsageError(
         "--checkpoint is required: no released model was found (models/ in the source tree, or $MVAE_MODEL)");
   if (out.empty()) throw UsageError("--out is required");
-  if (verb == "export" && dtype != "float32" && dtype != "float16" && dtype != "bfloat16")
-    throw UsageError("--dtype must be float32, float16 or bfloat16, got '" + dtype + "'");
   if (!(decode.temperature > 0 && std::isfinite(decode.temperature)))
     throw UsageError("--temperature must be a number > 0 (0.1-1.5 is the useful range), got " +
                      std::to_string(decode.temperature));
@@ -137,8 +141,6 @@ void GenerateOptions::validate() const {
     if (steps < 2 || steps > kMostPatterns)
       throw UsageError("--steps must be in 2.." + std::to_string(kMostPatterns) +
                        " (the endpoints are included; memory grows with it), got " + std::to_string(steps));
-    if (interpolation != "slerp" && interpolation != "linear")
-      throw UsageError("--interpolation must be slerp or linear");
   }
   if (render_wav && !render_setup_problem().empty()) throw UsageError(render_setup_problem());
   if (!force && fs::exists(out) && (!fs::is_directory(out) || !fs::is_empty(out)))
@@ -188,7 +190,7 @@ GenerateOutput perform(TrainedModel& gen, const GenerateOptions& o) {
     std::printf("%s: %s changes tempo or meter; its first part (%zu of %zu windows) is used\n", o.verb.c_str(),
                 o.inputs.front().c_str(), windows.size(), all);
   const torch::Tensor sequences = gen.sequences_of(windows);
-  const torch::Tensor forced = humanize ? sequences.narrow(-1, 0, model::kGrooveClasses) : torch::Tensor();
+  const torch::Tensor forced = humanize ? sequences.narrow(-1, 0, data::kNumDrumClasses) : torch::Tensor();
   const auto decoded = gen.decode(gen.encode_mean(sequences), o.decode, forced);
   const double qpm = tempo_of(o, windows.front());
   GenerateOutput result;
@@ -214,7 +216,8 @@ GenerateOutput interpolate(TrainedModel& gen, const GenerateOptions& o) {
   std::vector<torch::Tensor> points;
   for (int i = 0; i < o.steps; ++i) {
     const double t = static_cast<double>(i) / (o.steps - 1);
-    points.push_back(o.interpolation == "slerp" ? slerp(za, zb, t) : (1 - t) * za + t * zb);
+    points.push_back(o.interpolation == GenerateOptions::Interpolation::kSlerp ? slerp(za, zb, t)
+                                                                               : (1 - t) * za + t * zb);
   }
   const auto patterns = gen.decode(torch::stack(points), o.decode);
   const double qpm = tempo_of(o, from);
@@ -280,25 +283,20 @@ int export_model_file(const GenerateOptions& o) {
   const std::string from = run_folder::resolve_model_file(
       o.checkpoint, o.best ? run_folder::CheckpointChoice::kBest : run_folder::CheckpointChoice::kLatest);
   if (fs::path(o.out).has_parent_path()) fs::create_directories(fs::path(o.out).parent_path());
-  const torch::Dtype dtype = o.dtype == "float16"    ? torch::kHalf
-                             : o.dtype == "bfloat16" ? torch::kBFloat16
-                                                     : torch::kFloat;
-  const uint64_t bytes = model::export_model(from, o.out, dtype);
-  std::printf("generate export: %s -> %s (%s weights, %.1f MB)\n", from.c_str(), o.out.c_str(), o.dtype.c_str(),
+  const uint64_t bytes = model::export_model(from, o.out, o.dtype);
+  std::printf("generate export: %s -> %s (%s weights, %.1f MB)\n", from.c_str(), o.out.c_str(),
+              o.dtype == torch::kHalf       ? "float16"
+              : o.dtype == torch::kBFloat16 ? "bfloat16"
+                                            : "float32",
               bytes / 1e6);
   return 0;
 }
 
 // The verb's outputs, then its WAV renderings and piano roll when asked for.
 GenerateOutput run_verb(TrainedModel& gen, const GenerateOptions& o) {
-  using Verb = GenerateOutput (*)(TrainedModel&, const GenerateOptions&);
-  static const std::map<std::string, Verb> verbs = {
-      {"sample", sample},    {"reconstruct", reconstruct}, {"interpolate", interpolate}, {"humanize", perform},
-      {"tap2drum", perform}, {"encode", encode},           {"attribute", encode},        {"apply", apply_attribute},
-  };
-  const auto verb = verbs.find(o.verb);
-  MVAE_CHECK(verb != verbs.end(), "unknown verb " + o.verb);  // generate refuses it first (GenerateOptions::verbs)
-  GenerateOutput result = verb->second(gen, o);
+  const Verb* verb = find_verb(o.verb);
+  MVAE_CHECK(verb != nullptr && verb->run != nullptr, "no model verb " + o.verb);  // generate refuses it first
+  GenerateOutput result = verb->run(gen, o);
   if (o.render_wav) {
     std::vector<std::string> wavs;
     for (const auto& f : result.written)
@@ -311,9 +309,40 @@ GenerateOutput run_verb(TrainedModel& gen, const GenerateOptions& o) {
   if (o.plot) {
     result.written.push_back(in_out(o, o.verb + ".svg"));
     write_file_atomic(result.written.back(),
-                      piano_roll_svg(result.drawn, result.titles, gen.representation().steps_per_bar));
+                      pictures::piano_roll_svg(result.drawn, result.titles, gen.representation().steps_per_bar));
   }
   return result;
+}
+
+const std::vector<Verb>& verbs() {
+  static const std::vector<Verb> table = {
+      {"sample", "generate sample      --checkpoint runs/a --n 8 --out samples/", sample},
+      {"reconstruct", "generate reconstruct --checkpoint runs/a --input beat.mid --out recon/", reconstruct},
+      {"interpolate", "generate interpolate --checkpoint runs/a --from a.mid --to b.mid --steps 8 --out interp/",
+       interpolate},
+      {"humanize",
+       "generate humanize    --checkpoint runs/groovae --input score.mid --out played/   (groovae_2bar_humanize)",
+       perform},
+      {"tap2drum",
+       "generate tap2drum    --checkpoint runs/tap --input taps.mid --out drums/   (groovae_2bar_tap_fixed_velocity)",
+       perform},
+      {"encode",
+       "generate encode      --checkpoint runs/a --data shards/ --split test --out latents/   (or --input a.mid b.mid)",
+       encode},
+      {"attribute", "generate attribute   --checkpoint runs/a --data shards/ --split train --label fill --out vectors/",
+       encode},
+      {"apply",
+       "generate apply       --checkpoint runs/a --input beat.mid --vector vectors/fill.npy --scale 1.0 --out fills/",
+       apply_attribute},
+      {"export", "generate export      --checkpoint runs/a --best --out models/mine/model.pt --dtype float16", nullptr},
+  };
+  return table;
+}
+
+const Verb* find_verb(const std::string& name) {
+  for (const Verb& verb : verbs())
+    if (name == verb.name) return &verb;
+  return nullptr;
 }
 
 int run_generate(GenerateOptions o) {

@@ -9,16 +9,16 @@
 namespace mvae::generate {
 
 struct GenerateOptions {
-  std::string verb;        // sample, reconstruct, interpolate, humanize, tap2drum, encode, attribute, apply, export
-  std::string checkpoint;  // run folder, checkpoint folder or model.pt; "" = the released model
-  bool best = false;       // a run folder's best checkpoint instead of its newest
-  std::string out;         // output folder
-  bool force = false;      // write over what --out already holds
+  std::string verb;                 // one of verbs()
+  std::string checkpoint;           // run folder, checkpoint folder or model.pt; "" = the released model
+  bool best = false;                // a run folder's best checkpoint instead of its newest
+  std::string out;                  // output folder
+  bool force = false;               // write over what --out already holds
   std::vector<std::string> inputs;  // reconstruct, humanize, tap2drum, apply: one MIDI file; encode: several
   std::string from, to;             // interpolate: the end points
   int n = 4;                        // sample: patterns
   int steps = 8;                    // interpolate: points, end points included
-  std::string interpolation = "slerp";
+  enum class Interpolation { kSlerp, kLinear } interpolation = Interpolation::kSlerp;
   int window = 0;                                        // which window of a longer input file
   std::string data_dir, split = "train", label, vector;  // encode, attribute, apply
   int64_t max_windows = 0;
@@ -26,12 +26,15 @@ struct GenerateOptions {
   inference::DecodeOptions decode;
   bool qpm_given = false;  // else the input's tempo, or (sample) the training data's median tempo
   bool plot = false, render_wav = false;
-  std::string dtype = "float16";  // export: how the weights are stored
+  torch::Dtype dtype = torch::kHalf;  // export: how the weights are stored (float32, float16 or bfloat16)
 
-  static const std::vector<std::string>& verbs();
   // Throws UsageError naming the option the verb is missing or that is out of range.
   void validate() const;
 };
+
+// The option words of the typed fields above; UsageError naming the option for anything else.
+GenerateOptions::Interpolation parse_interpolation(const std::string& text);  // slerp, linear
+torch::Dtype parse_export_dtype(const std::string& text);                     // float32, float16, bfloat16
 
 // What a verb wrote, and the patterns --plot draws.
 struct GenerateOutput {
@@ -50,6 +53,16 @@ GenerateOutput encode(inference::TrainedModel& gen, const GenerateOptions& o);  
 GenerateOutput apply_attribute(inference::TrainedModel& gen, const GenerateOptions& o);
 // export: the model file of --checkpoint written to --out with its weights as --dtype.
 int export_model_file(const GenerateOptions& o);
+
+// The verbs, in the order the help lists them: name, the help's example, the function (none for
+// export, which loads no model).
+struct Verb {
+  const char* name;
+  const char* example;
+  GenerateOutput (*run)(inference::TrainedModel&, const GenerateOptions&);
+};
+const std::vector<Verb>& verbs();
+const Verb* find_verb(const std::string& name);  // nullptr when there is none of that name
 
 // Loads the model, runs the verb, then --render-wav and --plot; prints what was written.
 int run_generate(GenerateOptions o);

@@ -8,7 +8,7 @@
 
 #include "common/error.h"
 #include "common/npy.h"
-#include "dataset/window_tensors.h"
+#include "model/window_batch.h"
 
 namespace mvae::generate {
 
@@ -18,7 +18,7 @@ using inference::TrainedModel;
 
 EncodedWindows encode_split(TrainedModel& gen, data::ShardSet& shards, const std::string& split, int64_t max_windows,
                             int64_t batch) {
-  if (!shards.has_split(split)) throw UsageError("--split " + split + ": not in " + shards.folder().string());
+  if (!shards.has_split(split)) throw UsageError("{split} " + split + ": not in " + shards.folder().string());
   const std::string diff = shards.representation().difference(gen.representation());
   if (!diff.empty()) throw UsageError("the shards and the model disagree: " + diff);
   const int64_t n = max_windows > 0 ? std::min(max_windows, shards.size(split)) : shards.size(split);
@@ -32,7 +32,7 @@ EncodedWindows encode_split(TrainedModel& gen, data::ShardSet& shards, const std
       const data::FileRecord& f = shards.files().at(src.file_id);
       out.labels.push_back({f.path, f.split, f.drummer, f.style, f.beat_type, f.bpm, src.start_bar});
     }
-    parts.push_back(gen.encode_mean(dataset::read_window_tensor(shards, split, indices, gen.config().groove())).cpu());
+    parts.push_back(gen.encode_mean(model::read_window_tensor(shards, split, indices, gen.config().groove())).cpu());
   }
   out.mu = parts.empty() ? torch::zeros({0, gen.config().z}) : torch::cat(parts);
   return out;
@@ -69,11 +69,11 @@ void save_encoded(const std::string& npy_path, const EncodedWindows& encoded) {
 bool has_label(const WindowLabel& label, const std::string& rule) {
   if (rule == "fill" || rule == "beat") return label.beat_type == rule;
   const size_t eq = rule.find('=');
-  if (eq == std::string::npos) throw UsageError("--label '" + rule + "': use fill, beat, style=NAME or drummer=NAME");
+  if (eq == std::string::npos) throw UsageError("{label} '" + rule + "': use fill, beat, style=NAME or drummer=NAME");
   const std::string key = rule.substr(0, eq), value = rule.substr(eq + 1);
   if (key == "style") return label.style == value || label.style.rfind(value + "/", 0) == 0;
   if (key == "drummer") return label.drummer == value;
-  throw UsageError("--label '" + rule + "': the key must be style or drummer");
+  throw UsageError("{label} '" + rule + "': the key must be style or drummer");
 }
 
 torch::Tensor attribute_vector(const EncodedWindows& encoded, const std::string& rule, int64_t* with,
@@ -82,7 +82,7 @@ torch::Tensor attribute_vector(const EncodedWindows& encoded, const std::string&
   for (size_t i = 0; i < encoded.labels.size(); ++i)
     (has_label(encoded.labels[i], rule) ? yes : no).push_back(static_cast<int64_t>(i));
   if (yes.empty() || no.empty())
-    throw UsageError("--label " + rule + ": " + std::to_string(yes.size()) + " windows have it and " +
+    throw UsageError("{label} " + rule + ": " + std::to_string(yes.size()) + " windows have it and " +
                      std::to_string(no.size()) + " do not; both sides need at least one");
   if (with) *with = static_cast<int64_t>(yes.size());
   if (without) *without = static_cast<int64_t>(no.size());

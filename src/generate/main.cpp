@@ -2,7 +2,6 @@
 // windows to latents, make and apply attribute vectors. The verbs: generate/commands.h.
 #include <boost/program_options.hpp>
 
-#include <algorithm>
 #include <iostream>
 
 #include "common/run_program.h"
@@ -11,25 +10,26 @@
 
 namespace po = boost::program_options;
 
+namespace {
+
+// The usage line and one example per verb, from the table of verbs.
+std::string help_text() {
+  std::string names, examples;
+  for (const auto& verb : mvae::generate::verbs()) {
+    names += std::string(names.empty() ? "" : " | ") + verb.name;
+    examples += std::string("  ") + verb.example + "\n";
+  }
+  return "generate VERB [options]: " + names +
+         "\n  (without --checkpoint: the model released with the project, models/)\n" + examples + "\nOptions";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   mvae::tune_cpu();
   mvae::generate::GenerateOptions o;
   o.verb = argc > 1 ? argv[1] : "";
-  po::options_description desc(
-      "generate VERB [options]: sample | reconstruct | interpolate | humanize | tap2drum | encode | attribute | apply "
-      "| export\n"
-      "  (without --checkpoint: the model released with the project, models/)\n"
-      "  generate sample      --checkpoint runs/a --n 8 --out samples/\n"
-      "  generate reconstruct --checkpoint runs/a --input beat.mid --out recon/\n"
-      "  generate interpolate --checkpoint runs/a --from a.mid --to b.mid --steps 8 --out interp/\n"
-      "  generate humanize    --checkpoint runs/groovae --input score.mid --out played/   (groovae_2bar_humanize)\n"
-      "  generate tap2drum    --checkpoint runs/tap --input taps.mid --out drums/        "
-      "(groovae_2bar_tap_fixed_velocity)\n"
-      "  generate encode      --checkpoint runs/a --data shards/ --split test --out latents/   (or --input a.mid "
-      "b.mid)\n"
-      "  generate attribute   --checkpoint runs/a --data shards/ --split train --label fill --out vectors/\n"
-      "  generate apply       --checkpoint runs/a --input beat.mid --vector vectors/fill.npy --scale 1.0 --out fills/\n"
-      "  generate export      --checkpoint runs/a --best --out models/mine/model.pt --dtype float16\n\nOptions");
+  po::options_description desc(help_text());
   // clang-format off
   desc.add_options()
     ("help,h", "show this help")
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     ("from", po::value(&o.from), "interpolate: first MIDI file")
     ("to", po::value(&o.to), "interpolate: last MIDI file")
     ("steps", po::value(&o.steps)->default_value(8), "interpolate: points, endpoints included")
-    ("interpolation", po::value(&o.interpolation)->default_value("slerp"), "slerp or linear")
+    ("interpolation", po::value<std::string>()->default_value("slerp")->notifier([&o](const std::string& s) { o.interpolation = mvae::generate::parse_interpolation(s); }), "slerp or linear")
     ("window", po::value(&o.window)->default_value(0), "which window of a longer input file to use")
     ("temperature,t", po::value(&o.decode.temperature)->default_value(0.5), "sampling temperature")
     ("argmax", po::bool_switch(&o.decode.argmax), "decode the most likely token (groove: hits above 0.5) at each step")
@@ -56,13 +56,12 @@ int main(int argc, char** argv) {
     ("seed", po::value(&o.decode.seed)->default_value(0), "seed of the prior samples and the decoding")
     ("plot", po::bool_switch(&o.plot), "also draw the patterns as an SVG piano roll (one picture per command)")
     ("render-wav", po::bool_switch(&o.render_wav), "also render each MIDI file to WAV (FluidSynth + a GM sound font)")
-    ("dtype", po::value(&o.dtype)->default_value("float16"), "export: weights stored as float32, float16 or bfloat16");
+    ("dtype", po::value<std::string>()->default_value("float16")->notifier([&o](const std::string& s) { o.dtype = mvae::generate::parse_export_dtype(s); }), "export: weights stored as float32, float16 or bfloat16");
   // clang-format on
   return mvae::run_program("generate", [&] {
     po::variables_map vm;
     po::store(po::parse_command_line(argc - (argc > 1 ? 1 : 0), argv + (argc > 1 ? 1 : 0), desc), vm);
-    const auto& verbs = mvae::generate::GenerateOptions::verbs();
-    if (vm.count("help") || std::find(verbs.begin(), verbs.end(), o.verb) == verbs.end()) {
+    if (vm.count("help") || mvae::generate::find_verb(o.verb) == nullptr) {
       std::cout << desc << "\n";
       return vm.count("help") ? 0 : 2;
     }

@@ -54,7 +54,7 @@ std::string render_setup_problem() {
   std::string missing = !program && !font ? "FluidSynth and a General MIDI sound font are"
                         : !program        ? "FluidSynth is"
                                           : "a General MIDI sound font is";
-  return "--render-wav: " + missing +
+  return "{render_wav}: " + missing +
          " not installed. On Debian/Ubuntu: sudo apt-get install fluidsynth fluid-soundfont-gm "
          "(or set MVAE_SOUNDFONT to any .sf2 General MIDI sound font).";
 }

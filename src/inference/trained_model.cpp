@@ -42,7 +42,7 @@ TrainedModel::TrainedModel(const std::string& checkpoint, run_folder::Checkpoint
   model::LoadedModel loaded = model::load_model(model_path_, device);
   model_ = loaded.model;
   model_->eval();
-  representation_ = data::DataRepresentation::from_json(loaded.representation_json, model_path_);
+  representation_ = loaded.representation;
   if (representation_.name != data::kRepresentationName)
     throw InputError(model_path_, "representation",
                      "is '" + representation_.name + "'; this program generates '" + data::kRepresentationName + "'");
@@ -101,16 +101,13 @@ std::vector<Pattern> TrainedModel::decode(const torch::Tensor& z, const DecodeOp
   std::vector<Pattern> out;
   for (int64_t i = 0; i < decoded.size(0); ++i) {
     Pattern p;
-    p.qpm = options.qpm;
     if (config().groove()) {
-      model::GrooveArrays arrays = model::groove_arrays(decoded[i]);
-      p.tokens = std::move(arrays.tokens);
-      p.velocities = std::move(arrays.velocities);
-      p.offsets = std::move(arrays.offsets);
+      p = model::window_of_groove(decoded[i]);
     } else {
       const torch::Tensor row = decoded[i].contiguous();
       p.tokens.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
     }
+    p.qpm = options.qpm;
     out.push_back(std::move(p));
   }
   return out;

@@ -72,7 +72,7 @@ int import_command(const MagentaOptions& o) {
   const TfVariables variables = read_tf_checkpoint(prefix);
   const model::ModelConfig config = config_from_checkpoint(variables, o.config, prefix + ".index");
   model::MusicVAE m = import_checkpoint(variables, config, prefix + ".index");
-  model::save_model(o.out, m, representation_for(config).to_json());
+  model::save_model(o.out, m, representation_for(config));
   std::string step;
   const auto global_step = variables.find("global_step");
   if (global_step != variables.end() && global_step->second.dtype == TfDtype::kInt64 &&
@@ -143,7 +143,7 @@ int init_command(const MagentaOptions& o) {
   require(o.config, "config");
   require(o.out, "out");
   model::MusicVAE m = initialize_like_magenta(o.config, o.seed);
-  model::save_model(o.out, m, representation_for(m->config()).to_json());
+  model::save_model(o.out, m, representation_for(m->config()));
   std::fprintf(stderr, "magenta init: %s initialised as Magenta's trainer does (seed %llu) -> %s\n  %s\n",
                o.config.c_str(), static_cast<unsigned long long>(o.seed), o.out.c_str(), m->config().summary().c_str());
   return 0;

@@ -6,15 +6,16 @@
 #include <vector>
 
 #include "common/error.h"
+#include "data/drum_kit.h"
 
 namespace mvae::model {
 
-// A configuration value out of range, named by its field ("enc_layers"); programs translate the
-// field into their option's name.
+// A configuration value out of range, named by its field ("{enc_layers} must be >= 1, got 0");
+// programs show the field as their option (common/error.h, in_option_words).
 class ConfigError : public UsageError {
  public:
   ConfigError(std::string field, const std::string& problem)
-      : UsageError(field + " " + problem), field_(std::move(field)), problem_(problem) {}
+      : UsageError("{" + field + "} " + problem), field_(std::move(field)), problem_(problem) {}
   const std::string& field() const { return field_; }
   const std::string& problem() const { return problem_; }
 
@@ -26,10 +27,10 @@ enum class DecoderKind { kHierarchical, kFlat };
 
 // What a step of a sequence is. kTokens: one of 512 drum tokens (MusicVAE). kGroove: per drum
 // class a hit, a velocity and a microtiming offset, 27 values (GrooVAE, Gillick et al. 2019).
+// The classes, tokens and steps are the data's (data/drum_kit.h).
 enum class OutputKind { kTokens, kGroove };
-constexpr int kGrooveClasses = 9;
-constexpr int kGrooveValues = 3 * kGrooveClasses;  // [hits(9) | velocities(9) | offsets(9)]
-constexpr int kRollValues = kGrooveClasses + 1;    // [class bits(9) | no drums(1)]
+constexpr int kGrooveValues = 3 * data::kNumDrumClasses;  // [hits(9) | velocities(9) | offsets(9)]
+constexpr int kRollValues = data::kNumDrumClasses + 1;    // [class bits(9) | no drums(1)]
 
 // GrooVAE's inverse sequence transformations: what the encoder sees instead of the performance
 // (the target is always the performance). kHumanize: velocities and offsets removed (a score);
@@ -43,9 +44,9 @@ enum class SamplingSchedule { kConstant, kExponential, kInverseSigmoid };
 struct ModelConfig {
   std::string preset;  // the preset it started from ("" if none)
   // Sizes.
-  int vocab = 512;
+  int vocab = data::kVocabSize;
   int bars = 2;
-  int steps_per_bar = 16;
+  int steps_per_bar = data::kStepsPerBar;
   int enc = 512;  // bidirectional LSTM units per direction
   int enc_layers = 1;
   int z = 256;

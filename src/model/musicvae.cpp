@@ -53,12 +53,12 @@ Posterior MusicVAEImpl::encode(const torch::Tensor& x) {
 
 torch::Tensor MusicVAEImpl::encoder_input(const torch::Tensor& sequences) const {
   if (config_.roll_input) {  // tokens [B, T] -> [B, T, 10]: class bits, then "no drums"
-    const torch::Tensor bits = torch::arange(kGrooveClasses, sequences.options());
+    const torch::Tensor bits = torch::arange(data::kNumDrumClasses, sequences.options());
     const torch::Tensor roll = torch::bitwise_and(torch::bitwise_right_shift(sequences.unsqueeze(-1), bits), 1);
     return torch::cat({roll, (sequences == 0).unsqueeze(-1).to(roll.scalar_type())}, -1).to(torch::kFloat);
   }
   if (!config_.groove() || config_.input_transform == InputTransform::kNone) return sequences;
-  constexpr int64_t C = kGrooveClasses;
+  constexpr int64_t C = data::kNumDrumClasses;
   const torch::Tensor hits = sequences.narrow(-1, 0, C);     // [B, T, 9]
   if (config_.input_transform == InputTransform::kHumanize)  // Magenta's humanize: a quantized score at one velocity
     return torch::cat({hits, torch::zeros_like(sequences.narrow(-1, C, 2 * C))}, -1);
@@ -145,7 +145,7 @@ torch::Tensor MusicVAEImpl::decode_teacher_forced_per_bar(const torch::Tensor& z
 
 torch::Tensor MusicVAEImpl::sample_groove_step(const torch::Tensor& outputs, double temperature, bool argmax,
                                                const torch::Tensor& forced_hits) const {
-  constexpr int64_t C = kGrooveClasses;
+  constexpr int64_t C = data::kNumDrumClasses;
   const torch::Tensor logits = outputs.narrow(-1, 0, C).to(torch::kFloat);
   torch::Tensor hits;
   if (forced_hits.defined())
@@ -238,7 +238,7 @@ ReconstructionLoss MusicVAEImpl::reconstruction_loss(const torch::Tensor& output
                   .sum(1);  // [B], nats
     return r;
   }
-  constexpr int64_t C = kGrooveClasses;
+  constexpr int64_t C = data::kNumDrumClasses;
   const torch::Tensor out = outputs.to(torch::kFloat);
   // Summed over steps and classes: [B] each. Velocity and offset errors count at every step and
   // class, where the target is 0 without a hit, as Magenta's GrooveLstmDecoder does; or only at
@@ -261,11 +261,11 @@ ReconstructionLoss MusicVAEImpl::reconstruction_loss(const torch::Tensor& output
 
 torch::Tensor MusicVAEImpl::predicted_tokens(const torch::Tensor& outputs) const {
   if (!config_.groove()) return outputs.argmax(-1);
-  return tokens_of_hits((outputs.narrow(-1, 0, kGrooveClasses) > 0).to(torch::kFloat));  // sigmoid > 0.5
+  return tokens_of_hits((outputs.narrow(-1, 0, data::kNumDrumClasses) > 0).to(torch::kFloat));  // sigmoid > 0.5
 }
 
 torch::Tensor MusicVAEImpl::tokens_of(const torch::Tensor& sequences) const {
-  return config_.groove() ? tokens_of_hits(sequences.narrow(-1, 0, kGrooveClasses)) : sequences;
+  return config_.groove() ? tokens_of_hits(sequences.narrow(-1, 0, data::kNumDrumClasses)) : sequences;
 }
 
 LossOutput MusicVAEImpl::forward(const torch::Tensor& x, double beta, double sampling_probability,
@@ -307,11 +307,11 @@ LossOutput MusicVAEImpl::forward(const torch::Tensor& x, double beta, double sam
   return out;
 }
 
-void save_model(const std::string& path, MusicVAE& model, const std::string& representation_json) {
+void save_model(const std::string& path, MusicVAE& model, const data::DataRepresentation& representation) {
   torch::serialize::OutputArchive archive;
   model->save(archive);
   archive.write("mvae_config", c10::IValue(model->config().to_json()));
-  archive.write("mvae_representation", c10::IValue(representation_json));
+  archive.write("mvae_representation", c10::IValue(representation.to_json()));
   // The dtype the weights are stored in: loading must read them into tensors of that dtype
   // (LibTorch's Module::load reuses the parameter's storage, it does not convert).
   archive.write("mvae_weights_dtype",
@@ -334,7 +334,7 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
     throw InputError(path, "", "no model configuration inside: not written by this project");
   LoadedModel loaded;
   loaded.config = ModelConfig::from_json(config_value.toStringRef(), path);
-  loaded.representation_json = representation_value.toStringRef();
+  loaded.representation = data::DataRepresentation::from_json(representation_value.toStringRef(), path);
   loaded.model = MusicVAE(loaded.config);
   c10::IValue dtype_value;
   if (archive.try_read("mvae_weights_dtype", dtype_value)) {  // absent in files from before exports: float32
@@ -360,7 +360,7 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
 uint64_t export_model(const std::string& from, const std::string& to, torch::Dtype dtype) {
   LoadedModel loaded = load_model(from, torch::kCPU);
   loaded.model->to(dtype);
-  save_model(to, loaded.model, loaded.representation_json);
+  save_model(to, loaded.model, loaded.representation);
   return std::filesystem::file_size(to);
 }
 

@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "data/representation.h"
 #include "model/config.h"
 #include "model/lstm.h"
 
@@ -123,11 +124,11 @@ TORCH_MODULE(MusicVAE);
 
 // A saved model: weights, configuration and data representation in one file; loading needs
 // nothing else. Writes atomically (temporary file, fsync, rename).
-void save_model(const std::string& path, MusicVAE& model, const std::string& representation_json);
+void save_model(const std::string& path, MusicVAE& model, const data::DataRepresentation& representation);
 struct LoadedModel {
   MusicVAE model{nullptr};
   ModelConfig config;
-  std::string representation_json;
+  data::DataRepresentation representation;  // what the model was trained on
 };
 // The weights come back in float32 whatever dtype the file stores them in.
 LoadedModel load_model(const std::string& path, const torch::Device& device);

@@ -53,10 +53,10 @@ void set_dtype(torch::DeviceType type, torch::ScalarType dtype) {
 
 }  // namespace
 
-Precision parse_precision(const std::string& text, const std::string& option) {
+Precision parse_precision(const std::string& text) {
   if (text == "fp32") return Precision::kFloat32;
   if (text == "bf16") return Precision::kBFloat16;
-  throw UsageError(option + " must be fp32 or bf16, got '" + text + "'");
+  throw UsageError("{precision} must be fp32 or bf16, got '" + text + "'");
 }
 
 std::string to_string(Precision p) { return p == Precision::kBFloat16 ? "bf16" : "fp32"; }

@@ -9,8 +9,8 @@ namespace mvae::model {
 
 enum class Precision { kFloat32, kBFloat16 };
 
-// "fp32" or "bf16"; anything else is a UsageError naming `option`.
-Precision parse_precision(const std::string& text, const std::string& option);
+// "fp32" or "bf16"; anything else is a UsageError naming {precision}.
+Precision parse_precision(const std::string& text);
 std::string to_string(Precision p);
 
 // While alive, matrix products on `device`'s type run in bfloat16 (LibTorch autocast) when

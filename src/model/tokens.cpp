@@ -28,15 +28,16 @@ torch::Tensor token_tensor(const std::vector<std::vector<uint16_t>>& windows) {
 torch::Tensor groove_tensor(const uint8_t* velocities, const float* offsets, int64_t rows, int64_t steps, bool pinned) {
   // Read-only views of the caller's arrays; the result is a new tensor.
   const torch::Tensor v =
-      torch::from_blob(const_cast<uint8_t*>(velocities), {rows, steps, kGrooveClasses}, torch::kByte);
-  const torch::Tensor o = torch::from_blob(const_cast<float*>(offsets), {rows, steps, kGrooveClasses}, torch::kFloat);
+      torch::from_blob(const_cast<uint8_t*>(velocities), {rows, steps, data::kNumDrumClasses}, torch::kByte);
+  const torch::Tensor o =
+      torch::from_blob(const_cast<float*>(offsets), {rows, steps, data::kNumDrumClasses}, torch::kFloat);
   torch::Tensor t = groove_tensor(v, o);
   return pinned ? t.pin_memory() : t;
 }
 
 torch::Tensor groove_tensor(const torch::Tensor& velocities, const torch::Tensor& offsets) {
   MVAE_CHECK(velocities.scalar_type() == torch::kByte && offsets.scalar_type() == torch::kFloat &&
-                 velocities.sizes() == offsets.sizes() && velocities.size(-1) == kGrooveClasses,
+                 velocities.sizes() == offsets.sizes() && velocities.size(-1) == data::kNumDrumClasses,
              "groove_tensor takes uint8 velocities and float offsets of one shape [..., 9]");
   const torch::Tensor hits = velocities > 0;
   return torch::cat({hits.to(torch::kFloat), velocities.to(torch::kFloat) / 127.0f,
@@ -44,13 +45,13 @@ torch::Tensor groove_tensor(const torch::Tensor& velocities, const torch::Tensor
                     -1);  // [..., 27]
 }
 
-GrooveArrays groove_arrays(const torch::Tensor& window) {
-  constexpr int64_t C = kGrooveClasses;
+data::DrumWindow window_of_groove(const torch::Tensor& window) {
+  constexpr int64_t C = data::kNumDrumClasses;
   MVAE_CHECK(window.dim() == 2 && window.size(1) == 3 * C, "a groove window is [steps, 27]");
   const torch::Tensor w = window.to(torch::kCPU, torch::kFloat).contiguous();
   const int64_t T = w.size(0);
   const float* in = w.data_ptr<float>();
-  GrooveArrays out;
+  data::DrumWindow out;
   out.tokens.assign(static_cast<size_t>(T), 0);
   out.velocities.assign(static_cast<size_t>(T * C), 0);
   out.offsets.assign(static_cast<size_t>(T * C), 0.0f);
@@ -66,7 +67,8 @@ GrooveArrays groove_arrays(const torch::Tensor& window) {
 }
 
 torch::Tensor tokens_of_hits(const torch::Tensor& hits) {
-  const torch::Tensor bits = torch::pow(2, torch::arange(kGrooveClasses, hits.options().dtype(torch::kLong)));  // [9]
+  const torch::Tensor bits =
+      torch::pow(2, torch::arange(data::kNumDrumClasses, hits.options().dtype(torch::kLong)));  // [9]
   return ((hits > 0.5).to(torch::kLong) * bits).sum(-1);
 }
 

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "data/drum_tokenizer.h"
+
 namespace mvae::model {
 
 // `ids` holds rows * steps ids, row-major. `pinned`: page-locked host memory, for asynchronous
@@ -26,14 +28,10 @@ torch::Tensor groove_tensor(const uint8_t* velocities, const float* offsets, int
 // The training loader sends these 5 bytes a value to the GPU, which builds the 12.
 torch::Tensor groove_tensor(const torch::Tensor& velocities, const torch::Tensor& offsets);
 
-// One decoded groove window [steps, 27] as the arrays MIDI writing takes: a hit where its value is
-// > 0.5, its velocity round(127 v) clamped to 1..127, its offset clamped to [-1, 1]; 0 elsewhere.
-struct GrooveArrays {
-  std::vector<uint16_t> tokens;     // [steps]
-  std::vector<uint8_t> velocities;  // [steps, 9]
-  std::vector<float> offsets;       // [steps, 9]
-};
-GrooveArrays groove_arrays(const torch::Tensor& window);
+// One decoded groove window [steps, 27] as a drum window (tokens, velocities, offsets; what MIDI
+// writing takes): a hit where its value is > 0.5, its velocity round(127 v) clamped to 1..127, its
+// offset clamped to [-1, 1]; 0 elsewhere.
+data::DrumWindow window_of_groove(const torch::Tensor& window);
 
 // Token ids [..., steps] int64 of hit vectors [..., steps, 9] (> 0.5 is a hit): bit c for class c,
 // the token the 512-way models use for the same drums.

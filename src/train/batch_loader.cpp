@@ -45,7 +45,7 @@ void BatchLoader::run() {
         requests_.pop_front();
         lock.unlock();
         try {
-          request.result.set_value(dataset::read_window_tensor(shards_, request.split, request.indices, groove_));
+          request.result.set_value(model::read_window_tensor(shards_, request.split, request.indices, groove_));
         } catch (...) {
           request.result.set_exception(std::current_exception());
         }
@@ -55,7 +55,7 @@ void BatchLoader::run() {
       const auto t0 = std::chrono::steady_clock::now();
       const std::vector<int64_t> indices = sampler_.batch(consumed_);
       consumed_ += sampler_.global_batch();
-      dataset::WindowBatch batch = dataset::read_window_batch(shards_, "train", indices, groove_, pin_);
+      model::WindowBatch batch = model::read_window_batch(shards_, "train", indices, groove_, pin_);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       {
         std::lock_guard<std::mutex> guard(mutex_);
@@ -73,12 +73,12 @@ void BatchLoader::run() {
   }
 }
 
-dataset::WindowBatch BatchLoader::next() {
+model::WindowBatch BatchLoader::next() {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
   cv_.wait(lock, [&] { return !ready_.empty() || error_; });
   if (ready_.empty() && error_) std::rethrow_exception(error_);
-  dataset::WindowBatch batch = std::move(ready_.front());
+  model::WindowBatch batch = std::move(ready_.front());
   ready_.pop_front();
   lock.unlock();
   cv_.notify_all();

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "data/shards.h"
-#include "dataset/window_tensors.h"
+#include "model/window_batch.h"
 #include "train/sampler.h"
 
 namespace mvae::train {
@@ -25,7 +25,7 @@ class BatchLoader {
  public:
   // Starts loading the training batches that follow `consumed` samples, `depth` batches ahead.
   // Batches hold token ids, or velocities and offsets when `groove`, as the shards store them
-  // (dataset::model_input makes the model's input of one, on its device), in pinned memory when
+  // (model::model_input makes the model's input of one, on its device), in pinned memory when
   // `pin` (for asynchronous copies to a GPU).
   BatchLoader(data::ShardSet& shards, DistributedSampler sampler, int64_t consumed, int depth, bool pin,
               bool groove = false);
@@ -34,7 +34,7 @@ class BatchLoader {
   BatchLoader& operator=(const BatchLoader&) = delete;
 
   // The next training batch; rethrows a loader error (a corrupt shard) in the caller's thread.
-  dataset::WindowBatch next();
+  model::WindowBatch next();
   // Windows `indices` of `split` as the model's input on the CPU, read by the loader thread;
   // rethrows its errors.
   torch::Tensor read(const std::string& split, const std::vector<int64_t>& indices);
@@ -58,7 +58,7 @@ class BatchLoader {
   const bool groove_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::deque<dataset::WindowBatch> ready_;
+  std::deque<model::WindowBatch> ready_;
   std::deque<Request> requests_;
   std::exception_ptr error_;
   bool stop_ = false;

@@ -42,9 +42,9 @@ void save_atomic(const Value& value, const fs::path& path) {
 // Rank 0's files of a checkpoint into its temporary folder `tmp`, each written atomically, then
 // their checksums.
 void write_checkpoint_folder(const fs::path& tmp, const TrainingState& state, model::MusicVAE& model,
-                             torch::optim::Adam& optimizer, const std::string& representation_json,
+                             torch::optim::Adam& optimizer, const data::DataRepresentation& representation,
                              const std::string& options_json) {
-  model::save_model((tmp / "model.pt").string(), model, representation_json);
+  model::save_model((tmp / "model.pt").string(), model, representation);
   save_atomic(optimizer, tmp / "optimizer.pt");
   nlohmann::ordered_json j;
   j["step"] = state.step;
@@ -65,7 +65,7 @@ void write_checkpoint_folder(const fs::path& tmp, const TrainingState& state, mo
 }  // namespace
 
 void save_checkpoint(const fs::path& run, const TrainingState& state, model::MusicVAE& model,
-                     torch::optim::Adam& optimizer, const std::string& representation_json,
+                     torch::optim::Adam& optimizer, const data::DataRepresentation& representation,
                      const std::string& options_json, comm::Communicator& comm, int keep, bool is_best) {
   const fs::path dir = run / "checkpoints";
   const std::string name = run_folder::checkpoint_name(state.step);
@@ -81,7 +81,7 @@ void save_checkpoint(const fs::path& run, const TrainingState& state, model::Mus
     // every rank: its RNG state
     save_atomic(at::detail::getDefaultCPUGenerator().get_state(), tmp / rng_name(comm.rank()));
     comm.barrier();
-    if (comm.rank() == 0) write_checkpoint_folder(tmp, state, model, optimizer, representation_json, options_json);
+    if (comm.rank() == 0) write_checkpoint_folder(tmp, state, model, optimizer, representation, options_json);
   } catch (...) {
     std::error_code ignored;
     if (comm.rank() == 0) fs::remove_all(tmp, ignored);  // the space back; the previous checkpoints stay as they were

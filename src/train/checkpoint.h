@@ -38,7 +38,7 @@ struct TrainingState {
 // (and `best` when `is_best`) at it, and removes checkpoints beyond the newest `keep`, never
 // the one `best` names.
 void save_checkpoint(const std::filesystem::path& run, const TrainingState& state, model::MusicVAE& model,
-                     torch::optim::Adam& optimizer, const std::string& representation_json,
+                     torch::optim::Adam& optimizer, const data::DataRepresentation& representation,
                      const std::string& options_json, comm::Communicator& comm, int keep, bool is_best);
 // Points `best` at the existing checkpoint of `step` (rank 0 only).
 void mark_best_checkpoint(const std::filesystem::path& run, int64_t step);

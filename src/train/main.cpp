@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "cli/model_options.h"
 #include "comm/communicator.h"
 #include "comm/mpi_context.h"
 #include "common/error.h"
@@ -34,7 +35,9 @@ int main(int argc, char** argv) {
   try {
     if (!mvae::train::parse_train_options(argc, argv, options, info.rank == 0)) return 0;
   } catch (const std::exception& e) {
-    if (info.rank == 0) std::fprintf(stderr, "train: %s\n(see train --help)\n", e.what());
+    if (info.rank == 0)
+      std::fprintf(stderr, "train: %s\n(see train --help)\n",
+                   mvae::in_option_words(e.what(), mvae::cli::option_name).c_str());
     return 2;
   }
   try {
@@ -56,8 +59,9 @@ int main(int argc, char** argv) {
     if (e.reported_here) std::fprintf(stderr, "train: %s\n", e.what());
     return e.exit_code;
   } catch (const mvae::UsageError& e) {
-    return end_with_error(info, 2, std::string("train: ") + e.what());
+    return end_with_error(info, 2, "train: " + mvae::in_option_words(e.what(), mvae::cli::option_name));
   } catch (const std::exception& e) {
-    return end_with_error(info, 1, std::string("train: error: ") + mvae::without_backtrace(e.what()));
+    return end_with_error(
+        info, 1, "train: error: " + mvae::in_option_words(mvae::without_backtrace(e.what()), mvae::cli::option_name));
   }
 }

@@ -20,10 +20,10 @@ DistributedSampler::DistributedSampler(int64_t num_windows, int64_t batch_per_ra
     throw UsageError("the shards hold no training windows: preprocess gave none (see its skipped.json)");
   if (global_batch_ > num_windows_) {
     const int64_t most = num_windows_ / world_size;
-    throw UsageError("global batch " + std::to_string(global_batch_) + " (--batch x ranks) exceeds the " +
+    throw UsageError("global batch " + std::to_string(global_batch_) + " ({batch} x ranks) exceeds the " +
                      std::to_string(num_windows_) + " training windows: " +
                      (most >= 1
-                          ? "pass a --batch of at most " + std::to_string(most) + " per rank"
+                          ? "pass a {batch} of at most " + std::to_string(most) + " per rank"
                           : "run at most " + std::to_string(num_windows_) + " ranks (each needs a window per step)"));
   }
 }

@@ -51,11 +51,8 @@ void TrainOptions::validate() const {
   at_least("--lr-warmup-steps", static_cast<double>(lr_warmup_steps), 0);
   if (!(loader_memory_mb >= 0 && loader_memory_mb < 1e9))
     throw UsageError("--loader-memory-mb must be >= 0 (0 = read windows from the shards)");
-  model::parse_precision(precision, "--precision");
   if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0)
     throw UsageError("--device must be auto, cpu, cuda or cuda:N, got '" + device + "'");
-  if (!fail_mode.empty() && fail_mode != "exception" && fail_mode != "kill" && fail_mode != "nan")
-    throw UsageError("--fail-mode must be exception, kill or nan");
   model.validate();
 }
 
@@ -96,10 +93,21 @@ std::string TrainOptions::to_json() const {
   j["loader_memory_mb"] = loader_memory_mb;
   j["overlap"] = overlap;
   j["collective_timeout_s"] = collective_timeout_s;
-  j["precision"] = precision;
+  j["precision"] = model::to_string(precision);
   j["tf32"] = tf32;
   return j.dump(2);
 }
+
+namespace {
+
+TrainOptions::FailMode parse_fail_mode(const std::string& text) {
+  if (text == "exception") return TrainOptions::FailMode::kException;
+  if (text == "kill") return TrainOptions::FailMode::kKill;
+  if (text == "nan") return TrainOptions::FailMode::kNan;
+  throw UsageError("--fail-mode must be exception, kill or nan, got '" + text + "'");
+}
+
+}  // namespace
 
 bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help) {
   po::options_description run("Training");
@@ -141,13 +149,14 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
      "seconds a collective may wait for the other ranks before the job is ended, naming the ranks that stopped answering")
     ("nccl-timeout", po::value<double>()->notifier([&o](double s) { o.collective_timeout_s = s; }),
      "former name of --collective-timeout")
-    ("precision", po::value(&o.precision)->default_value(o.precision), "fp32, or bf16 (autocast of forward passes; float32 weights and gradients)")
+    ("precision", po::value<std::string>()->default_value("fp32")->notifier([&o](const std::string& s) { o.precision = model::parse_precision(s); }),
+     "fp32, or bf16 (autocast of forward passes; float32 weights and gradients)")
     ("tf32", po::bool_switch(&o.tf32), "TF32 tensor cores for float32 matrix products (GPU)");
   po::options_description hidden("Fault injection (tests)");
   hidden.add_options()
     ("fail-at-step", po::value(&o.fail_at_step)->default_value(-1), "")
     ("fail-rank", po::value(&o.fail_rank)->default_value(0), "")
-    ("fail-mode", po::value(&o.fail_mode), "exception, kill or nan");
+    ("fail-mode", po::value<std::string>()->notifier([&o](const std::string& s) { o.fail_mode = parse_fail_mode(s); }), "exception, kill or nan");
   // clang-format on
   po::options_description visible("train: data-parallel MusicVAE training (mpirun -np N train ...)");
   visible.add(run).add(cli::model_options_description());

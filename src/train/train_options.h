@@ -1,11 +1,13 @@
 // Everything a training run is configured by. Parsed by train_options.cpp (command line and
-// config file, Boost.Program_options); validated with errors that name the option.
+// config file, Boost.Program_options) into typed fields, each parsed once; validated with errors
+// that name the option.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "model/config.h"
+#include "model/precision.h"
 
 namespace mvae::train {
 
@@ -54,13 +56,14 @@ struct TrainOptions {
   double loader_memory_mb = 2048;
   bool overlap = true;                // start each bucket's all-reduce during backward
   double collective_timeout_s = 600;  // a collective (MPI or NCCL) unfinished after this long ends the job
-  std::string precision = "fp32";     // fp32, or bf16 autocast of forward passes
-  bool tf32 = false;                  // TF32 float32 matrix products on GPU
+  model::Precision precision = model::Precision::kFloat32;  // or bf16 autocast of forward passes
+  bool tf32 = false;                                        // TF32 float32 matrix products on GPU
   // Fault injection for the tests: at step `fail_at_step`, rank `fail_rank` fails by `fail_mode`
-  // (exception, kill, nan).
+  // (--fail-mode exception, kill, nan).
+  enum class FailMode { kNone, kException, kKill, kNan };
   int64_t fail_at_step = -1;
   int fail_rank = 0;
-  std::string fail_mode;
+  FailMode fail_mode = FailMode::kNone;
 
   void validate() const;
   std::string to_json() const;

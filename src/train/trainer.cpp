@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/model_options.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "evaluate/metrics.h"
@@ -73,9 +74,9 @@ void broadcast_parameters(const std::vector<torch::Tensor>& params, comm::Commun
 // Since issue 22 the cat-drums presets read Magenta's drum roll; a model saved before reads tokens.
 std::string roll_input_hint(const model::ModelConfig& saved, const model::ModelConfig& given) {
   if (saved.roll_input == given.roll_input) return "";
-  return saved.roll_input ? "; this model's encoder reads the drum roll: add --encoder-input roll"
+  return saved.roll_input ? "; this model's encoder reads the drum roll: add {roll_input} roll"
                           : "; this model's encoder looks tokens up (the cat-drums presets read the drum roll since "
-                            "issue 22): add --encoder-input token";
+                            "issue 22): add {roll_input} token";
 }
 
 // --init-from: copies every parameter of `from` into `to`, which must have the same parameters
@@ -84,7 +85,7 @@ std::string roll_input_hint(const model::ModelConfig& saved, const model::ModelC
 void copy_parameters(model::MusicVAEImpl& to, model::MusicVAEImpl& from, const std::string& source,
                      const std::string& source_summary, const std::string& options_summary) {
   const auto mismatch = [&](const std::string& what) {
-    return UsageError("--init-from " + source + ": " + what + ". Its model is " + source_summary +
+    return UsageError("{init_from} " + source + ": " + what + ". Its model is " + source_summary +
                       "; the options give " + options_summary + " (pass the sizes of the model you start from)");
   };
   torch::NoGradGuard no_grad;
@@ -107,9 +108,9 @@ void copy_parameters(model::MusicVAEImpl& to, model::MusicVAEImpl& from, const s
 // --fail-at-step/--fail-rank/--fail-mode: the failures the tests inject.
 void inject_failure(const TrainOptions& o, int64_t step, int rank, model::LossOutput& out) {
   if (step != o.fail_at_step || rank != o.fail_rank) return;
-  if (o.fail_mode == "exception") throw RunError("injected failure (--fail-mode exception)");
-  if (o.fail_mode == "kill") std::raise(SIGKILL);
-  if (o.fail_mode == "nan") out.loss = out.loss * std::nan("");
+  if (o.fail_mode == TrainOptions::FailMode::kException) throw RunError("injected failure (fail_mode exception)");
+  if (o.fail_mode == TrainOptions::FailMode::kKill) std::raise(SIGKILL);
+  if (o.fail_mode == TrainOptions::FailMode::kNan) out.loss = out.loss * std::nan("");
 }
 
 }  // namespace
@@ -136,7 +137,7 @@ std::unique_ptr<torch::optim::Adam> make_optimizer(model::MusicVAEImpl& model, c
 torch::Device pick_device(const TrainOptions& o, int local_rank, int local_size) {
   if (o.device == "cpu" || (o.device == "auto" && !torch::cuda::is_available())) return torch::kCPU;
   if (!torch::cuda::is_available())
-    throw UsageError("--device " + o.device + ": this LibTorch has no CUDA or no GPU is visible");
+    throw UsageError("{device} " + o.device + ": this LibTorch has no CUDA or no GPU is visible");
   const int gpus = static_cast<int>(torch::cuda::device_count());
   if (o.device == "auto" || o.device == "cuda") {
     if (local_size > gpus)
@@ -193,9 +194,9 @@ RankFailure run_setup_part(const std::function<void()>& part) {
     part();
     return {};
   } catch (const UsageError& e) {
-    return {2, e.what(), std::current_exception()};
+    return {2, in_option_words(e.what(), cli::option_name), std::current_exception()};
   } catch (const std::exception& e) {
-    return {1, std::string("error: ") + without_backtrace(e.what()), std::current_exception()};
+    return {1, "error: " + in_option_words(without_backtrace(e.what()), cli::option_name), std::current_exception()};
   }
 }
 
@@ -240,8 +241,8 @@ void Trainer::open_data_and_run() {
   if (rep.window_steps() != o.model.steps() || rep.vocab_size != o.model.vocab)
     throw UsageError("the model expects " + std::to_string(o.model.bars) + " bars of " +
                      std::to_string(o.model.steps_per_bar) + " steps (" + std::to_string(o.model.vocab) +
-                     " tokens) but " + o.data + " holds " + std::to_string(rep.bars) + "-bar windows: pass --bars " +
-                     std::to_string(rep.bars) + " or preprocess with --bars " + std::to_string(o.model.bars));
+                     " tokens) but " + o.data + " holds " + std::to_string(rep.bars) + "-bar windows: pass {bars} " +
+                     std::to_string(rep.bars) + " or preprocess with {bars} " + std::to_string(o.model.bars));
   state_.world_size = comm_.world_size();
   state_.global_batch = sampler_->global_batch();
   state_.seed = o.seed;
@@ -252,7 +253,7 @@ void Trainer::open_data_and_run() {
     // A new run here would mix its metrics and checkpoints with the old run's, and the old,
     // higher-step checkpoints would be kept in place of the new ones.
     throw UsageError(o.run + " already holds checkpoints of a run (" + (run / "checkpoints").string() +
-                     "): pass --resume to continue it, or another --run to start a new one");
+                     "): pass {resume} to continue it, or another {run} to start a new one");
   }
   if (o.resume) {
     const run_folder::FoundCheckpoint found = run_folder::find_checkpoint(run);
@@ -280,7 +281,7 @@ void Trainer::build_model() {
     if (loaded.config.to_json() != o.model.to_json())
       throw UsageError("the model options differ from the checkpoint's in " + resumed_from_.string() + ": " +
                        config_differences(loaded.config.to_json(), o.model.to_json()) +
-                       " (resume with the same --preset and sizes" + roll_input_hint(loaded.config, o.model) + ")");
+                       " (resume with the same {preset} and sizes" + roll_input_hint(loaded.config, o.model) + ")");
     model_ = loaded.model;
   }
   model_->to(device_);
@@ -296,12 +297,12 @@ void Trainer::build_model() {
 void Trainer::restore_training_state(const TrainingState& saved) {
   const TrainOptions& o = options_;
   if (saved.seed != o.seed)
-    throw UsageError("--seed " + std::to_string(o.seed) + " differs from the checkpoint's " +
+    throw UsageError("{seed} " + std::to_string(o.seed) + " differs from the checkpoint's " +
                      std::to_string(saved.seed));
   if (saved.lstm_bias_lr_scale != o.lstm_bias_lr_scale)
-    throw UsageError("--lstm-bias-lr-scale " + as_text(o.lstm_bias_lr_scale) + " differs from the checkpoint's " +
+    throw UsageError("{lstm_bias_lr_scale} " + as_text(o.lstm_bias_lr_scale) + " differs from the checkpoint's " +
                      as_text(saved.lstm_bias_lr_scale) +
-                     " (runs from before the option used 1): resume with --lstm-bias-lr-scale " +
+                     " (runs from before the option used 1): resume with {lstm_bias_lr_scale} " +
                      as_text(saved.lstm_bias_lr_scale));
   state_.step = saved.step;
   state_.consumed_samples = saved.consumed_samples;
@@ -317,11 +318,7 @@ void Trainer::restore_training_state(const TrainingState& saved) {
 }
 
 Trainer::Trainer(const TrainOptions& o, const torch::Device& device, comm::Communicator& comm)
-    : options_(o),
-      device_(device),
-      comm_(comm),
-      precision_(model::parse_precision(o.precision, "--precision")),
-      options_json_(o.to_json()) {
+    : options_(o), device_(device), comm_(comm), precision_(o.precision), options_json_(o.to_json()) {
   // Everything a rank can find wrong alone comes first, with no collective in between: every
   // rank then fails together, with one message and no MPI_Abort.
   agree_on_setup(comm, [&] {
@@ -384,11 +381,11 @@ StepResult Trainer::step() {
   reducer_->zero();
   for (int micro = 0; micro < o.accumulate; ++micro) {
     const int64_t micro_index = state_.consumed_samples / sampler_->global_batch();
-    const dataset::WindowBatch batch = loader_->next();
+    const model::WindowBatch batch = loader_->next();
     const torch::Tensor eps = micro_batch_noise(micro_index);
     model::LossOutput out;
     try {
-      const torch::Tensor x = dataset::model_input(batch, device_);
+      const torch::Tensor x = model::model_input(batch, device_);
       {
         model::AutocastScope autocast(device_, precision_);  // forward only; backward follows its types
         out = model_->forward(x, r.beta, r.sampling_probability, eps);
@@ -480,7 +477,7 @@ bool Trainer::should_stop_early() const {
 }
 
 void Trainer::checkpoint(bool is_best) {
-  save_checkpoint(options_.run, state_, model_, *optimizer_, shards_->representation().to_json(), options_json_, comm_,
+  save_checkpoint(options_.run, state_, model_, *optimizer_, shards_->representation(), options_json_, comm_,
                   options_.keep_checkpoints, is_best);
 }
 
@@ -504,8 +501,9 @@ void print_run_header(const TrainOptions& o, const Trainer& trainer, const comm:
       static_cast<long long>(trainer.global_batch() * o.accumulate), comm.name().c_str(), device.str().c_str(),
       threads);
   std::printf("model: %s, %.2fM parameters, %s%s, %zu gradient bucket(s) of <= %.0f MB, all-reduce %s\n",
-              o.model.summary().c_str(), trainer.num_parameters() / 1e6, o.precision.c_str(), o.tf32 ? " + TF32" : "",
-              trainer.num_buckets(), o.bucket_mb, o.overlap ? "during backward" : "after backward");
+              o.model.summary().c_str(), trainer.num_parameters() / 1e6, model::to_string(o.precision).c_str(),
+              o.tf32 ? " + TF32" : "", trainer.num_buckets(), o.bucket_mb,
+              o.overlap ? "during backward" : "after backward");
   std::printf("data: %s, %lld training windows (%lld steps per epoch), %lld validation windows\n", o.data.c_str(),
               static_cast<long long>(trainer.windows("train")), static_cast<long long>(trainer.steps_per_epoch()),
               static_cast<long long>(trainer.windows("validation")));

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-namespace mvae::evaluate {
+namespace mvae::pictures {
 
 struct Series {
   std::string name;                               // metric key, e.g. "eval_tf_accuracy"
@@ -31,4 +31,4 @@ std::string curves_svg(const std::vector<RunCurves>& runs, const std::vector<std
 // Round tick values covering [lo, hi], about `count` of them (1, 2 or 5 times a power of ten apart).
 std::vector<double> nice_ticks(double lo, double hi, int count);
 
-}  // namespace mvae::evaluate
+}  // namespace mvae::pictures

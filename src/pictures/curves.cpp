@@ -1,4 +1,4 @@
-#include "evaluate/curves.h"
+#include "pictures/curves.h"
 
 #include <nlohmann/json.hpp>
 
@@ -12,7 +12,7 @@
 #include "common/error.h"
 #include "common/text.h"
 
-namespace mvae::evaluate {
+namespace mvae::pictures {
 namespace {
 
 const char* kRunColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
@@ -139,4 +139,4 @@ std::string curves_svg(const std::vector<RunCurves>& runs, const std::vector<std
   return svg.str();
 }
 
-}  // namespace mvae::evaluate
+}  // namespace mvae::pictures

@@ -1,5 +1,6 @@
 // Windows of a shard split as the model takes them: token ids, or GrooVAE's groove vectors built
-// from the velocities and offsets stored beside them (model/tokens.h).
+// from the velocities and offsets stored beside them (model/tokens.h). The shards are read through
+// data::ShardSet; HDF5 itself stays inside data/.
 #pragma once
 
 #include <torch/torch.h>
@@ -9,7 +10,7 @@
 
 #include "data/shards.h"
 
-namespace mvae::dataset {
+namespace mvae::model {
 
 // A batch as the shards hold it, in the smallest types (what the trainer's loader prepares and
 // what crosses to a GPU): token ids int16 [n, T] (ids < 512), or, for groove models, velocities
@@ -28,4 +29,4 @@ torch::Tensor model_input(const WindowBatch& batch, const torch::Device& device)
 torch::Tensor read_window_tensor(data::ShardSet& shards, const std::string& split, const std::vector<int64_t>& indices,
                                  bool groove);
 
-}  // namespace mvae::dataset
+}  // namespace mvae::model

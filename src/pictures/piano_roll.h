@@ -1,5 +1,5 @@
-// Drum piano rolls as SVG, a picture a user can open in any browser (training curves:
-// evaluate/curves.h).
+// Drum piano rolls as SVG, a picture a user can open in any browser (training curves beside it:
+// pictures/curves.h).
 #pragma once
 
 #include <cstdint>
@@ -8,7 +8,7 @@
 
 #include "data/drum_tokenizer.h"
 
-namespace mvae::generate {
+namespace mvae::pictures {
 
 // One panel per pattern, stacked top to bottom with its title: rows are the 9 drum classes (kick
 // at the bottom), columns the 16th steps, bar lines every `steps_per_bar`. A pattern with
@@ -17,4 +17,4 @@ namespace mvae::generate {
 std::string piano_roll_svg(const std::vector<data::DrumWindow>& patterns, const std::vector<std::string>& titles,
                            int steps_per_bar = 16);
 
-}  // namespace mvae::generate
+}  // namespace mvae::pictures

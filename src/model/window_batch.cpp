@@ -1,8 +1,8 @@
-#include "dataset/window_tensors.h"
+#include "model/window_batch.h"
 
 #include "model/tokens.h"
 
-namespace mvae::dataset {
+namespace mvae::model {
 
 WindowBatch read_window_batch(data::ShardSet& shards, const std::string& split, const std::vector<int64_t>& indices,
                               bool groove, bool pinned) {
@@ -25,8 +25,8 @@ WindowBatch read_window_batch(data::ShardSet& shards, const std::string& split, 
 
 torch::Tensor model_input(const WindowBatch& batch, const torch::Device& device) {
   if (batch.tokens.defined()) return batch.tokens.to(device, /*non_blocking=*/true).to(torch::kLong);
-  return model::groove_tensor(batch.velocities.to(device, /*non_blocking=*/true),
-                              batch.offsets.to(device, /*non_blocking=*/true));
+  return groove_tensor(batch.velocities.to(device, /*non_blocking=*/true),
+                       batch.offsets.to(device, /*non_blocking=*/true));
 }
 
 torch::Tensor read_window_tensor(data::ShardSet& shards, const std::string& split, const std::vector<int64_t>& indices,
@@ -34,4 +34,4 @@ torch::Tensor read_window_tensor(data::ShardSet& shards, const std::string& spli
   return model_input(read_window_batch(shards, split, indices, groove), torch::kCPU);
 }
 
-}  // namespace mvae::dataset
+}  // namespace mvae::model

@@ -1,4 +1,4 @@
-#include "generate/pictures.h"
+#include "pictures/piano_roll.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include "common/text.h"
 #include "data/drum_kit.h"
 
-namespace mvae::generate {
+namespace mvae::pictures {
 namespace {
 
 // Class colours, kick .. ride.
@@ -62,4 +62,4 @@ std::string piano_roll_svg(const std::vector<data::DrumWindow>& patterns, const 
   return svg.str();
 }
 
-}  // namespace mvae::generate
+}  // namespace mvae::pictures
