@@ -158,5 +158,6 @@ int bench(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return mvae::run_program("bench_model", [&] { return bench(argc, argv); }, mvae::cli::option_name);
+  return mvae::run_program(
+      "bench_model", [&] { return bench(argc, argv); }, mvae::cli::option_name);
 }
