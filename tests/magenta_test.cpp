@@ -176,6 +176,12 @@ TEST_F(MagentaInterop, GroovaeHumanizeComputesWhatMagentaComputesBothWays) {
 TEST_F(MagentaInterop, HierarchicalDrums16barComputesWhatMagentaComputesBothWays) {
   const std::string sizes = "enc_rnn_size=[64],dec_rnn_size=[48,48],z_size=32";
   round_trip("hierdec-drums_16bar", magenta_train("hierdec-drums_16bar", 1, sizes), sizes, /*trained_model=*/false);
+  // `magenta init --hparams` reads Magenta's sizes as Magenta's trainer does: the same layers as the
+  // checkpoint that trainer made from the same string (the conductor takes dec_rnn_size too).
+  const fs::path init = dir("init-hierdec.pt");
+  magenta_bin("init --config hierdec-drums_16bar --hparams '" + sizes + "' --out " + init.string());
+  const model::ModelConfig ours = loaded_config(init), magentas = loaded_config(dir("hierdec-drums_16bar.pt"));
+  EXPECT_EQ(ours.summary(), magentas.summary());
 }
 
 // A checkpoint of another config is refused naming the variable and what was expected.
@@ -293,6 +299,33 @@ TEST(MagentaCommands, InitStartsFromMagentasInitialisation) {
         << p.key() << ": the same seed drew other weights";
   EXPECT_FALSE(torch::equal(a.model->named_parameters()["decoder_init.weight"],
                             other.model->named_parameters()["decoder_init.weight"]));
+}
+
+// `magenta init --hparams`: the sizes Magenta's trainer takes on its command line make the same
+// model here (the hierarchical decoder's conductor takes dec_rnn_size, as in Magenta's); what
+// init cannot honour is refused, naming the hparam, and no file is written.
+TEST(MagentaCommands, InitTakesMagentasSizeHparams) {
+  test::TempDir dir;
+  const std::string bin = std::string(MVAE_MAGENTA_BIN) + " init --config hierdec-drums_16bar --out ";
+  const fs::path file = dir.path() / "small.pt";
+  const auto r = test::run(bin + file.string() + " --hparams 'enc_rnn_size=[64],z_size=32,dec_rnn_size=[48,48]'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const model::ModelConfig c = model::load_model(file.string(), torch::kCPU).config;
+  EXPECT_EQ(std::vector<int>({c.enc, c.enc_layers, c.z, c.cond, c.cond_layers, c.dec, c.dec_layers}),
+            std::vector<int>({64, 1, 32, 48, 2, 48, 2}));
+  EXPECT_TRUE(c.roll_input);
+  EXPECT_EQ(c.free_bits, 256) << "the rest of the config stays Magenta's";
+  for (const auto& [hparams, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"batch_size=64", "--hparams: batch_size is not a size this takes"},
+           {"enc_rnn_size=[256,128]", "layers of different sizes are not supported"},
+           {"z_size=big", "z_size=big is not a size"},
+           {"z_size", "'z_size' is not name=value"}}) {
+    const fs::path refused = dir.path() / "refused.pt";
+    const auto bad = test::run(bin + refused.string() + " --hparams '" + hparams + "'");
+    EXPECT_EQ(bad.status, 2) << hparams << ": " << bad.output;
+    EXPECT_NE(bad.output.find(expected), std::string::npos) << bad.output;
+    EXPECT_FALSE(fs::exists(refused)) << hparams;
+  }
 }
 
 TEST(MagentaCommands, UnknownConfigsAndModelsMagentaCannotReadAreRefusedWithTheReason) {

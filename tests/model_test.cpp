@@ -249,43 +249,56 @@ TEST(Model, Bf16AutocastGivesFloat32GradientsCloseToFloat32Training) {
 // The two-pass scheduled sampling the trainer uses (inputs drawn without a graph, then the fused
 // teacher-forced decoder over them) computes the stepwise graph's logits and gradients: flat and
 // hierarchical, token and groove outputs, with the same random draws.
+// p = 0.5: every sequence samples somewhere; p = 0.03: some do not, and the first pass runs over
+// the others only.
 TEST(Model, ScheduledSamplingInTwoPassesEqualsTheStepwiseGraph) {
-  for (const bool groove : {false, true}) {
-    for (const DecoderKind kind : {DecoderKind::kFlat, DecoderKind::kHierarchical}) {
-      torch::manual_seed(8);
-      ModelConfig c = small(kind);
-      if (groove) c.output = OutputKind::kGroove;
-      MusicVAE m(c);
-      m->train();
-      const auto x = groove ? (torch::rand({4, c.steps(), 27}) < 0.3).to(torch::kFloat) : random_tokens(4, c.steps());
-      const auto z = torch::randn({4, c.z});
-      const auto weights = torch::randn({4, c.steps(), c.output_size()});  // a loss that reads every logit
-      const auto run = [&](bool stepwise, std::vector<torch::Tensor>* grads) {
-        for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
-        const auto zz = z.clone().requires_grad_();
-        torch::manual_seed(21);
-        const auto logits =
-            stepwise ? m->decode_stepwise(zz, x, 0.5, 1.0, false).logits : m->decode_scheduled(zz, x, 0.5);
-        (logits * weights).sum().backward();
-        for (auto& p : m->parameters()) grads->push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
-        grads->push_back(zz.grad().clone());
-        return logits.detach();
-      };
-      std::vector<torch::Tensor> stepwise_grads, two_pass_grads;
-      const auto stepwise = run(true, &stepwise_grads);
-      const auto two_pass = run(false, &two_pass_grads);
-      const std::string what =
-          std::string(groove ? "groove" : "tokens") + (kind == DecoderKind::kFlat ? ", flat" : ", hierarchical");
-      EXPECT_TRUE(torch::allclose(stepwise, two_pass, 1e-4, 1e-5))
-          << what << ": logits differ by " << (stepwise - two_pass).abs().max().item<double>();
-      ASSERT_EQ(stepwise_grads.size(), two_pass_grads.size());
-      for (size_t i = 0; i < stepwise_grads.size(); ++i) {
-        const double scale = stepwise_grads[i].abs().max().item<double>() + 1e-6;
-        EXPECT_LT((stepwise_grads[i] - two_pass_grads[i]).abs().max().item<double>() / scale, 1e-4)
-            << what << ", gradient " << i;
+  for (const double p : {0.5, 0.03})
+    for (const bool groove : {false, true}) {
+      for (const DecoderKind kind : {DecoderKind::kFlat, DecoderKind::kHierarchical}) {
+        torch::manual_seed(8);
+        ModelConfig c = small(kind);
+        if (groove) c.output = OutputKind::kGroove;
+        MusicVAE m(c);
+        m->train();
+        const auto x = groove ? (torch::rand({4, c.steps(), 27}) < 0.3).to(torch::kFloat) : random_tokens(4, c.steps());
+        const auto z = torch::randn({4, c.z});
+        const auto weights = torch::randn({4, c.steps(), c.output_size()});  // a loss that reads every logit
+        const auto run = [&](bool stepwise, std::vector<torch::Tensor>* grads) {
+          for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
+          const auto zz = z.clone().requires_grad_();
+          torch::manual_seed(21);
+          const auto logits =
+              stepwise ? m->decode_stepwise(zz, x, p, 1.0, false).logits : m->decode_scheduled(zz, x, p);
+          (logits * weights).sum().backward();
+          for (auto& p : m->parameters())
+            grads->push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+          grads->push_back(zz.grad().clone());
+          return logits.detach();
+        };
+        std::vector<torch::Tensor> stepwise_grads, two_pass_grads;
+        const auto stepwise = run(true, &stepwise_grads);
+        const auto two_pass = run(false, &two_pass_grads);
+        const std::string what = std::string(groove ? "groove" : "tokens") +
+                                 (kind == DecoderKind::kFlat ? ", flat" : ", hierarchical") + ", p " +
+                                 std::to_string(p);
+        EXPECT_TRUE(torch::allclose(stepwise, two_pass, 1e-4, 1e-5))
+            << what << ": logits differ by " << (stepwise - two_pass).abs().max().item<double>();
+        ASSERT_EQ(stepwise_grads.size(), two_pass_grads.size());
+        for (size_t i = 0; i < stepwise_grads.size(); ++i) {
+          const double scale = stepwise_grads[i].abs().max().item<double>() + 1e-6;
+          EXPECT_LT((stepwise_grads[i] - two_pass_grads[i]).abs().max().item<double>() / scale, 1e-4)
+              << what << ", gradient " << i;
+        }
       }
     }
-  }
+}
+
+TEST(Model, AutoSamplingPathTakesTwoPassesWhileFewSequencesSample) {
+  using P = ScheduledSamplingPath;
+  EXPECT_EQ(auto_sampling_path(false, 0.001, 32), P::kTwoPass);        // 3% of sequences sample
+  EXPECT_EQ(auto_sampling_path(false, 0.5, 32), P::kStepwiseGraph);    // all of them
+  EXPECT_EQ(auto_sampling_path(false, 0.01, 256), P::kStepwiseGraph);  // 16 bars: 92%
+  EXPECT_EQ(auto_sampling_path(true, 0.5, 32), P::kTwoPass);
 }
 
 TEST(Model, ScheduledSamplingSchedulesFollowMagenta) {

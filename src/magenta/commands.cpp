@@ -142,7 +142,7 @@ int list_command(const MagentaOptions& o) {
 int init_command(const MagentaOptions& o) {
   require(o.config, "config");
   require(o.out, "out");
-  model::MusicVAE m = initialize_like_magenta(o.config, o.seed);
+  model::MusicVAE m = initialize_like_magenta(o.config, o.seed, o.hparams);
   model::save_model(o.out, m, representation_for(m->config()));
   std::fprintf(stderr, "magenta init: %s initialised as Magenta's trainer does (seed %llu) -> %s\n  %s\n",
                o.config.c_str(), static_cast<unsigned long long>(o.seed), o.out.c_str(), m->config().summary().c_str());

@@ -15,6 +15,7 @@ struct MagentaOptions {
   bool force = false;     // export-js: replace an --out folder that holds files
   long global_step = -1;  // export: the step recorded (default: the model's own when known, else 0)
   uint64_t seed = 1;      // init: draws the weights
+  std::string hparams;    // init: layer sizes in Magenta's --hparams form (enc_rnn_size=[256],z_size=256,...)
 };
 
 // Each returns the program's exit status; errors are thrown (InputError, UsageError).

@@ -1,8 +1,13 @@
 #include "magenta/magenta_model.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <set>
+#include <sstream>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "model/config.h"
@@ -345,8 +350,82 @@ ModelConfig config_of(const std::string& name) {
   return c;
 }
 
-model::MusicVAE initialize_like_magenta(const std::string& name, uint64_t seed) {
-  const ModelConfig config = config_of(name);
+namespace {
+
+// "[256,256]" or "256" as a list of positive sizes; UsageError names the hparam otherwise.
+std::vector<int> parse_sizes(const std::string& key, const std::string& text) {
+  std::string body = text;
+  if (!body.empty() && body.front() == '[' && body.back() == ']') body = body.substr(1, body.size() - 2);
+  std::vector<int> sizes;
+  std::stringstream items(body);
+  for (std::string item; std::getline(items, item, ',');) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v <= 0 || v > 65536)
+      throw UsageError("{hparams}: " + key + "=" + text + " is not a size or a list of sizes such as [256,256]");
+    sizes.push_back(static_cast<int>(v));
+  }
+  if (sizes.empty()) throw UsageError("{hparams}: " + key + " has no size");
+  return sizes;
+}
+
+// Our stacks have one size per stack: [256,256] is 256 units x 2 layers; [512,256] is refused.
+std::pair<int, int> uniform_stack(const std::string& key, const std::string& text) {
+  const std::vector<int> sizes = parse_sizes(key, text);
+  for (const int s : sizes)
+    if (s != sizes.front())
+      throw UsageError("{hparams}: " + key + "=" + text +
+                       ": layers of different sizes are not supported (one size per stack)");
+  return {sizes.front(), static_cast<int>(sizes.size())};
+}
+
+// "a=1,b=[2,3]" as (key, value) pairs: commas inside brackets belong to the value.
+std::vector<std::pair<std::string, std::string>> split_hparams(const std::string& hparams) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::string item;
+  int depth = 0;
+  const auto flush = [&] {
+    if (item.empty()) return;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError("{hparams}: '" + item + "' is not name=value (Magenta's form: enc_rnn_size=[256],z_size=256)");
+    pairs.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+    item.clear();
+  };
+  for (const char ch : hparams) {
+    depth += ch == '[' ? 1 : ch == ']' ? -1 : 0;
+    if (ch == ',' && depth == 0)
+      flush();
+    else if (ch != ' ')
+      item += ch;
+  }
+  flush();
+  return pairs;
+}
+
+}  // namespace
+
+ModelConfig with_magenta_sizes(ModelConfig c, const std::string& hparams) {
+  for (const auto& [key, value] : split_hparams(hparams)) {
+    if (key == "enc_rnn_size") {
+      std::tie(c.enc, c.enc_layers) = uniform_stack(key, value);
+    } else if (key == "z_size") {
+      c.z = parse_sizes(key, value).at(0);
+    } else if (key == "dec_rnn_size") {
+      std::tie(c.dec, c.dec_layers) = uniform_stack(key, value);
+      if (c.hierarchical()) std::tie(c.cond, c.cond_layers) = std::make_pair(c.dec, c.dec_layers);
+    } else {
+      throw UsageError("{hparams}: " + key +
+                       " is not a size this takes (enc_rnn_size, z_size, dec_rnn_size); "
+                       "the rest of the config is Magenta's");
+    }
+  }
+  c.validate();
+  return c;
+}
+
+model::MusicVAE initialize_like_magenta(const std::string& name, uint64_t seed, const std::string& hparams) {
+  const ModelConfig config = with_magenta_sizes(config_of(name), hparams);
   torch::manual_seed(seed);
   model::MusicVAE fresh(config);
   TfVariables variables = export_checkpoint(fresh, name, 0);  // Magenta's names and shapes for this model

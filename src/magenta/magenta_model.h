@@ -35,12 +35,18 @@ model::ModelConfig config_from_checkpoint(const TfVariables& variables, const st
 // Magenta's groove loss, teacher forcing for the hierarchical config). Throws UsageError for an
 // unsupported name.
 model::ModelConfig config_of(const std::string& name);
+// `config` with the layer sizes of a Magenta --hparams string ("enc_rnn_size=[256],z_size=256,
+// dec_rnn_size=[256,256]": the sizes Magenta's trainer takes on its command line; a hierarchical
+// decoder's conductor takes dec_rnn_size too, as in Magenta's HierarchicalLstmDecoder). Other
+// hparams are refused by name: the rest of the config is Magenta's. "" leaves `config` as it is.
+model::ModelConfig with_magenta_sizes(model::ModelConfig config, const std::string& hparams);
 // A fresh model of Magenta config `name` initialised as Magenta's trainer initialises one: LSTM
 // and output kernels Glorot-uniform over their TensorFlow shapes ([input + H, 4H] for a cell),
 // the posterior and initial-state kernels N(0, 0.001), biases zero (so each forget gate starts at
 // LSTMBlockCell's +1). Ours otherwise start from PyTorch's U(+-1/sqrt(H)) everywhere; this is how
 // a run tells the initialisation apart from the rest of the training (`train --init-from`).
-model::MusicVAE initialize_like_magenta(const std::string& name, uint64_t seed);
+// `hparams`: layer sizes as with_magenta_sizes takes them.
+model::MusicVAE initialize_like_magenta(const std::string& name, uint64_t seed, const std::string& hparams = "");
 // Our model with the checkpoint's weights (exactly: permutations and the forget bias only).
 model::MusicVAE import_checkpoint(const TfVariables& variables, const model::ModelConfig& config,
                                   const std::string& file);

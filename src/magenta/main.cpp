@@ -29,7 +29,10 @@ int main(int argc, char** argv) {
       "  magenta export --checkpoint runs/a --config cat-drums_2bar_small --out magenta/model.ckpt-1000\n"
       "  magenta export-js --checkpoint runs/a --config cat-drums_2bar_small --out web/drums/   (Magenta.js)\n"
       "  magenta list   --checkpoint run_dir/train\n"
-      "  magenta init   --config cat-drums_2bar_small --out magenta-init.pt   (then train --init-from it)\nConfigs: " +
+      "  magenta init   --config cat-drums_2bar_small --out magenta-init.pt   (then train --init-from it)\n"
+      "  magenta init   --config hierdec-drums_16bar --hparams enc_rnn_size=[256],z_size=256,dec_rnn_size=[256,256] "
+      "--out i.pt\n"
+      "Configs: " +
       configs + "\n\nOptions");
   // clang-format off
   desc.add_options()
@@ -39,7 +42,8 @@ int main(int argc, char** argv) {
     ("out,o", po::value(&o.out), "import, init: the model file to write; export: the checkpoint prefix to write (folder/model.ckpt-STEP); export-js: the folder to write")
     ("global-step", po::value(&o.global_step), "export: the step the checkpoint records (default 0)")
     ("force", po::bool_switch(&o.force), "export-js: replace an --out folder that already holds files")
-    ("seed", po::value(&o.seed)->default_value(o.seed), "init: the seed of the weights");
+    ("seed", po::value(&o.seed)->default_value(o.seed), "init: the seed of the weights")
+    ("hparams", po::value(&o.hparams), "init: layer sizes as Magenta's trainer takes them (enc_rnn_size=[256],z_size=256,dec_rnn_size=[256,256]); default the config's");
   // clang-format on
   return mvae::run_program("magenta", [&] {
     po::variables_map vm;

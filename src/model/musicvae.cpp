@@ -159,13 +159,32 @@ torch::Tensor MusicVAEImpl::sample_groove_step(const torch::Tensor& outputs, dou
   return torch::cat({hits, velocities * hits, offsets * hits}, -1);
 }
 
+torch::Tensor MusicVAEImpl::draw_sampling_mask(const torch::Tensor& z, double sampling_probability) const {
+  return torch::rand({z.size(0), config_.steps()}, z.options().dtype(torch::kFloat)) < sampling_probability;
+}
+
 DecodeOutput MusicVAEImpl::decode_stepwise(const torch::Tensor& z, const torch::Tensor& targets,
                                            double sampling_probability, double temperature, bool argmax,
                                            const torch::Tensor& forced_hits) {
+  const torch::Tensor mask =
+      targets.defined() && sampling_probability > 0 ? draw_sampling_mask(z, sampling_probability) : torch::Tensor();
+  return decode_steps(z, targets, mask, temperature, argmax, forced_hits);
+}
+
+torch::Tensor MusicVAEImpl::sample_step(const torch::Tensor& step_out, double temperature, bool argmax,
+                                        const torch::Tensor& forced_hits) {
+  torch::NoGradGuard no_grad;
+  if (config_.groove()) return sample_groove_step(step_out, temperature, argmax, forced_hits);
+  return argmax ? step_out.argmax(-1) : torch::multinomial(torch::softmax(step_out / temperature, -1), 1).squeeze(-1);
+}
+
+DecodeOutput MusicVAEImpl::decode_steps(const torch::Tensor& z, const torch::Tensor& targets,
+                                        const torch::Tensor& sample_mask, double temperature, bool argmax,
+                                        const torch::Tensor& forced_hits) {
   MVAE_CHECK(!forced_hits.defined() || config_.groove(), "forced hits need the groove output");
-  const int64_t B = z.size(0), T = config_.steps();
+  const int64_t B = z.size(0);
   const int64_t U = config_.hierarchical() ? config_.bars : 1;
-  const int64_t S = config_.hierarchical() ? config_.steps_per_bar : T;
+  const int64_t S = config_.hierarchical() ? config_.steps_per_bar : config_.steps();
   torch::Tensor conductor_out;
   if (config_.hierarchical())
     conductor_out =
@@ -183,24 +202,17 @@ DecodeOutput MusicVAEImpl::decode_stepwise(const torch::Tensor& z, const torch::
       const int64_t t = u * S + s;
       const torch::Tensor step_out = output_(decoder_->step(previous, dense_gates, state));  // [B, V] or [B, 27]
       torch::Tensor next;
-      if (!targets.defined() || sampling_probability > 0) {
-        torch::NoGradGuard no_grad;
-        if (config_.groove())
-          next = sample_groove_step(step_out, temperature, argmax,
-                                    forced_hits.defined() ? forced_hits.select(1, t) : forced_hits);
-        else
-          next = argmax ? step_out.argmax(-1)
-                        : torch::multinomial(torch::softmax(step_out / temperature, -1), 1).squeeze(-1);
-      }
-      if (targets.defined()) {
-        const torch::Tensor target = targets.select(1, t);
-        if (sampling_probability > 0) {
-          torch::Tensor use_sample = torch::rand({B}, z.options()) < sampling_probability;
-          if (config_.groove()) use_sample = use_sample.unsqueeze(-1);
-          next = torch::where(use_sample, next, target);
-        } else {
-          next = target;
-        }
+      if (!targets.defined()) {
+        next =
+            sample_step(step_out, temperature, argmax, forced_hits.defined() ? forced_hits.select(1, t) : forced_hits);
+      } else if (!sample_mask.defined()) {
+        next = targets.select(1, t);
+      } else {
+        // Only the sequences whose coin came up at this step draw a sample: [R] rows of [B].
+        const torch::Tensor rows = sample_mask.select(1, t).nonzero().squeeze(1);
+        next = targets.select(1, t).clone();
+        if (rows.numel() > 0)
+          next.index_copy_(0, rows, sample_step(step_out.index_select(0, rows), temperature, false));
       }
       sequence.push_back(next);
       outputs.push_back(step_out);
@@ -212,10 +224,18 @@ DecodeOutput MusicVAEImpl::decode_stepwise(const torch::Tensor& z, const torch::
 
 torch::Tensor MusicVAEImpl::decode_scheduled(const torch::Tensor& z, const torch::Tensor& targets,
                                              double sampling_probability) {
-  torch::Tensor inputs_read;  // [B, T] or [B, T, 27]: what step t + 1 reads, sample or target
-  {
+  const torch::Tensor mask = draw_sampling_mask(z, sampling_probability);  // [B, T]
+  torch::Tensor inputs_read = targets;  // [B, T] or [B, T, 27]: what step t + 1 reads, sample or target
+  // Only the sequences with at least one sampled step need the first pass; the others read their
+  // targets throughout. Early in Magenta's schedules (p ~ 0.001-0.02) that is a few rows of the
+  // batch, so scheduled sampling then costs about what teacher forcing costs.
+  const torch::Tensor rows = mask.any(1).nonzero().squeeze(1);
+  if (rows.numel() > 0) {
     torch::NoGradGuard no_grad;
-    inputs_read = decode_stepwise(z, targets, sampling_probability, 1.0, false).sequences;
+    const torch::Tensor read =
+        decode_steps(z.index_select(0, rows), targets.index_select(0, rows), mask.index_select(0, rows), 1.0, false)
+            .sequences;
+    inputs_read = targets.index_copy(0, rows, read);
   }
   // decode_teacher_forced reads its "targets" shifted by one step: the inputs of the first pass.
   return decode_teacher_forced(z, inputs_read);
@@ -268,6 +288,12 @@ torch::Tensor MusicVAEImpl::tokens_of(const torch::Tensor& sequences) const {
   return config_.groove() ? tokens_of_hits(sequences.narrow(-1, 0, data::kNumDrumClasses)) : sequences;
 }
 
+ScheduledSamplingPath auto_sampling_path(bool cuda, double sampling_probability, int64_t steps) {
+  if (cuda) return ScheduledSamplingPath::kTwoPass;
+  const double rows_sampling = 1.0 - std::pow(1.0 - sampling_probability, static_cast<double>(steps));
+  return rows_sampling < 0.5 ? ScheduledSamplingPath::kTwoPass : ScheduledSamplingPath::kStepwiseGraph;
+}
+
 LossOutput MusicVAEImpl::forward(const torch::Tensor& x, double beta, double sampling_probability,
                                  const torch::Tensor& eps, ScheduledSamplingPath path) {
   const int64_t T = x.size(1);
@@ -277,8 +303,7 @@ LossOutput MusicVAEImpl::forward(const torch::Tensor& x, double beta, double sam
              config_.groove() ? "a groove model takes [B, T, 27] vectors" : "a token model takes [B, T] token ids");
   const Posterior q = encode(encoder_input(x));
   const torch::Tensor z = reparameterize(q, eps);
-  if (path == ScheduledSamplingPath::kAuto)
-    path = x.is_cuda() ? ScheduledSamplingPath::kTwoPass : ScheduledSamplingPath::kStepwiseGraph;
+  if (path == ScheduledSamplingPath::kAuto) path = auto_sampling_path(x.is_cuda(), sampling_probability, T);
   torch::Tensor logits;
   if (sampling_probability <= 0)
     logits = decode_teacher_forced(z, x);

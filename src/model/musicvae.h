@@ -43,10 +43,14 @@ struct DecodeOutput {
 };
 
 // How a scheduled-sampling training pass runs. kStepwiseGraph: through decode_stepwise's autograd
-// graph of every step. kTwoPass: decode_scheduled. kAuto: the graph on CPU, where it measured
-// 4-32% faster than two passes (docs/benchmarks.md, "Scheduled sampling"), two passes on CUDA,
-// where every step of the graph is several kernel launches in backward as well.
+// graph of every step. kTwoPass: decode_scheduled. kAuto: auto_sampling_path.
 enum class ScheduledSamplingPath { kAuto, kStepwiseGraph, kTwoPass };
+// kAuto's choice: two passes on CUDA, where every step of the graph is several kernel launches in
+// backward as well; on CPU two passes while fewer than half the sequences of `steps` steps are
+// expected to sample at all (1 - (1 - p)^steps < 0.5: the first pass then runs over few rows),
+// the stepwise graph beyond, where it measured 4-32% faster than two passes over every row
+// (docs/benchmarks.md, "Scheduled sampling").
+ScheduledSamplingPath auto_sampling_path(bool cuda, double sampling_probability, int64_t steps);
 
 class MusicVAEImpl : public torch::nn::Module {
  public:
@@ -76,8 +80,10 @@ class MusicVAEImpl : public torch::nn::Module {
                                double temperature, bool argmax, const torch::Tensor& forced_hits = {});
   // Scheduled sampling for training, in two passes: the inputs each step reads (the true previous
   // step, or with `sampling_probability` the model's own sample) are drawn step by step without
-  // an autograd graph, then the decoder runs over exactly those inputs teacher-forced (fused
-  // layers, one weight-gradient product per layer). The samples are constants to the gradient,
+  // an autograd graph, for the sequences with at least one sampled step only, then the decoder
+  // runs over exactly those inputs teacher-forced (fused layers, one weight-gradient product per
+  // layer). Both paths toss every step's coins first ([B, T]) and sample only where they came up,
+  // so with one seed they draw the same samples. The samples are constants to the gradient,
   // as in Magenta, so the logits and gradient equal those of the stepwise graph; only with input
   // dropout (dropout_keep < 1) do the two passes draw different masks. Logits [B, T, V].
   torch::Tensor decode_scheduled(const torch::Tensor& z, const torch::Tensor& targets, double sampling_probability);
@@ -104,6 +110,16 @@ class MusicVAEImpl : public torch::nn::Module {
 
  private:
   LstmState initial_state(torch::nn::Linear& dense, const torch::Tensor& x, int64_t layers, int64_t hidden);
+  // [B, T] bool: the steps of each sequence that read the model's own sample (a coin per step and
+  // sequence, as Magenta's ScheduledOutputTrainingHelper tosses).
+  torch::Tensor draw_sampling_mask(const torch::Tensor& z, double sampling_probability) const;
+  // decode_stepwise with the coins given: no targets, free-running; targets and no mask, teacher
+  // forcing; both, each step samples where the mask says so.
+  DecodeOutput decode_steps(const torch::Tensor& z, const torch::Tensor& targets, const torch::Tensor& sample_mask,
+                            double temperature, bool argmax, const torch::Tensor& forced_hits = {});
+  // One step's outputs [R, V] or [R, 27] -> the step fed back, without a graph.
+  torch::Tensor sample_step(const torch::Tensor& step_out, double temperature, bool argmax,
+                            const torch::Tensor& forced_hits = {});
   // Decoder inputs: "no token" (groove: zeros), x_0 .. x_{T-2}.
   torch::Tensor shifted_inputs(const torch::Tensor& targets) const;
   // A groove step's outputs [B, 27] -> the step fed back: [hits | velocities | offsets], velocity
