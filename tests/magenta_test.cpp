@@ -319,6 +319,7 @@ TEST(MagentaCommands, InitTakesMagentasSizeHparams) {
            {"batch_size=64", "--hparams: batch_size is not a size this takes"},
            {"enc_rnn_size=[256,128]", "layers of different sizes are not supported"},
            {"z_size=big", "z_size=big is not a size"},
+           {"z_size=[256,256]", "z_size=[256,256] is one size, not a list"},
            {"z_size", "'z_size' is not name=value"}}) {
     const fs::path refused = dir.path() / "refused.pt";
     const auto bad = test::run(bin + refused.string() + " --hparams '" + hparams + "'");

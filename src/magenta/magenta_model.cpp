@@ -410,7 +410,9 @@ ModelConfig with_magenta_sizes(ModelConfig c, const std::string& hparams) {
     if (key == "enc_rnn_size") {
       std::tie(c.enc, c.enc_layers) = uniform_stack(key, value);
     } else if (key == "z_size") {
-      c.z = parse_sizes(key, value).at(0);
+      const std::vector<int> z = parse_sizes(key, value);
+      if (z.size() != 1) throw UsageError("{hparams}: z_size=" + value + " is one size, not a list");
+      c.z = z.front();
     } else if (key == "dec_rnn_size") {
       std::tie(c.dec, c.dec_layers) = uniform_stack(key, value);
       if (c.hierarchical()) std::tie(c.cond, c.cond_layers) = std::make_pair(c.dec, c.dec_layers);

@@ -193,6 +193,9 @@ DecodeOutput MusicVAEImpl::decode_steps(const torch::Tensor& z, const torch::Ten
   // Before the first step: "no token" (groove: a step with nothing).
   torch::Tensor previous = config_.groove() ? torch::zeros({B, kGrooveValues}, z.options().dtype(torch::kFloat))
                                             : torch::full({B}, config_.vocab, z.options().dtype(torch::kLong));
+  // The coins on the host, read once: the rows that sample at a step are then found without a
+  // device synchronisation per step (on CUDA a nonzero() of a device tensor waits for the GPU).
+  const torch::Tensor mask_on_host = sample_mask.defined() ? sample_mask.to(torch::kCPU) : torch::Tensor();
   std::vector<torch::Tensor> sequence, outputs;
   for (int64_t u = 0; u < U; ++u) {
     const torch::Tensor dense = config_.hierarchical() ? conductor_out.select(1, u) : z;
@@ -209,10 +212,12 @@ DecodeOutput MusicVAEImpl::decode_steps(const torch::Tensor& z, const torch::Ten
         next = targets.select(1, t);
       } else {
         // Only the sequences whose coin came up at this step draw a sample: [R] rows of [B].
-        const torch::Tensor rows = sample_mask.select(1, t).nonzero().squeeze(1);
-        next = targets.select(1, t).clone();
-        if (rows.numel() > 0)
-          next.index_copy_(0, rows, sample_step(step_out.index_select(0, rows), temperature, false));
+        const torch::Tensor rows_on_host = mask_on_host.select(1, t).nonzero().squeeze(1);
+        next = targets.select(1, t);
+        if (rows_on_host.numel() > 0) {
+          const torch::Tensor rows = rows_on_host.to(z.device());
+          next = next.index_copy(0, rows, sample_step(step_out.index_select(0, rows), temperature, false));
+        }
       }
       sequence.push_back(next);
       outputs.push_back(step_out);
