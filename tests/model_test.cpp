@@ -193,6 +193,59 @@ TEST(Model, GradientsReachEveryParameter) {
   }
 }
 
+// --init magenta: every weight drawn as Magenta's TensorFlow trainer draws it, seen on our
+// parameters: each LSTM layer's kernel pieces share TensorFlow's Glorot limit over
+// [inputs + H, 4H] (layer 0's inputs: the one-hot vocabulary plus z or the conductor's output),
+// forget biases 1 and the rest 0, the "no token" row 0, the posterior and initial-state layers
+// N(0, 0.001); the global seed decides the draw.
+TEST(Model, MagentaInitialisationDrawsAsTensorFlow) {
+  for (DecoderKind kind : {DecoderKind::kHierarchical, DecoderKind::kFlat}) {
+    const ModelConfig c = small(kind);
+    const auto draw = [&](uint64_t seed) {
+      torch::manual_seed(seed);
+      MusicVAE m(c);
+      m->reset_like_magenta();
+      return m;
+    };
+    MusicVAE m = draw(3);
+    auto p = m->named_parameters();
+    const int64_t H = c.dec, dense = c.hierarchical() ? c.cond : c.z;
+    const auto expect_glorot = [&](const std::string& name, int64_t inputs, int64_t outputs) {
+      const double limit = std::sqrt(6.0 / static_cast<double>(inputs + outputs));
+      const torch::Tensor w = p[name];
+      EXPECT_LE(w.abs().max().item<double>(), limit) << name;
+      EXPECT_NEAR(w.std().item<double>(), limit / std::sqrt(3.0), 0.05 * limit) << name << ": not U(-l, l)";
+    };
+    const int64_t layer0 = c.vocab + dense + H;  // TensorFlow's kernel rows of decoder layer 0
+    for (const char* piece : {"decoder.token_gates", "decoder.dense_w", "decoder.w_hh0"})
+      expect_glorot(piece, layer0, 4 * H);
+    expect_glorot("decoder.w_ih1", 2 * H, 4 * H);
+    expect_glorot("decoder.w_hh1", 2 * H, 4 * H);
+    expect_glorot("output.weight", H, c.output_size());
+    EXPECT_EQ(p["decoder.token_gates"][c.vocab].abs().max().item<float>(), 0.0f) << "the no-token row";
+    for (const auto& item : p) {
+      const std::string& name = item.key();
+      const torch::Tensor& tensor = item.value();
+      if (name.find("bias") == std::string::npos) continue;
+      if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) {  // dense layers
+        EXPECT_EQ(tensor.abs().max().item<float>(), 0.0f) << name;
+        continue;
+      }
+      const int64_t h = tensor.size(1) / 4;  // LSTM [D, 4H], gates i, f, g, o
+      EXPECT_TRUE(torch::equal(tensor.slice(1, h, 2 * h), torch::ones_like(tensor.slice(1, h, 2 * h)))) << name;
+      EXPECT_EQ(tensor.slice(1, 0, h).abs().max().item<float>() + tensor.slice(1, 2 * h).abs().max().item<float>(),
+                0.0f)
+          << name;
+    }
+    std::vector<std::string> small_normal = {"mu.weight", "sigma.weight", "decoder_init.weight"};
+    if (c.hierarchical()) small_normal.push_back("conductor_init.weight");
+    for (const std::string& name : small_normal)
+      EXPECT_NEAR(p[name].std().item<double>(), 0.001, 2e-4) << name;
+    EXPECT_TRUE(torch::equal(p["decoder.w_hh0"], draw(3)->named_parameters()["decoder.w_hh0"]));
+    EXPECT_FALSE(torch::equal(p["decoder.w_hh0"], draw(4)->named_parameters()["decoder.w_hh0"]));
+  }
+}
+
 // bf16 autocast (tested through LibTorch's CPU autocast; the CUDA one takes the same path):
 // float32 gradients for every parameter, pointing where the float32 ones point.
 TEST(Model, Bf16AutocastGivesFloat32GradientsCloseToFloat32Training) {

@@ -206,6 +206,14 @@ TEST_F(TrainMpi, BadInputsGiveClearErrors) {
   r = run(train_cmd(1, shards_, run_root.path() / "p", 8, 5, "--precision fp16"));
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("--precision must be fp32 or bf16, got 'fp16'"), std::string::npos) << r.output;
+  r = run(train_cmd(1, shards_, run_root.path() / "i", 8, 5, "--init tensorflow"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("--init must be pytorch or magenta, got 'tensorflow'"), std::string::npos) << r.output;
+  r = run(train_cmd(1, shards_, run_root.path() / "i", 8, 5,
+                    "--init magenta --init-from " + (run_root.path() / "b").string()));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("--init magenta and --init-from both choose the first weights"), std::string::npos)
+      << r.output;
   if (!torch::cuda::is_available()) {
     r = run(train_cmd(1, shards_, run_root.path() / "g", 8, 5, "--device cuda"));
     EXPECT_NE(r.status, 0);

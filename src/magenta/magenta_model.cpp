@@ -430,28 +430,10 @@ model::MusicVAE initialize_like_magenta(const std::string& name, uint64_t seed, 
   const ModelConfig config = with_magenta_sizes(config_of(name), hparams);
   torch::manual_seed(seed);
   model::MusicVAE fresh(config);
-  TfVariables variables = export_checkpoint(fresh, name, 0);  // Magenta's names and shapes for this model
-  const auto ends_with = [](const std::string& s, const std::string& end) {
-    return s.size() >= end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
-  };
-  for (auto& [variable, tensor] : variables) {
-    if (tensor.dtype != TfDtype::kFloat) continue;  // global_step
-    torch::Tensor value;
-    if (ends_with(variable, "/bias")) {
-      value = torch::zeros(tensor.shape);  // LSTMBlockCell adds forget_bias 1.0 when it runs: imported as +1
-    } else if (ends_with(variable, "mu/kernel") || ends_with(variable, "sigma/kernel") ||
-               ends_with(variable, "initial_state/kernel")) {
-      value = torch::randn(tensor.shape) * 0.001;  // Magenta's random_normal_initializer(stddev=0.001)
-    } else {
-      MVAE_CHECK(tensor.shape.size() == 2, variable + " is not a matrix");
-      const double limit = std::sqrt(6.0 / static_cast<double>(tensor.shape[0] + tensor.shape[1]));  // Glorot uniform
-      value = torch::empty(tensor.shape).uniform_(-limit, limit);
-    }
-    const torch::Tensor flat = value.contiguous();
-    tensor = TfTensor::of_floats(std::vector<float>(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel()),
-                                 tensor.shape);
-  }
-  return import_checkpoint(variables, config, "Magenta's initialisation of " + name);
+  fresh->reset_like_magenta();
+  export_checkpoint(fresh, name, 0);  // refuses what Magenta's config cannot hold
+  fresh->eval();
+  return fresh;
 }
 
 ModelConfig config_from_checkpoint(const TfVariables& variables, const std::string& name, const std::string& file) {

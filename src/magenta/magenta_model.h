@@ -40,11 +40,11 @@ model::ModelConfig config_of(const std::string& name);
 // decoder's conductor takes dec_rnn_size too, as in Magenta's HierarchicalLstmDecoder). Other
 // hparams are refused by name: the rest of the config is Magenta's. "" leaves `config` as it is.
 model::ModelConfig with_magenta_sizes(model::ModelConfig config, const std::string& hparams);
-// A fresh model of Magenta config `name` initialised as Magenta's trainer initialises one: LSTM
-// and output kernels Glorot-uniform over their TensorFlow shapes ([input + H, 4H] for a cell),
-// the posterior and initial-state kernels N(0, 0.001), biases zero (so each forget gate starts at
-// LSTMBlockCell's +1). Ours otherwise start from PyTorch's U(+-1/sqrt(H)) everywhere; this is how
-// a run tells the initialisation apart from the rest of the training (`train --init-from`).
+// A fresh model of Magenta config `name` initialised as Magenta's trainer initialises one
+// (MusicVAEImpl::reset_like_magenta: seen as Magenta's variables, LSTM and output kernels
+// Glorot-uniform over their TensorFlow shapes, the posterior and initial-state kernels
+// N(0, 0.001), biases zero, so each forget gate starts at LSTMBlockCell's +1). `train --init
+// magenta` draws any model so; this one is also checked to be exportable as `name`.
 // `hparams`: layer sizes as with_magenta_sizes takes them.
 model::MusicVAE initialize_like_magenta(const std::string& name, uint64_t seed, const std::string& hparams = "");
 // Our model with the checkpoint's weights (exactly: permutations and the forget bias only).

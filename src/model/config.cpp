@@ -152,6 +152,14 @@ std::string to_string(SamplingSchedule schedule) {
   }
 }
 
+Initialization parse_initialization(const std::string& text) {
+  if (text == "pytorch") return Initialization::kPyTorch;
+  if (text == "magenta") return Initialization::kMagenta;
+  throw UsageError("{init} must be pytorch or magenta, got '" + text + "'");
+}
+
+std::string to_string(Initialization how) { return how == Initialization::kMagenta ? "magenta" : "pytorch"; }
+
 SamplingSchedule parse_sampling_schedule(const std::string& text) {
   if (text == "constant") return SamplingSchedule::kConstant;
   if (text == "exponential") return SamplingSchedule::kExponential;

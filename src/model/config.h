@@ -41,6 +41,15 @@ enum class InputTransform { kNone, kHumanize, kTap };
 // own sample instead of the true previous step, as a function of the training step (docs/model.md).
 enum class SamplingSchedule { kConstant, kExponential, kInverseSigmoid };
 
+// How a fresh model's weights are drawn: PyTorch's defaults (the constructor's: LSTM weights and
+// biases U(-1/sqrt(H), 1/sqrt(H)), dense layers U(-1/sqrt(inputs), 1/sqrt(inputs)), the posterior
+// N(0, 0.001) as Magenta's), or as Magenta's TensorFlow
+// trainer draws them (MusicVAEImpl::reset_like_magenta). docs/model.md, "Initialisation".
+enum class Initialization { kPyTorch, kMagenta };
+// "pytorch" or "magenta"; anything else is a UsageError naming {init}.
+Initialization parse_initialization(const std::string& text);
+std::string to_string(Initialization how);
+
 struct ModelConfig {
   std::string preset;  // the preset it started from ("" if none)
   // Sizes.

@@ -33,6 +33,31 @@ LstmStackImpl::LstmStackImpl(const LstmStackOptions& options) : options_(options
   }
 }
 
+void LstmStackImpl::reset_like_tensorflow() {
+  torch::NoGradGuard no_grad;
+  const int64_t H = options_.hidden, D = options_.directions;
+  const int64_t layer0_inputs = (options_.vocab > 0 ? options_.vocab : options_.features) + options_.dense;
+  const auto glorot = [H](torch::Tensor& w, int64_t inputs) {
+    const double limit = std::sqrt(6.0 / static_cast<double>(inputs + H + 4 * H));
+    w.uniform_(-limit, limit);
+  };
+  for (int64_t d = 0; d < D; ++d) {
+    if (options_.vocab > 0) {
+      glorot(token_gates_[d], layer0_inputs);
+      token_gates_[d][options_.vocab].zero_();  // "no token" stays a zero row
+    }
+    if (options_.features > 0) glorot(feature_w_[d], layer0_inputs);
+    if (options_.dense > 0) glorot(dense_w_[d], layer0_inputs);
+  }
+  for (int64_t l = 0; l < options_.layers; ++l) {
+    const int64_t inputs = l == 0 ? layer0_inputs : D * H;
+    if (l > 0) glorot(w_ih_[l - 1], inputs);
+    glorot(w_hh_[l], inputs);
+    bias_[l].zero_();
+    bias_[l].slice(/*dim=*/1, H, 2 * H).fill_(1.0);  // gate order i, f, g, o: the forget gates
+  }
+}
+
 torch::Tensor LstmStackImpl::drop(const torch::Tensor& x, torch::IntArrayRef mask_shape) const {
   if (!dropping()) return x;
   const double keep = options_.input_keep;

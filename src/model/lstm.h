@@ -48,6 +48,13 @@ class LstmStackImpl : public torch::nn::Module {
 
   const LstmStackOptions& options() const { return options_; }
 
+  // Redraws the weights as TensorFlow's LSTMBlockCell under Magenta starts them: each layer and
+  // direction's kernel, one [inputs + H, 4H] matrix there, Glorot-uniform over that shape (limit
+  // sqrt(6 / (inputs + H + 4H))); biases zero but the forget gates' 1.0 (LSTMBlockCell's
+  // forget_bias, added when it runs). `inputs` of layer 0 is the one-hot vocabulary (or the
+  // feature count) plus the per-sequence input, as Magenta concatenates them.
+  void reset_like_tensorflow();
+
  private:
   bool dropping() const { return is_training() && options_.input_keep < 1.0; }
   // Layer-0 gate contribution of the per-step input x ([T, N] ids or [T, N, F] vectors, or [N] /

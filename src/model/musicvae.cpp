@@ -41,6 +41,25 @@ MusicVAEImpl::MusicVAEImpl(const ModelConfig& config) : config_(config) {
   output_ = register_module("output", torch::nn::Linear(config.dec, config.output_size()));
 }
 
+void MusicVAEImpl::reset_like_magenta() {
+  torch::NoGradGuard no_grad;
+  encoder_->reset_like_tensorflow();
+  if (!conductor_.is_empty()) conductor_->reset_like_tensorflow();
+  decoder_->reset_like_tensorflow();
+  const auto small_normal = [](torch::nn::Linear& dense) {  // Magenta's random_normal_initializer(stddev=0.001)
+    dense->weight.normal_(0.0, 0.001);
+    dense->bias.zero_();
+  };
+  small_normal(mu_);
+  small_normal(sigma_);
+  small_normal(decoder_init_);
+  if (!conductor_init_.is_empty()) small_normal(conductor_init_);
+  // tf.layers.Dense's default glorot_uniform over [inputs, outputs].
+  const double limit = std::sqrt(6.0 / static_cast<double>(output_->weight.size(0) + output_->weight.size(1)));
+  output_->weight.uniform_(-limit, limit);
+  output_->bias.zero_();
+}
+
 Posterior MusicVAEImpl::encode(const torch::Tensor& x) {
   LstmState final_state;
   encoder_->forward(x, {}, x.size(1), {}, &final_state);

@@ -56,6 +56,11 @@ class MusicVAEImpl : public torch::nn::Module {
  public:
   explicit MusicVAEImpl(const ModelConfig& config);
   const ModelConfig& config() const { return config_; }
+  // Redraws every weight as Magenta's trainer starts one (from the global torch seed): LSTM
+  // kernels Glorot-uniform over TensorFlow's [inputs + H, 4H] shape, forget biases 1, other biases
+  // 0 (LstmStackImpl::reset_like_tensorflow); the posterior (mu, sigma) and initial-state layers
+  // N(0, 0.001), the output layer Glorot-uniform, their biases 0.
+  void reset_like_magenta();
 
   // x: a sequence as the encoder reads it (encoder_input of the data) -> q(z | x).
   Posterior encode(const torch::Tensor& x);

@@ -53,6 +53,9 @@ void TrainOptions::validate() const {
     throw UsageError("--loader-memory-mb must be >= 0 (0 = read windows from the shards)");
   if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0)
     throw UsageError("--device must be auto, cpu, cuda or cuda:N, got '" + device + "'");
+  if (init == model::Initialization::kMagenta && !init_from.empty())
+    throw UsageError("--init magenta and --init-from both choose the first weights: give one (--init-from's model "
+                     "brings its own)");
   model.validate();
 }
 
@@ -87,6 +90,7 @@ std::string TrainOptions::to_json() const {
   j["early_stop"] = early_stop;
   j["early_stop_min_delta"] = early_stop_min_delta;
   if (!init_from.empty()) j["init_from"] = init_from;
+  j["init"] = model::to_string(init);
   j["device"] = device;
   j["threads"] = threads;
   j["bucket_mb"] = bucket_mb;
@@ -149,6 +153,8 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
      "seconds a collective may wait for the other ranks before the job is ended, naming the ranks that stopped answering")
     ("nccl-timeout", po::value<double>()->notifier([&o](double s) { o.collective_timeout_s = s; }),
      "former name of --collective-timeout")
+    ("init", po::value<std::string>()->default_value("pytorch")->notifier([&o](const std::string& s) { o.init = model::parse_initialization(s); }),
+     "how a new run draws its weights: pytorch (PyTorch's defaults) or magenta (as Magenta's trainer: Glorot-uniform kernels, forget biases 1; docs/model.md)")
     ("precision", po::value<std::string>()->default_value("fp32")->notifier([&o](const std::string& s) { o.precision = model::parse_precision(s); }),
      "fp32, or bf16 (autocast of forward passes; float32 weights and gradients)")
     ("tf32", po::bool_switch(&o.tf32), "TF32 tensor cores for float32 matrix products (GPU)");

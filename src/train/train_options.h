@@ -47,6 +47,8 @@ struct TrainOptions {
   // and step start afresh. For fine-tuning with other regularisation (dropout, free bits,
   // scheduled sampling). With --resume, a run that already has checkpoints continues from them.
   std::string init_from;
+  // How a new run without --init-from draws its weights (model::Initialization).
+  model::Initialization init = model::Initialization::kPyTorch;
   std::string device = "auto";  // auto, cpu, cuda
   int threads = 0;              // intra-op threads per rank (0 = cores / local ranks)
   double bucket_mb = 25;        // gradient all-reduce bucket size

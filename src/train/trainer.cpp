@@ -269,6 +269,7 @@ void Trainer::build_model() {
   torch::manual_seed(o.seed);
   if (resumed_from_.empty()) {
     model_ = model::MusicVAE(o.model);
+    if (o.init == model::Initialization::kMagenta) model_->reset_like_magenta();
     if (!o.init_from.empty()) {
       initialized_from_ = run_folder::resolve_model_file(o.init_from);
       model::LoadedModel start = model::load_model(initialized_from_, torch::kCPU);
@@ -518,6 +519,8 @@ void print_run_header(const TrainOptions& o, const Trainer& trainer, const comm:
   if (!trainer.initialized_from().empty())
     std::printf("initialised from %s (its weights; optimizer, schedule and step start afresh)\n",
                 trainer.initialized_from().c_str());
+  else if (trainer.resumed_from().empty() && o.init == model::Initialization::kMagenta)
+    std::printf("weights drawn as Magenta's trainer draws them (--init magenta)\n");
   if (!trainer.selection_restarted_from().empty())
     std::printf("--best-metric %s differs from the checkpoint's %s: model selection and early stopping start afresh\n",
                 o.best_metric.c_str(), trainer.selection_restarted_from().c_str());
