@@ -295,6 +295,32 @@ TEST_F(Generate, ExportedFloat16ModelIsTheReleasedDefault) {
   EXPECT_NE(out6.find("released model " + exported.string()), std::string::npos) << out6;
 }
 
+// --bars: without --checkpoint it picks the release of that length ($MVAE_16BAR_MODEL stands in
+// for models/groove_16bar here); with one it is a check, refused when the model has another length.
+TEST_F(Generate, BarsPicksTheReleaseOfThatLengthAndChecksACheckpoint) {
+  model::ModelConfig c = model::preset("tiny");
+  c.bars = 16;
+  model::MusicVAE m(c);
+  data::DataRepresentation rep;
+  rep.bars = 16;
+  const fs::path long_model = dir.path() / "long.pt";
+  model::save_model(long_model.string(), m, rep);
+  const std::string released = "MVAE_16BAR_MODEL=" + long_model.string() + " ";
+  const auto [s1, out1] = run(released + generate("sample --bars 16 --n 1 --out " + (dir.path() / "b").string()));
+  ASSERT_EQ(s1, 0) << out1;
+  EXPECT_NE(out1.find("released model " + long_model.string()), std::string::npos) << out1;
+  EXPECT_EQ(midi::read_midi_file((dir.path() / "b" / "sample-000.mid").string()).end_tick, 256 * 120)
+      << "16 bars of 16 steps at 120 ticks per step";
+  const auto [s2, out2] =
+      run(generate("sample --bars 16 --checkpoint " + model_path.string() + " --out " + (dir.path() / "b2").string()));
+  EXPECT_EQ(s2, 2) << out2;
+  EXPECT_NE(out2.find("--bars 16: " + model_path.string() + " is a model of 2 bars"), std::string::npos) << out2;
+  EXPECT_FALSE(fs::exists(dir.path() / "b2"));
+  const auto [s3, out3] = run(released + generate("sample --bars 4 --out " + (dir.path() / "b3").string()));
+  EXPECT_EQ(s3, 2) << out3;
+  EXPECT_NE(out3.find("--bars 4: no released model of that length"), std::string::npos) << out3;
+}
+
 namespace {
 
 // A quantized 5-bar beat (80 steps) at 100 qpm, every hit at velocity 80: a score to humanize.

@@ -239,8 +239,7 @@ TEST(Model, MagentaInitialisationDrawsAsTensorFlow) {
     }
     std::vector<std::string> small_normal = {"mu.weight", "sigma.weight", "decoder_init.weight"};
     if (c.hierarchical()) small_normal.push_back("conductor_init.weight");
-    for (const std::string& name : small_normal)
-      EXPECT_NEAR(p[name].std().item<double>(), 0.001, 2e-4) << name;
+    for (const std::string& name : small_normal) EXPECT_NEAR(p[name].std().item<double>(), 0.001, 2e-4) << name;
     EXPECT_TRUE(torch::equal(p["decoder.w_hh0"], draw(3)->named_parameters()["decoder.w_hh0"]));
     EXPECT_FALSE(torch::equal(p["decoder.w_hh0"], draw(4)->named_parameters()["decoder.w_hh0"]));
   }

@@ -112,6 +112,14 @@ torch::Dtype parse_export_dtype(const std::string& text) {
 }
 
 void GenerateOptions::validate() const {
+  if (bars < 0)
+    throw UsageError("--bars must be >= 1 (or left out: the model's own length), got " + std::to_string(bars));
+  if (checkpoint.empty() && bars > 0)
+    throw UsageError(
+        "--bars " + std::to_string(bars) +
+        ": no released model of that length was found (released: 2 and 16 bars, models/; $MVAE_16BAR_MODEL "
+        "for 16); give a model of " +
+        std::to_string(bars) + " bars with --checkpoint");
   if (checkpoint.empty())
     throw UsageError(
         "--checkpoint is required: no released model was found (models/ in the source tree, or $MVAE_MODEL)");
@@ -347,10 +355,15 @@ const Verb* find_verb(const std::string& name) {
 
 int run_generate(GenerateOptions o) {
   const bool released = o.checkpoint.empty();
-  if (released) o.checkpoint = inference::released_model_path(o.verb);
+  if (released) o.checkpoint = inference::released_model_path(o.verb, o.bars);
   o.validate();
   if (o.verb == "export") return export_model_file(o);
   TrainedModel gen(o.checkpoint, o.best ? run_folder::CheckpointChoice::kBest : run_folder::CheckpointChoice::kLatest);
+  if (o.bars > 0 && gen.config().bars != o.bars)
+    throw UsageError("--bars " + std::to_string(o.bars) + ": " + gen.model_path() + " is a model of " +
+                     std::to_string(gen.config().bars) + " bars, and a model writes its own length; train one of " +
+                     std::to_string(o.bars) + " bars (preprocess --bars " + std::to_string(o.bars) +
+                     ") or leave --bars out");
   if (!o.qpm_given) o.decode.qpm = gen.representation().default_qpm;
   const bool created = !fs::exists(o.out);
   fs::create_directories(o.out);

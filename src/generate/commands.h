@@ -12,6 +12,7 @@ struct GenerateOptions {
   std::string verb;                 // one of verbs()
   std::string checkpoint;           // run folder, checkpoint folder or model.pt; "" = the released model
   bool best = false;                // a run folder's best checkpoint instead of its newest
+  int bars = 0;                     // > 0: the released model of this length, or a check on --checkpoint's
   std::string out;                  // output folder
   bool force = false;               // write over what --out already holds
   std::vector<std::string> inputs;  // reconstruct, humanize, tap2drum, apply: one MIDI file; encode: several

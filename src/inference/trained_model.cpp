@@ -11,7 +11,15 @@
 
 namespace mvae::inference {
 
-std::string released_model_path(const std::string& verb) {
+std::string released_model_path(const std::string& verb, int bars) {
+  if (bars == 16) {
+    if (const char* env = std::getenv("MVAE_16BAR_MODEL"); env && *env) return env;
+#ifdef MVAE_RELEASED_16BAR_MODEL
+    if (std::filesystem::exists(MVAE_RELEASED_16BAR_MODEL)) return MVAE_RELEASED_16BAR_MODEL;
+#endif
+    return "";
+  }
+  if (bars != 0 && bars != 2) return "";
   if (verb == "humanize") {  // a groove model trained to humanize
     if (const char* env = std::getenv("MVAE_HUMANIZE_MODEL"); env && *env) return env;
 #ifdef MVAE_RELEASED_HUMANIZE_MODEL

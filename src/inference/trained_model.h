@@ -74,7 +74,8 @@ class TrainedModel {
 // models/groovae_2bar_humanize). For the verbs that encode an input (reconstruct, interpolate,
 // encode, attribute, apply): $MVAE_RECONSTRUCTION_MODEL, else $MVAE_MODEL, else the high-KL
 // release models/groove_2bar_hikl (better reconstructions; docs/results.md section 3), else the
-// default release.
-std::string released_model_path(const std::string& verb = "");
+// default release. `bars` 16: the 16-bar release for every verb ($MVAE_16BAR_MODEL, else
+// models/groove_16bar); 0 or 2: as above; any other length: "" (none is released).
+std::string released_model_path(const std::string& verb = "", int bars = 0);
 
 }  // namespace mvae::inference

@@ -54,8 +54,9 @@ void TrainOptions::validate() const {
   if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0)
     throw UsageError("--device must be auto, cpu, cuda or cuda:N, got '" + device + "'");
   if (init == model::Initialization::kMagenta && !init_from.empty())
-    throw UsageError("--init magenta and --init-from both choose the first weights: give one (--init-from's model "
-                     "brings its own)");
+    throw UsageError(
+        "--init magenta and --init-from both choose the first weights: give one (--init-from's model "
+        "brings its own)");
   model.validate();
 }
 
