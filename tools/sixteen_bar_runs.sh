@@ -6,10 +6,18 @@
 # docs/results.md section 4 reports them.
 #
 #   bash tools/sixteen_bar_runs.sh [--runs DIR] [--data DIR] [--recipe tf|ss] [--steps N] [--early-stop K]
+#                                  [--snapshots DIR] [--save-snapshots]
 #
 # Run it again (after the machine restarted, or in a new session) to continue both runs from
 # their last checkpoints: train --resume continues a run that has checkpoints and starts one that
 # has none. Logs: DIR/NAME.log; progress: DIR/NAME/metrics.jsonl.
+#
+# Runs outlive a machine only through git, and a full checkpoint (weights, Adam's moments) is
+# 35-46 MB. So at the end of a session --save-snapshots writes each run's latest weights as float16
+# (6-8 MB) with its metrics and step count to --snapshots (models/in-training/NAME/), to commit;
+# on a machine without the run folders, the runs continue from those snapshots (train --init-from
+# at the learning rate the schedule had reached; Adam's moments start again, and each stage's
+# metrics.jsonl counts from 0: snapshot.json's steps_before says where the stage started).
 # --recipe ss: Magenta's drum schedule (inverse sigmoid, rate 1000: the sampling probability rises
 # through 0.5 at step ~6,900), runs named r16-{hier,flat}-ss instead of -tf.
 #
@@ -21,6 +29,8 @@ DATA=""
 RECIPE=tf
 STEPS=30000
 EARLY_STOP=8
+SNAPSHOTS=models/in-training
+SAVE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
@@ -28,6 +38,8 @@ while [ $# -gt 0 ]; do
     --recipe) RECIPE="$2"; shift 2 ;;
     --steps) STEPS="$2"; shift 2 ;;
     --early-stop) EARLY_STOP="$2"; shift 2 ;;
+    --snapshots) SNAPSHOTS="$2"; shift 2 ;;
+    --save-snapshots) SAVE=1; shift ;;
     *) echo "sixteen_bar_runs: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +48,30 @@ case "$RECIPE" in
   ss) SCHEDULE=(--sampling-schedule inverse_sigmoid --sampling-rate 1000) ;;
   *) echo "sixteen_bar_runs: --recipe is tf or ss, got $RECIPE" >&2; exit 2 ;;
 esac
+NAMES=("r16-hier-$RECIPE" "r16-flat-$RECIPE")
+steps_before() {  # name -> the steps of the stages before the run folder's (0 without a snapshot)
+  local f="$SNAPSHOTS/$1/snapshot.json"
+  [ -f "$f" ] && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps_before"] + json.load(open(sys.argv[1]))["steps"])' "$f" || echo 0
+}
+if [ "$SAVE" = 1 ]; then
+  for name in "${NAMES[@]}"; do
+    run="$RUNS/$name" out="$SNAPSHOTS/$name"
+    latest="$run/checkpoints/$(cat "$run/checkpoints/latest")"
+    before=0
+    [ -f "$run/continued-from.json" ] && before=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps_before"])' "$run/continued-from.json")
+    mkdir -p "$out"
+    build/bin/generate export --checkpoint "$latest" --force --out "$out/model.pt" --dtype float16 >/dev/null
+    cp "$run/metrics.jsonl" "$out/metrics-from-step-$before.jsonl"
+    python3 - "$latest/state.json" "$before" "$out/snapshot.json" <<'PY'
+import json, sys
+state = json.load(open(sys.argv[1]))
+json.dump({"steps_before": int(sys.argv[2]), "steps": state["step"], "best_step": state["best_step"] + int(sys.argv[2]),
+           "best_value": state["best_value"], "options": state["options"]}, open(sys.argv[3], "w"), indent=2)
+PY
+    echo "sixteen_bar_runs: $out: step $((before + $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["step"])' "$latest/state.json")))"
+  done
+  exit 0
+fi
 mkdir -p "$RUNS"
 DATA="${DATA:-$RUNS/../shards16}"
 if [ ! -f "$DATA/manifest.json" ]; then
@@ -43,15 +79,24 @@ if [ ! -f "$DATA/manifest.json" ]; then
   build/bin/preprocess --groove "$ZIP" --out "$DATA" --bars 16
 fi
 SIZES=(--enc 256 --enc-layers 1 --z 256 --dec 256 --dec-layers 2 --encoder-input roll)
-COMMON=(--data "$DATA" --init magenta --lstm-bias-lr-scale 1 "${SCHEDULE[@]}" --batch 64 --steps "$STEPS"
+COMMON=(--data "$DATA" --lstm-bias-lr-scale 1 "${SCHEDULE[@]}" --batch 64 --steps "$STEPS"
         --threads 1 --log-every 50 --eval-every 250 --checkpoint-every 250 --keep-checkpoints 2
         --early-stop "$EARLY_STOP" --best-metric elbo --seed 1 --resume)
 start() {  # name, core, options...
-  local name="$1" core="$2"
+  local name="$1" core="$2" first=(--init magenta)
   shift 2
+  if [ ! -f "$RUNS/$name/checkpoints/latest" ] && [ -f "$SNAPSHOTS/$name/model.pt" ]; then
+    local before
+    before=$(steps_before "$name")
+    # The learning rate train's schedule gives step `before` (docs/training.md): (1e-3 - 1e-5) 0.9999^step + 1e-5.
+    first=(--init-from "$SNAPSHOTS/$name/model.pt" --lr "$(python3 -c "print((1e-3 - 1e-5) * 0.9999 ** $before + 1e-5)")")
+    mkdir -p "$RUNS/$name"
+    echo "{\"steps_before\": $before, \"snapshot\": \"$SNAPSHOTS/$name\"}" >"$RUNS/$name/continued-from.json"
+    echo "sixteen_bar_runs: $name continues from $SNAPSHOTS/$name (step $before)"
+  fi
   echo "sixteen_bar_runs: $name on core $core, log $RUNS/$name.log"
-  nohup nice -n 10 taskset -c "$core" build/bin/train --run "$RUNS/$name" "${COMMON[@]}" "$@" \
+  nohup nice -n 10 taskset -c "$core" build/bin/train --run "$RUNS/$name" "${COMMON[@]}" "${first[@]}" "$@" \
     >>"$RUNS/$name.log" 2>&1 &
 }
-start "r16-hier-$RECIPE" 0 --preset hierdec-drums_16bar --cond 256 --cond-layers 2 "${SIZES[@]}"
-start "r16-flat-$RECIPE" 1 --preset flat-drums_16bar "${SIZES[@]}"
+start "${NAMES[0]}" 0 --preset hierdec-drums_16bar --cond 256 --cond-layers 2 "${SIZES[@]}"
+start "${NAMES[1]}" 1 --preset flat-drums_16bar "${SIZES[@]}"
