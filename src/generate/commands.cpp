@@ -117,8 +117,8 @@ void GenerateOptions::validate() const {
   if (checkpoint.empty() && bars > 0)
     throw UsageError(
         "--bars " + std::to_string(bars) +
-        ": no released model of that length was found (released: 2 and 16 bars, models/; $MVAE_16BAR_MODEL "
-        "for 16); give a model of " +
+        ": no released model of that length was found (models/; $MVAE_16BAR_MODEL names a 16-bar one); give a "
+        "model of " +
         std::to_string(bars) + " bars with --checkpoint");
   if (checkpoint.empty())
     throw UsageError(
