@@ -85,13 +85,18 @@ COMMON=(--data "$DATA" --lstm-bias-lr-scale 1 "${SCHEDULE[@]}" --batch 64 --step
 start() {  # name, core, options...
   local name="$1" core="$2" first=(--init magenta)
   shift 2
-  if [ ! -f "$RUNS/$name/checkpoints/latest" ] && [ -f "$SNAPSHOTS/$name/model.pt" ]; then
-    local before
-    before=$(steps_before "$name")
-    # The learning rate train's schedule gives step `before` (docs/training.md): (1e-3 - 1e-5) 0.9999^step + 1e-5.
-    first=(--init-from "$SNAPSHOTS/$name/model.pt" --lr "$(python3 -c "print((1e-3 - 1e-5) * 0.9999 ** $before + 1e-5)")")
+  if [ ! -f "$RUNS/$name/checkpoints/latest" ] && [ ! -f "$RUNS/$name/continued-from.json" ] &&
+     [ -f "$SNAPSHOTS/$name/model.pt" ]; then
     mkdir -p "$RUNS/$name"
-    echo "{\"steps_before\": $before, \"snapshot\": \"$SNAPSHOTS/$name\"}" >"$RUNS/$name/continued-from.json"
+    echo "{\"steps_before\": $(steps_before "$name"), \"snapshot\": \"$SNAPSHOTS/$name\"}" >"$RUNS/$name/continued-from.json"
+  fi
+  if [ -f "$RUNS/$name/continued-from.json" ]; then
+    local before
+    before=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps_before"])' "$RUNS/$name/continued-from.json")
+    # Every start of a continued stage, its resumes too, passes the --lr the schedule had reached at step `before`
+    # ((1e-3 - 1e-5) 0.9999^step + 1e-5, docs/training.md): train takes the schedule from the command line, so a
+    # resume without it would jump back to 1e-3. --init-from counts only while the stage has no checkpoint.
+    first=(--init-from "$SNAPSHOTS/$name/model.pt" --lr "$(python3 -c "print((1e-3 - 1e-5) * 0.9999 ** $before + 1e-5)")")
     echo "sixteen_bar_runs: $name continues from $SNAPSHOTS/$name (step $before)"
   fi
   echo "sixteen_bar_runs: $name on core $core, log $RUNS/$name.log"
