@@ -321,6 +321,51 @@ TEST_F(Generate, BarsPicksTheReleaseOfThatLengthAndChecksACheckpoint) {
   EXPECT_NE(out3.find("--bars 4: no released model of that length"), std::string::npos) << out3;
 }
 
+// Checkpoint averaging: export --average N writes the element-wise mean of a run's N newest checkpoints;
+// fewer checkpoints than N, or one of another model, are refused naming the folder or file.
+TEST_F(Generate, ExportAverageIsTheMeanOfTheNewestCheckpoints) {
+  const fs::path run_dir = dir.path() / "run";
+  data::DataRepresentation rep;
+  rep.bars = 2;
+  auto checkpoint = [&](int step, const model::ModelConfig& config) {
+    torch::manual_seed(step);
+    model::MusicVAE m(config);
+    const fs::path folder = run_dir / "checkpoints" / ("step-0000000" + std::to_string(step));
+    fs::create_directories(folder);
+    model::save_model((folder / "model.pt").string(), m, rep);
+    std::ofstream(folder / "COMPLETE").put('\n');
+    return model::load_model((folder / "model.pt").string(), torch::kCPU);
+  };
+  checkpoint(1, model::preset("tiny"));  // the oldest: not among the two newest
+  const model::LoadedModel a = checkpoint(2, model::preset("tiny")), b = checkpoint(3, model::preset("tiny"));
+  const fs::path averaged = dir.path() / "avg.pt", refused = dir.path() / "refused.pt";
+  const auto [status, out] = run(
+      generate("export --checkpoint " + run_dir.string() + " --average 2 --dtype float32 --out " + averaged.string()));
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("the mean of "), std::string::npos) << out;
+  const model::LoadedModel mean = model::load_model(averaged.string(), torch::kCPU);
+  const auto pa = a.model->parameters(), pb = b.model->parameters(), pm = mean.model->parameters();
+  ASSERT_EQ(pm.size(), pa.size());
+  for (size_t i = 0; i < pm.size(); ++i)
+    EXPECT_TRUE(torch::allclose(pm[i], (pa[i] + pb[i]) / 2, 1e-6, 1e-7)) << "parameter " << i;
+
+  const auto [s2, out2] =
+      run(generate("export --checkpoint " + run_dir.string() + " --average 4 --out " + refused.string()));
+  EXPECT_EQ(s2, 1) << out2;
+  EXPECT_NE(out2.find("holds 3 verified checkpoint(s), and 4 were asked"), std::string::npos) << out2;
+  model::ModelConfig wider = model::preset("tiny");
+  wider.dec = 48;
+  checkpoint(4, wider);
+  const auto [s3, out3] =
+      run(generate("export --checkpoint " + run_dir.string() + " --average 2 --out " + refused.string()));
+  EXPECT_EQ(s3, 1) << out3;
+  EXPECT_NE(out3.find("step-00000003/model.pt: mvae_config: is not the configuration of"), std::string::npos) << out3;
+  const auto [s4, out4] =
+      run(generate("export --checkpoint " + run_dir.string() + " --best --average 2 --out " + refused.string()));
+  EXPECT_EQ(s4, 2) << out4;
+  EXPECT_FALSE(fs::exists(refused));
+}
+
 namespace {
 
 // A quantized 5-bar beat (80 steps) at 100 qpm, every hit at velocity 80: a score to humanize.

@@ -199,6 +199,13 @@ TEST_F(TrainMpi, BadInputsGiveClearErrors) {
   r = run(train_cmd(1, shards_, run_root.path() / "b", 8, 6, "--resume --lstm-bias-lr-scale 1"));
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("resume with --lstm-bias-lr-scale 2"), std::string::npos) << r.output;
+  // So does the cap of windows per file (one of each file's three here): it decides which windows an epoch holds.
+  r = run(train_cmd(1, shards_, run_root.path() / "w", 8, 3, "--windows-per-file 1"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("at most 1 per file an epoch: "), std::string::npos) << r.output;
+  r = run(train_cmd(1, shards_, run_root.path() / "w", 8, 6, "--resume"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("resume with --windows-per-file 1"), std::string::npos) << r.output;
   // Options are validated by name.
   r = run(train_cmd(1, shards_, run_root.path() / "o", 0, 5));
   EXPECT_EQ(r.status, 2);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "common/error.h"
@@ -42,6 +43,47 @@ TEST(Sampler, EachEpochIsAPermutationAndEpochsDiffer) {
   EXPECT_NE(s.batch(50), first);  // epoch 1 is reshuffled
   EXPECT_EQ(s.epoch_of(50), 1);
   EXPECT_THROW(DistributedSampler(10, 8, 0, 2, 1), mvae::UsageError);  // exit 2, with the largest --batch that fits
+}
+
+// --windows-per-file K: an epoch holds min(windows, K) distinct windows of each file, drawn afresh each epoch from
+// (seed, epoch) alone, so ranks split the same global batch and a resumed sampler continues identically.
+TEST(Sampler, WindowsPerFileCapsEachFilesWindowsInAnEpochAndRedrawsThem) {
+  std::vector<int32_t> file_of_window;  // file 7: 40 windows, file 3: 12, file 9: 2 (interleaved, as shards are not)
+  for (int i = 0; i < 40; ++i) file_of_window.push_back(7);
+  for (int i = 0; i < 12; ++i) file_of_window.insert(file_of_window.begin() + 3 * i, 3);
+  file_of_window.push_back(9);
+  file_of_window.push_back(9);
+  DistributedSampler s(file_of_window, 5, 4, 0, 1, 11), again(file_of_window, 5, 4, 0, 1, 11);
+  EXPECT_EQ(s.windows_per_epoch(), 5 + 5 + 2);
+  EXPECT_EQ(s.steps_per_epoch(), 3);
+  std::vector<std::set<int64_t>> epochs;
+  for (int64_t epoch = 0; epoch < 4; ++epoch) {
+    std::set<int64_t> seen;
+    std::map<int32_t, int> per_file;
+    for (int64_t c = epoch * 12; c < (epoch + 1) * 12; c += 4) {
+      const auto b = s.batch(c);
+      EXPECT_EQ(b, again.batch(c)) << "the same (seed, epoch) gives the same windows";
+      for (int64_t w : b) {
+        seen.insert(w);
+        ++per_file[file_of_window[static_cast<size_t>(w)]];
+      }
+    }
+    EXPECT_EQ(seen.size(), 12u) << "distinct windows, epoch " << epoch;
+    EXPECT_EQ(per_file[7], 5);
+    EXPECT_EQ(per_file[3], 5);
+    EXPECT_EQ(per_file[9], 2) << "a file with fewer than K gives all of them";
+    epochs.push_back(seen);
+  }
+  EXPECT_NE(epochs[0], epochs[1]) << "each epoch draws its own windows of the long files";
+  DistributedSampler r0(file_of_window, 5, 2, 0, 2, 11), r1(file_of_window, 5, 2, 1, 2, 11);
+  for (int64_t c = 0; c < 24; c += 4) {
+    std::vector<int64_t> joined = r0.batch(c);
+    const auto b1 = r1.batch(c);
+    joined.insert(joined.end(), b1.begin(), b1.end());
+    EXPECT_EQ(joined, s.batch(c)) << "two ranks split one rank's global batch";
+  }
+  EXPECT_THROW(DistributedSampler(file_of_window, 5, 13, 0, 1, 1), mvae::UsageError);  // 12 windows an epoch
+  EXPECT_THROW(DistributedSampler(file_of_window, 0, 4, 0, 1, 1), mvae::UsageError);
 }
 
 namespace {

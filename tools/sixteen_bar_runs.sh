@@ -6,7 +6,7 @@
 # docs/results.md section 4 reports them.
 #
 #   bash tools/sixteen_bar_runs.sh [--runs DIR] [--data DIR] [--recipe tf|ss] [--steps N] [--early-stop K]
-#                                  [--snapshots DIR] [--save-snapshots]
+#                                  [--precision fp32|bf16] [--snapshots DIR] [--save-snapshots]
 #
 # Run it again (after the machine restarted, or in a new session) to continue both runs from
 # their last checkpoints: train --resume continues a run that has checkpoints and starts one that
@@ -17,9 +17,14 @@
 # (6-8 MB) with its metrics and step count to --snapshots (models/in-training/NAME/), to commit;
 # on a machine without the run folders, the runs continue from those snapshots (train --init-from
 # at the learning rate the schedule had reached; Adam's moments start again, and each stage's
-# metrics.jsonl counts from 0: snapshot.json's steps_before says where the stage started).
+# metrics.jsonl counts from 0: snapshot.json's steps_before says where the stage started; the snapshot's
+# metrics.jsonl joins the stages with the steps counted from the run's start, for evaluate --curve).
 # --recipe ss: Magenta's drum schedule (inverse sigmoid, rate 1000: the sampling probability rises
 # through 0.5 at step ~6,900), runs named r16-{hier,flat}-ss instead of -tf.
+#
+# --precision bf16: the products in bfloat16 (weights, gradients and Adam stay float32), 1.9x faster on a CPU
+# with AMX (docs/benchmarks.md) and level with float32 at equal steps (docs/results.md section 6); both runs
+# get the same, so the comparison stays fair. Default fp32.
 #
 # Needs: build/ and MVAE_GROOVE_ZIP (the shards are made from it when DIR/../shards16 is missing).
 set -euo pipefail
@@ -31,6 +36,7 @@ STEPS=30000
 EARLY_STOP=8
 SNAPSHOTS=models/in-training
 SAVE=0
+PRECISION=fp32
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
@@ -39,6 +45,7 @@ while [ $# -gt 0 ]; do
     --steps) STEPS="$2"; shift 2 ;;
     --early-stop) EARLY_STOP="$2"; shift 2 ;;
     --snapshots) SNAPSHOTS="$2"; shift 2 ;;
+    --precision) PRECISION="$2"; shift 2 ;;
     --save-snapshots) SAVE=1; shift ;;
     *) echo "sixteen_bar_runs: unknown option $1" >&2; exit 2 ;;
   esac
@@ -62,6 +69,19 @@ if [ "$SAVE" = 1 ]; then
     mkdir -p "$out"
     build/bin/generate export --checkpoint "$latest" --force --out "$out/model.pt" --dtype float16 >/dev/null
     cp "$run/metrics.jsonl" "$out/metrics-from-step-$before.jsonl"
+    # metrics.jsonl: every stage's records with the steps counted from the run's start, for evaluate --curve.
+    python3 - "$out" <<'PY'
+import glob, json, os, re, sys
+stages = sorted(glob.glob(os.path.join(sys.argv[1], "metrics-from-step-*.jsonl")),
+                key=lambda f: int(re.search(r"(\d+)\.jsonl$", f).group(1)))
+with open(os.path.join(sys.argv[1], "metrics.jsonl"), "w") as merged:
+    for stage in stages:
+        before = int(re.search(r"(\d+)\.jsonl$", stage).group(1))
+        for line in open(stage):
+            record = json.loads(line)
+            record["step"] += before
+            merged.write(json.dumps(record) + "\n")
+PY
     python3 - "$latest/state.json" "$before" "$out/snapshot.json" <<'PY'
 import json, sys
 state = json.load(open(sys.argv[1]))
@@ -79,7 +99,7 @@ if [ ! -f "$DATA/manifest.json" ]; then
   build/bin/preprocess --groove "$ZIP" --out "$DATA" --bars 16
 fi
 SIZES=(--enc 256 --enc-layers 1 --z 256 --dec 256 --dec-layers 2 --encoder-input roll)
-COMMON=(--data "$DATA" --lstm-bias-lr-scale 1 "${SCHEDULE[@]}" --batch 64 --steps "$STEPS"
+COMMON=(--data "$DATA" --precision "$PRECISION" --lstm-bias-lr-scale 1 "${SCHEDULE[@]}" --batch 64 --steps "$STEPS"
         --threads 1 --log-every 50 --eval-every 250 --checkpoint-every 250 --keep-checkpoints 2
         --early-stop "$EARLY_STOP" --best-metric elbo --seed 1 --resume)
 start() {  # name, core, options...

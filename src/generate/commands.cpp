@@ -124,6 +124,9 @@ void GenerateOptions::validate() const {
     throw UsageError(
         "--checkpoint is required: no released model was found (models/ in the source tree, or $MVAE_MODEL)");
   if (out.empty()) throw UsageError("--out is required");
+  if (average < 1 || (average > 1 && (verb != "export" || best)))
+    throw UsageError("--average N (N >= 1, got " + std::to_string(average) +
+                     ") is for export from a run folder, without --best: the mean of its N newest checkpoints");
   if (!(decode.temperature > 0 && std::isfinite(decode.temperature)))
     throw UsageError("--temperature must be a number > 0 (0.1-1.5 is the useful range), got " +
                      std::to_string(decode.temperature));
@@ -288,11 +291,17 @@ GenerateOutput apply_attribute(TrainedModel& gen, const GenerateOptions& o) {
 }
 
 int export_model_file(const GenerateOptions& o) {
-  const std::string from = run_folder::resolve_model_file(
-      o.checkpoint, o.best ? run_folder::CheckpointChoice::kBest : run_folder::CheckpointChoice::kLatest);
+  const std::vector<std::string> from =
+      o.average > 1
+          ? run_folder::newest_model_files(o.checkpoint, o.average)
+          : std::vector<std::string>{run_folder::resolve_model_file(
+                o.checkpoint, o.best ? run_folder::CheckpointChoice::kBest : run_folder::CheckpointChoice::kLatest)};
   if (fs::path(o.out).has_parent_path()) fs::create_directories(fs::path(o.out).parent_path());
   const uint64_t bytes = model::export_model(from, o.out, o.dtype);
-  std::printf("generate export: %s -> %s (%s weights, %.1f MB)\n", from.c_str(), o.out.c_str(),
+  std::string sources;
+  for (const auto& f : from) sources += (sources.empty() ? "" : " + ") + f;
+  std::printf("generate export: %s%s -> %s (%s weights, %.1f MB)\n", from.size() > 1 ? "the mean of " : "",
+              sources.c_str(), o.out.c_str(),
               o.dtype == torch::kHalf       ? "float16"
               : o.dtype == torch::kBFloat16 ? "bfloat16"
                                             : "float32",
@@ -342,7 +351,9 @@ const std::vector<Verb>& verbs() {
       {"apply",
        "generate apply       --checkpoint runs/a --input beat.mid --vector vectors/fill.npy --scale 1.0 --out fills/",
        apply_attribute},
-      {"export", "generate export      --checkpoint runs/a --best --out models/mine/model.pt --dtype float16", nullptr},
+      {"export",
+       "generate export      --checkpoint runs/a --best --out models/mine/model.pt --dtype float16   (or --average 3)",
+       nullptr},
   };
   return table;
 }

@@ -28,6 +28,7 @@ struct GenerateOptions {
   bool qpm_given = false;  // else the input's tempo, or (sample) the training data's median tempo
   bool plot = false, render_wav = false;
   torch::Dtype dtype = torch::kHalf;  // export: how the weights are stored (float32, float16 or bfloat16)
+  int average = 1;                    // export: the mean of a run folder's newest N checkpoints' weights
 
   // Throws UsageError naming the option the verb is missing or that is out of range.
   void validate() const;

@@ -407,7 +407,38 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
 }
 
 uint64_t export_model(const std::string& from, const std::string& to, torch::Dtype dtype) {
-  LoadedModel loaded = load_model(from, torch::kCPU);
+  return export_model(std::vector<std::string>{from}, to, dtype);
+}
+
+LoadedModel average_models(const std::vector<std::string>& from, const torch::Device& device) {
+  MVAE_CHECK(!from.empty(), "average_models: no model files");
+  LoadedModel mean = load_model(from.front(), device);
+  torch::NoGradGuard no_grad;
+  for (size_t i = 1; i < from.size(); ++i) {
+    const LoadedModel other = load_model(from[i], device);
+    if (other.config.to_json() != mean.config.to_json())
+      throw InputError(from[i], "mvae_config",
+                       "is not the configuration of " + from.front() + " (" + other.config.summary() + " against " +
+                           mean.config.summary() + "): average checkpoints of one run");
+    const std::string representation = mean.representation.difference(other.representation);
+    if (!representation.empty())
+      throw InputError(from[i], "mvae_representation",
+                       "differs from " + from.front() + "'s (" + representation + "): average checkpoints of one run");
+    const auto theirs = other.model->named_parameters();
+    for (auto& p : mean.model->named_parameters()) p.value().add_(theirs[p.key()]);
+    const auto their_buffers = other.model->named_buffers();
+    for (auto& b : mean.model->named_buffers())
+      if (b.value().is_floating_point()) b.value().add_(their_buffers[b.key()]);
+  }
+  const double n = static_cast<double>(from.size());
+  for (auto& p : mean.model->parameters()) p.div_(n);
+  for (auto& b : mean.model->buffers())
+    if (b.is_floating_point()) b.div_(n);
+  return mean;
+}
+
+uint64_t export_model(const std::vector<std::string>& from, const std::string& to, torch::Dtype dtype) {
+  LoadedModel loaded = average_models(from, torch::kCPU);
   loaded.model->to(dtype);
   save_model(to, loaded.model, loaded.representation);
   return std::filesystem::file_size(to);

@@ -176,4 +176,26 @@ std::string resolve_model_file(const std::string& path, CheckpointChoice choice)
   return (found.folder / "model.pt").string();
 }
 
+std::vector<std::string> newest_model_files(const std::string& run, int count) {
+  const fs::path dir = fs::path(run) / "checkpoints";
+  if (!fs::is_directory(dir))
+    throw InputError(run, "", "is not a run folder (no checkpoints/ inside): averaging takes a run's checkpoints");
+  std::vector<std::string> files;
+  for (const fs::path& candidate : complete_checkpoints(dir)) {
+    if (static_cast<int>(files.size()) == count) break;
+    const std::string problem = verify_checkpoint(candidate);
+    if (problem.empty())
+      files.push_back((candidate / "model.pt").string());
+    else
+      std::fprintf(stderr, "warning: checkpoint %s failed verification (%s); not averaged\n",
+                   candidate.filename().c_str(), problem.c_str());
+  }
+  if (static_cast<int>(files.size()) < count)
+    throw InputError(dir.string(), "",
+                     "holds " + std::to_string(files.size()) + " verified checkpoint(s), and " + std::to_string(count) +
+                         " were asked to be averaged: average fewer, or train with --keep-checkpoints " +
+                         std::to_string(count) + " or more");
+  return files;
+}
+
 }  // namespace mvae::run_folder

@@ -54,4 +54,8 @@ FoundCheckpoint find_checkpoint(const std::filesystem::path& run_or_checkpoint,
 // are reported on stderr. Throws InputError when there is none.
 std::string resolve_model_file(const std::string& path, CheckpointChoice choice = CheckpointChoice::kLatest);
 
+// The model files of a run folder's `count` newest complete checkpoints that pass verification, newest first
+// (checkpoint averaging: generate export --average). Throws InputError when the run holds fewer.
+std::vector<std::string> newest_model_files(const std::string& run, int count);
+
 }  // namespace mvae::run_folder

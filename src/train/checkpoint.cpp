@@ -119,6 +119,7 @@ TrainingState read_training_state(const fs::path& checkpoint) {
     s.seed = j.at("seed");
     if (j.contains("options")) {
       s.lstm_bias_lr_scale = j.at("options").value("lstm_bias_lr_scale", 1.0);
+      s.windows_per_file = j.at("options").value("windows_per_file", 0);
       s.best_metric = j.at("options").value("best_metric", std::string("elbo"));
     }
     if (j.contains("best_step")) {

@@ -23,6 +23,8 @@ struct TrainingState {
   // Read back from the saved options: it decides the optimizer's parameter groups, so a resume
   // must use the same (1 for checkpoints from before the option).
   double lstm_bias_lr_scale = 1.0;
+  // Also from the saved options: which windows an epoch holds (0 for checkpoints from before the option).
+  int windows_per_file = 0;
   // The --best-metric that best_value was measured in ("elbo" for checkpoints from before the
   // option was saved): a resume with another metric starts model selection afresh.
   std::string best_metric = "elbo";

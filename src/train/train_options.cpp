@@ -30,6 +30,7 @@ void TrainOptions::validate() const {
   at_least("--eval-windows", static_cast<double>(eval_windows), 1);
   at_least("--checkpoint-every", static_cast<double>(checkpoint_every), 1);
   at_least("--keep-checkpoints", keep_checkpoints, 1);
+  at_least("--windows-per-file", windows_per_file, 0);
   at_least("--threads", threads, 0);
   at_least("--early-stop", early_stop, 0);
   if (best_metric != "elbo" && best_metric != "tf_accuracy" && best_metric != "free_accuracy")
@@ -72,6 +73,7 @@ std::string TrainOptions::to_json() const {
   j["run"] = run;
   j["model"] = nlohmann::json::parse(model.to_json());
   j["batch_per_rank"] = batch;
+  j["windows_per_file"] = windows_per_file;
   j["accumulate"] = accumulate;
   j["steps"] = steps;
   j["lr"] = lr;
@@ -123,6 +125,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("data", po::value(&o.data), "shard folder written by preprocess")
     ("run", po::value(&o.run), "run folder (checkpoints, metrics.jsonl, config.json)")
     ("batch", po::value(&o.batch)->default_value(o.batch), "sequences per rank per micro-batch")
+    ("windows-per-file", po::value(&o.windows_per_file)->default_value(o.windows_per_file), "at most this many windows of each source file per epoch, drawn afresh each epoch (Magenta's drum converters: 5; 0 = all)")
     ("accumulate", po::value(&o.accumulate)->default_value(o.accumulate), "micro-batches per optimizer step")
     ("steps", po::value(&o.steps)->default_value(o.steps), "optimizer steps in total")
     ("lr", po::value(&o.lr)->default_value(o.lr), "initial learning rate")

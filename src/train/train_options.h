@@ -15,7 +15,10 @@ struct TrainOptions {
   std::string data;  // shard folder written by preprocess
   std::string run;   // run folder: config, metrics, checkpoints
   model::ModelConfig model = model::preset(model::kDefaultPreset);
-  int64_t batch = 64;    // per rank, per micro-batch
+  int64_t batch = 64;  // per rank, per micro-batch
+  // At most this many windows of each source file per epoch, drawn afresh each epoch (Magenta's converters: 5 for
+  // its 2-bar drum configs, 20 for GrooVAE's); 0 = every window every epoch. train/sampler.h.
+  int windows_per_file = 0;
   int accumulate = 1;    // micro-batches per optimizer step (communication on the last only)
   int64_t steps = 1000;  // optimizer steps in total
   double lr = 1e-3, lr_decay = 0.9999, min_lr = 1e-5;  // lr = (lr - min_lr) * decay^step + min_lr

@@ -236,7 +236,14 @@ void Trainer::lock_run_folder() {
 void Trainer::open_data_and_run() {
   const TrainOptions& o = options_;
   shards_.emplace(o.data);
-  sampler_.emplace(shards_->size("train"), o.batch, comm_.rank(), comm_.world_size(), o.seed);
+  if (o.windows_per_file > 0) {
+    std::vector<int32_t> file_of_window(static_cast<size_t>(shards_->size("train")));
+    for (size_t i = 0; i < file_of_window.size(); ++i)
+      file_of_window[i] = shards_->source("train", static_cast<int64_t>(i)).file_id;
+    sampler_.emplace(file_of_window, o.windows_per_file, o.batch, comm_.rank(), comm_.world_size(), o.seed);
+  } else {
+    sampler_.emplace(shards_->size("train"), o.batch, comm_.rank(), comm_.world_size(), o.seed);
+  }
   const data::DataRepresentation& rep = shards_->representation();
   if (rep.window_steps() != o.model.steps() || rep.vocab_size != o.model.vocab)
     throw UsageError("the model expects " + std::to_string(o.model.bars) + " bars of " +
@@ -305,6 +312,12 @@ void Trainer::restore_training_state(const TrainingState& saved) {
                      as_text(saved.lstm_bias_lr_scale) +
                      " (runs from before the option used 1): resume with {lstm_bias_lr_scale} " +
                      as_text(saved.lstm_bias_lr_scale));
+  if (saved.windows_per_file != o.windows_per_file)
+    throw UsageError("{windows_per_file} " + std::to_string(o.windows_per_file) + " differs from the checkpoint's " +
+                     std::to_string(saved.windows_per_file) +
+                     " (it decides which windows each epoch holds, so where the run is in its data): resume with "
+                     "{windows_per_file} " +
+                     std::to_string(saved.windows_per_file));
   state_.step = saved.step;
   state_.consumed_samples = saved.consumed_samples;
   if (saved.best_metric == o.best_metric) {
@@ -505,9 +518,13 @@ void print_run_header(const TrainOptions& o, const Trainer& trainer, const comm:
               o.model.summary().c_str(), trainer.num_parameters() / 1e6, model::to_string(o.precision).c_str(),
               o.tf32 ? " + TF32" : "", trainer.num_buckets(), o.bucket_mb,
               o.overlap ? "during backward" : "after backward");
-  std::printf("data: %s, %lld training windows (%lld steps per epoch), %lld validation windows\n", o.data.c_str(),
-              static_cast<long long>(trainer.windows("train")), static_cast<long long>(trainer.steps_per_epoch()),
-              static_cast<long long>(trainer.windows("validation")));
+  const std::string per_file = o.windows_per_file == 0
+                                   ? ""
+                                   : ", at most " + std::to_string(o.windows_per_file) +
+                                         " per file an epoch: " + std::to_string(trainer.windows_per_epoch());
+  std::printf("data: %s, %lld training windows%s (%lld steps per epoch), %lld validation windows\n", o.data.c_str(),
+              static_cast<long long>(trainer.windows("train")), per_file.c_str(),
+              static_cast<long long>(trainer.steps_per_epoch()), static_cast<long long>(trainer.windows("validation")));
   for (const auto& skipped : trainer.passed_over())
     std::printf("warning: checkpoint %s failed verification; passed over\n", skipped.c_str());
   if (!trainer.link_note().empty()) std::printf("warning: %s\n", trainer.link_note().c_str());

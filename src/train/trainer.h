@@ -109,6 +109,7 @@ class Trainer {
   const std::string& selection_restarted_from() const { return selection_restarted_from_; }
   int64_t global_batch() const { return sampler_->global_batch(); }
   int64_t steps_per_epoch() const { return sampler_->steps_per_epoch() / options_.accumulate; }
+  int64_t windows_per_epoch() const { return sampler_->windows_per_epoch(); }
   int64_t num_parameters() const;
   size_t num_buckets() const { return reducer_->num_buckets(); }
   int64_t windows(const std::string& split) const { return shards_->size(split); }
