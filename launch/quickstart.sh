@@ -66,6 +66,10 @@ set -x
 ./build/bin/generate sample --n 4 --force --out "$OUT/released/samples" --plot
 ./build/bin/generate reconstruct --input "$A" --force --out "$OUT/released/reconstruction" --plot
 set +x
+echo "quickstart: one 16-bar sample from the released 16-bar model (models/groove_16bar/MODEL_CARD.md):"
+set -x
+./build/bin/generate sample --bars 16 --n 1 --force --out "$OUT/released/sample-16bar" --plot
+set +x
 echo "quickstart: the released GrooVAE model (models/groovae_2bar_humanize/MODEL_CARD.md) plays the funk groove's score"
 echo "            like a drummer (velocities and timing):"
 set -x
@@ -74,5 +78,6 @@ set +x
 echo
 echo "quickstart: done. Shards: $OUT/shards  run (checkpoints, metrics.jsonl): $OUT/run"
 echo "            your model's MIDI and piano-roll pictures (*.svg): $OUT/samples  $OUT/reconstruction  $OUT/interpolation"
-echo "            the released models': $OUT/released/samples  $OUT/released/reconstruction  $OUT/released/humanized"
+echo "            the released models': $OUT/released/samples  $OUT/released/reconstruction  $OUT/released/sample-16bar"
+echo "                                  $OUT/released/humanized"
 echo "            test-split metrics: $OUT/test-metrics.json   training curves: $OUT/training-curves.svg"

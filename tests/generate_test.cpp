@@ -321,6 +321,15 @@ TEST_F(Generate, BarsPicksTheReleaseOfThatLengthAndChecksACheckpoint) {
   EXPECT_NE(out3.find("--bars 4: no released model of that length"), std::string::npos) << out3;
 }
 
+// The 16-bar release ships with the checkout (models/groove_16bar), so --bars 16 samples with no --checkpoint.
+TEST_F(Generate, TheReleased16BarModelSamplesSixteenBars) {
+  const auto [status, out] = run(generate("sample --bars 16 --n 1 --out " + (dir.path() / "long").string()));
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("models/groove_16bar/model.pt (flat-drums_16bar: 16 bars"), std::string::npos) << out;
+  EXPECT_EQ(midi::read_midi_file((dir.path() / "long" / "sample-000.mid").string()).end_tick, 256 * 120)
+      << "16 bars of 16 steps at 120 ticks per step";
+}
+
 // Checkpoint averaging: export --average N writes the element-wise mean of a run's N newest checkpoints;
 // fewer checkpoints than N, or one of another model, are refused naming the folder or file.
 TEST_F(Generate, ExportAverageIsTheMeanOfTheNewestCheckpoints) {

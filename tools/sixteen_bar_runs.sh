@@ -116,7 +116,11 @@ start() {  # name, core, options...
     # Every start of a continued stage, its resumes too, passes the --lr the schedule had reached at step `before`
     # ((1e-3 - 1e-5) 0.9999^step + 1e-5, docs/training.md): train takes the schedule from the command line, so a
     # resume without it would jump back to 1e-3. --init-from counts only while the stage has no checkpoint.
-    first=(--init-from "$SNAPSHOTS/$name/model.pt" --lr "$(python3 -c "print((1e-3 - 1e-5) * 0.9999 ** $before + 1e-5)")")
+    # A fresh Adam at that rate spiked the hierarchical run (loss 471 -> 773 at stage step 200, its KL thrown from
+    # 111 to 220+ bits for good; docs/results.md section 4), so a stage warms its rate up over 500 steps while
+    # Adam's second moments fill.
+    first=(--init-from "$SNAPSHOTS/$name/model.pt" --lr "$(python3 -c "print((1e-3 - 1e-5) * 0.9999 ** $before + 1e-5)")"
+           --lr-warmup-steps 500)
     echo "sixteen_bar_runs: $name continues from $SNAPSHOTS/$name (step $before)"
   fi
   echo "sixteen_bar_runs: $name on core $core, log $RUNS/$name.log"

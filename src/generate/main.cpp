@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   desc.add_options()
     ("help,h", "show this help")
     ("checkpoint,c", po::value(&o.checkpoint), "run folder (its newest complete checkpoint), checkpoint folder or model.pt (default: the released model)")
-    ("bars", po::value(&o.bars), "without --checkpoint: the released model of this many bars (2, or 16 once models/groove_16bar is released); with one: refused unless the model has this length")
+    ("bars", po::value(&o.bars), "without --checkpoint: the released model of this many bars (2, or 16: models/groove_16bar); with one: refused unless the model has this length")
     ("best", po::bool_switch(&o.best), "with a run folder: its best checkpoint (checkpoints/best) instead of the newest")
     ("out,o", po::value(&o.out), "output folder for MIDI files")
     ("force", po::bool_switch(&o.force), "write into an --out that already holds files (they are replaced)")
