@@ -116,9 +116,9 @@ start() {  # name, core, options...
     # Every start of a continued stage, its resumes too, passes the --lr the schedule had reached at step `before`
     # ((1e-3 - 1e-5) 0.9999^step + 1e-5, docs/training.md): train takes the schedule from the command line, so a
     # resume without it would jump back to 1e-3. --init-from counts only while the stage has no checkpoint.
-    # A fresh Adam at that rate spiked the hierarchical run (loss 471 -> 773 at stage step 200, its KL thrown from
-    # 111 to 220+ bits for good; docs/results.md section 4), so a stage warms its rate up over 500 steps while
-    # Adam's second moments fill.
+    # A fresh Adam at that rate spiked the hierarchical run (loss 471 -> 773 at stage step 200), so a stage warms its
+    # rate up over 500 steps while Adam's second moments fill; that moved the spike to step ~650 rather than
+    # preventing it (bfloat16 or the rate itself: not separated; docs/results.md section 4).
     first=(--init-from "$SNAPSHOTS/$name/model.pt" --lr "$(python3 -c "print((1e-3 - 1e-5) * 0.9999 ** $before + 1e-5)")"
            --lr-warmup-steps 500)
     echo "sixteen_bar_runs: $name continues from $SNAPSHOTS/$name (step $before)"

@@ -406,10 +406,6 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   return loaded;
 }
 
-uint64_t export_model(const std::string& from, const std::string& to, torch::Dtype dtype) {
-  return export_model(std::vector<std::string>{from}, to, dtype);
-}
-
 LoadedModel average_models(const std::vector<std::string>& from, const torch::Device& device) {
   MVAE_CHECK(!from.empty(), "average_models: no model files");
   LoadedModel mean = load_model(from.front(), device);

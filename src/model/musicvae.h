@@ -153,14 +153,12 @@ struct LoadedModel {
 };
 // The weights come back in float32 whatever dtype the file stores them in.
 LoadedModel load_model(const std::string& path, const torch::Device& device);
-// A copy of the model file `from` with its weights stored as `dtype` (float16 halves a release's
-// size); returns the bytes written.
-uint64_t export_model(const std::string& from, const std::string& to, torch::Dtype dtype);
 // The element-wise mean of the weights of several model files of one configuration and data representation
 // (checkpoint averaging: a run's last checkpoints differ by the noise of the last few hundred steps, which the mean
 // cancels). Throws InputError naming the first file whose configuration or representation differs from from[0]'s.
 LoadedModel average_models(const std::vector<std::string>& from, const torch::Device& device);
-// export_model of the average of `from` (one file: a copy of it).
+// A copy of the model file `from` (or of the average of several) with its weights stored as `dtype` (float16 halves a
+// release's size); returns the bytes written.
 uint64_t export_model(const std::vector<std::string>& from, const std::string& to, torch::Dtype dtype);
 
 }  // namespace mvae::model
