@@ -131,6 +131,12 @@ TEST(LearningRate, WarmupRisesLinearlyToTheDecayedSchedule) {
   EXPECT_DOUBLE_EQ(o.learning_rate_at(99), scheduled(99));
   EXPECT_DOUBLE_EQ(o.learning_rate_at(100), scheduled(100));
   EXPECT_DOUBLE_EQ(o.learning_rate_at(5000), scheduled(5000));
+  // A continued stage (--schedule-offset N) reads the schedule N steps on; its warm-up counts from its own step 0.
+  o.schedule_offset = 3000;
+  EXPECT_DOUBLE_EQ(o.learning_rate_at(0), scheduled(3000) / 100);
+  EXPECT_DOUBLE_EQ(o.learning_rate_at(100), scheduled(3100));
+  EXPECT_EQ(o.schedule_step(250), 3250);
+  o.schedule_offset = 0;
   o.lr_warmup_steps = -1;
   o.data = "d";
   o.run = "r";

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -192,6 +193,16 @@ TEST_F(TrainerParts, InitFromStartsANewRunFromAnotherRunsWeights) {
   // A trained model from step 2 scores better on its first step than a fresh initialisation.
   train::Trainer fresh(options("fresh"), torch::kCPU, comm_);
   EXPECT_LT(first.losses.r_loss, fresh.step().losses.r_loss);
+  // A stage continued from those weights (--schedule-offset) takes the schedules up where its run left them.
+  train::TrainOptions continued = options("continued");
+  continued.init_from = source.run;
+  continued.schedule_offset = 7000;
+  continued.model.sampling_schedule = model::SamplingSchedule::kInverseSigmoid;
+  continued.model.sampling_rate = 1000;  // through 0.5 at step ~6,900
+  const train::StepResult later = train::Trainer(continued, torch::kCPU, comm_).step();
+  EXPECT_DOUBLE_EQ(later.lr, (o.lr - o.min_lr) * std::pow(o.lr_decay, 7000.0) + o.min_lr);
+  EXPECT_DOUBLE_EQ(later.sampling_probability, model::sampling_probability_at(continued.model, 7000));
+  EXPECT_GT(later.sampling_probability, 0.5);
   // The weights before that step were the source's: reload the run's parameters through a
   // second trainer and compare.
   train::TrainOptions again = options("fine-tune-2");

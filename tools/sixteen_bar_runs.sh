@@ -5,8 +5,8 @@
 # batch and step budget, each stopped by early stopping on the validation ELBO. One core each.
 # docs/results.md section 4 reports them.
 #
-#   bash tools/sixteen_bar_runs.sh [--runs DIR] [--data DIR] [--recipe tf|ss] [--steps N] [--early-stop K]
-#                                  [--precision fp32|bf16] [--snapshots DIR] [--save-snapshots]
+#   bash tools/sixteen_bar_runs.sh [--runs DIR] [--data DIR] [--recipe tf|ss] [--sampling-rate K] [--branch-from SUFFIX]
+#                                  [--steps N] [--early-stop K] [--precision fp32|bf16] [--snapshots DIR] [--save-snapshots]
 #
 # Run it again (after the machine restarted, or in a new session) to continue both runs from
 # their last checkpoints: train --resume continues a run that has checkpoints and starts one that
@@ -20,7 +20,12 @@
 # metrics.jsonl counts from 0: snapshot.json's steps_before says where the stage started; the snapshot's
 # metrics.jsonl joins the stages with the steps counted from the run's start, for evaluate --curve).
 # --recipe ss: Magenta's drum schedule (inverse sigmoid, rate 1000: the sampling probability rises
-# through 0.5 at step ~6,900), runs named r16-{hier,flat}-ss instead of -tf.
+# through 0.5 at step ~6,900), runs named r16-{hier,flat}-ss instead of -tf. --sampling-rate K: another
+# inverse-sigmoid rate (through 0.5 at step K ln K: 500 -> 3,107), runs named r16-{hier,flat}-ssK.
+# --branch-from SUFFIX: a run with neither checkpoints nor a snapshot of its own starts from the snapshot of
+# r16-{hier,flat}-SUFFIX (a schedule changed partway: --recipe ss --sampling-rate 500 --branch-from ss).
+# A continued stage passes train --schedule-offset (the steps before it), so its learning-rate and sampling
+# schedules go on from the step its snapshot had reached.
 #
 # --precision bf16: the products in bfloat16 (weights, gradients and Adam stay float32), 1.9x faster on a CPU
 # with AMX (docs/benchmarks.md) and level with float32 at equal steps (docs/results.md section 6); both runs
@@ -37,6 +42,8 @@ EARLY_STOP=8
 SNAPSHOTS=models/in-training
 SAVE=0
 PRECISION=fp32
+SAMPLING_RATE=1000
+BRANCH_FROM=
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
@@ -46,17 +53,20 @@ while [ $# -gt 0 ]; do
     --early-stop) EARLY_STOP="$2"; shift 2 ;;
     --snapshots) SNAPSHOTS="$2"; shift 2 ;;
     --precision) PRECISION="$2"; shift 2 ;;
+    --sampling-rate) SAMPLING_RATE="$2"; shift 2 ;;
+    --branch-from) BRANCH_FROM="$2"; shift 2 ;;
     --save-snapshots) SAVE=1; shift ;;
     *) echo "sixteen_bar_runs: unknown option $1" >&2; exit 2 ;;
   esac
 done
 case "$RECIPE" in
   tf) SCHEDULE=(--sampling-rate 0) ;;
-  ss) SCHEDULE=(--sampling-schedule inverse_sigmoid --sampling-rate 1000) ;;
+  ss) SCHEDULE=(--sampling-schedule inverse_sigmoid --sampling-rate "$SAMPLING_RATE") ;;
   *) echo "sixteen_bar_runs: --recipe is tf or ss, got $RECIPE" >&2; exit 2 ;;
 esac
+if [ "$RECIPE" = ss ] && [ "$SAMPLING_RATE" != 1000 ]; then RECIPE="ss$SAMPLING_RATE"; fi
 NAMES=("r16-hier-$RECIPE" "r16-flat-$RECIPE")
-steps_before() {  # name -> the steps of the stages before the run folder's (0 without a snapshot)
+steps_before() {  # snapshot folder name -> the steps of the stages before the run folder's (0 without a snapshot)
   local f="$SNAPSHOTS/$1/snapshot.json"
   [ -f "$f" ] && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps_before"] + json.load(open(sys.argv[1]))["steps"])' "$f" || echo 0
 }
@@ -69,6 +79,14 @@ if [ "$SAVE" = 1 ]; then
     mkdir -p "$out"
     build/bin/generate export --checkpoint "$latest" --force --out "$out/model.pt" --dtype float16 >/dev/null
     cp "$run/metrics.jsonl" "$out/metrics-from-step-$before.jsonl"
+    if [ -f "$run/continued-from.json" ]; then  # a branched run's snapshot brings the stages before the branch
+      src=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshot"])' "$run/continued-from.json")
+      if [ "$src" != "$out" ]; then
+        for stage in "$src"/metrics-from-step-*.jsonl; do
+          if [ -f "$stage" ]; then cp -n "$stage" "$out/"; fi
+        done
+      fi
+    fi
     # metrics.jsonl: every stage's records with the steps counted from the run's start, for evaluate --curve.
     python3 - "$out" <<'PY'
 import glob, json, os, re, sys
@@ -103,25 +121,25 @@ COMMON=(--data "$DATA" --precision "$PRECISION" --lstm-bias-lr-scale 1 "${SCHEDU
         --threads 1 --log-every 50 --eval-every 250 --checkpoint-every 250 --keep-checkpoints 2
         --early-stop "$EARLY_STOP" --best-metric elbo --seed 1 --resume)
 start() {  # name, core, options...
-  local name="$1" core="$2" first=(--init magenta)
+  local name="$1" core="$2" first=(--init magenta) source="$1"
   shift 2
+  if [ -n "$BRANCH_FROM" ] && [ ! -f "$SNAPSHOTS/$name/model.pt" ]; then source="${name%-*}-$BRANCH_FROM"; fi
   if [ ! -f "$RUNS/$name/checkpoints/latest" ] && [ ! -f "$RUNS/$name/continued-from.json" ] &&
-     [ -f "$SNAPSHOTS/$name/model.pt" ]; then
+     [ -f "$SNAPSHOTS/$source/model.pt" ]; then
     mkdir -p "$RUNS/$name"
-    echo "{\"steps_before\": $(steps_before "$name"), \"snapshot\": \"$SNAPSHOTS/$name\"}" >"$RUNS/$name/continued-from.json"
+    echo "{\"steps_before\": $(steps_before "$source"), \"snapshot\": \"$SNAPSHOTS/$source\"}" >"$RUNS/$name/continued-from.json"
   fi
   if [ -f "$RUNS/$name/continued-from.json" ]; then
-    local before
+    local before snapshot
     before=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps_before"])' "$RUNS/$name/continued-from.json")
-    # Every start of a continued stage, its resumes too, passes the --lr the schedule had reached at step `before`
-    # ((1e-3 - 1e-5) 0.9999^step + 1e-5, docs/training.md): train takes the schedule from the command line, so a
-    # resume without it would jump back to 1e-3. --init-from counts only while the stage has no checkpoint.
-    # A fresh Adam at that rate spiked the hierarchical run (loss 471 -> 773 at stage step 200), so a stage warms its
-    # rate up over 500 steps while Adam's second moments fill; that moved the spike to step ~650 rather than
+    snapshot=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshot"])' "$RUNS/$name/continued-from.json")
+    # Every start of a continued stage, its resumes too, passes --schedule-offset: the learning-rate and sampling
+    # schedules go on from step `before`. --init-from counts only while the stage has no checkpoint.
+    # A fresh Adam at the rate reached spiked the hierarchical run (loss 471 -> 773 at stage step 200), so a stage warms
+    # its rate up over 500 steps while Adam's second moments fill; that moved the spike to step ~650 rather than
     # preventing it (bfloat16 or the rate itself: not separated; docs/results.md section 4).
-    first=(--init-from "$SNAPSHOTS/$name/model.pt" --lr "$(python3 -c "print((1e-3 - 1e-5) * 0.9999 ** $before + 1e-5)")"
-           --lr-warmup-steps 500)
-    echo "sixteen_bar_runs: $name continues from $SNAPSHOTS/$name (step $before)"
+    first=(--init-from "$snapshot/model.pt" --schedule-offset "$before" --lr-warmup-steps 500)
+    echo "sixteen_bar_runs: $name continues from $snapshot (step $before)"
   fi
   echo "sixteen_bar_runs: $name on core $core, log $RUNS/$name.log"
   nohup nice -n 10 taskset -c "$core" build/bin/train --run "$RUNS/$name" "${COMMON[@]}" "${first[@]}" "$@" \

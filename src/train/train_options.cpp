@@ -50,6 +50,7 @@ void TrainOptions::validate() const {
   finite("--collective-timeout", collective_timeout_s, "a finite number of seconds > 0", collective_timeout_s > 0);
   finite("--clip-to-zero-norm", clip_to_zero_norm, "a finite number > 0", clip_to_zero_norm > 0);
   at_least("--lr-warmup-steps", static_cast<double>(lr_warmup_steps), 0);
+  at_least("--schedule-offset", static_cast<double>(schedule_offset), 0);
   if (!(loader_memory_mb >= 0 && loader_memory_mb < 1e9))
     throw UsageError("--loader-memory-mb must be >= 0 (0 = read windows from the shards)");
   if (device != "auto" && device != "cpu" && device.rfind("cuda", 0) != 0)
@@ -62,7 +63,7 @@ void TrainOptions::validate() const {
 }
 
 double TrainOptions::learning_rate_at(int64_t step) const {
-  const double scheduled = (lr - min_lr) * std::pow(lr_decay, static_cast<double>(step)) + min_lr;
+  const double scheduled = (lr - min_lr) * std::pow(lr_decay, static_cast<double>(schedule_step(step))) + min_lr;
   if (step >= lr_warmup_steps) return scheduled;
   return scheduled * static_cast<double>(step + 1) / static_cast<double>(lr_warmup_steps);
 }
@@ -80,6 +81,7 @@ std::string TrainOptions::to_json() const {
   j["lr_decay"] = lr_decay;
   j["min_lr"] = min_lr;
   j["lr_warmup_steps"] = lr_warmup_steps;
+  j["schedule_offset"] = schedule_offset;
   j["grad_clip"] = grad_clip;
   j["lstm_bias_lr_scale"] = lstm_bias_lr_scale;
   j["clip_to_zero_norm"] = clip_to_zero_norm;
@@ -132,6 +134,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("lr-decay", po::value(&o.lr_decay)->default_value(o.lr_decay), "exponential decay per step")
     ("min-lr", po::value(&o.min_lr)->default_value(o.min_lr), "learning rate floor")
     ("lr-warmup-steps", po::value(&o.lr_warmup_steps)->default_value(o.lr_warmup_steps), "steps over which the learning rate rises linearly from --lr/N to the schedule (0 = none)")
+    ("schedule-offset", po::value(&o.schedule_offset)->default_value(o.schedule_offset), "steps an earlier stage trained before this run took its weights (--init-from): the learning-rate, beta and sampling schedules continue from there")
     ("grad-clip", po::value(&o.grad_clip)->default_value(o.grad_clip), "clip the global gradient norm to this")
     ("lstm-bias-lr-scale", po::value(&o.lstm_bias_lr_scale)->default_value(o.lstm_bias_lr_scale),
      "learning rate of the LSTM gate biases relative to --lr (2 = torch.nn.LSTM's dynamics, whose two bias vectors b_ih + b_hh move twice as fast)")
@@ -146,7 +149,7 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
     ("early-stop", po::value(&o.early_stop)->default_value(o.early_stop), "stop after this many validations without improvement (0 = never)")
     ("early-stop-min-delta", po::value(&o.early_stop_min_delta)->default_value(o.early_stop_min_delta), "smallest change of --best-metric that counts as improvement")
     ("resume", po::bool_switch(&o.resume), "continue from the newest complete checkpoint in --run")
-    ("init-from", po::value(&o.init_from), "start a new run from this model's weights (run folder, checkpoint folder or model.pt; same sizes, other regularisation allowed); optimizer and schedule start afresh")
+    ("init-from", po::value(&o.init_from), "start a new run from this model's weights (run folder, checkpoint folder or model.pt; same sizes, other regularisation allowed); optimizer and step start afresh, the schedules too unless --schedule-offset")
     ("device", po::value(&o.device)->default_value(o.device), "auto (cuda:<local rank> if GPUs, else cpu), cpu, cuda")
     ("threads", po::value(&o.threads)->default_value(o.threads), "intra-op threads per rank (0 = cores / ranks on the node)")
     ("bucket-mb", po::value(&o.bucket_mb)->default_value(o.bucket_mb), "gradient all-reduce bucket size in MB")

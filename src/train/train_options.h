@@ -25,6 +25,10 @@ struct TrainOptions {
   // The first steps' learning rate rises linearly to that, reaching it at step `lr_warmup_steps`
   // (0 = none): for large global batches with a scaled --lr (docs/distributed.md, "Scaling model").
   int64_t lr_warmup_steps = 0;
+  // Steps an earlier stage trained before this run continued its weights (--init-from): the learning-rate,
+  // KL-weight and sampling schedules read step + schedule_offset, so a run carried between machines as
+  // weights alone keeps its schedules (the warm-up still counts from this run's step 0). 0 = a fresh start.
+  int64_t schedule_offset = 0;
   double grad_clip = 1.0;  // global-norm clipping after averaging
   // Learning rate of the LSTM gate biases relative to --lr. 2 reproduces torch.nn.LSTM's training
   // dynamics: it keeps two bias vectors (b_ih, b_hh) that always appear summed, and Adam moves each
@@ -46,9 +50,10 @@ struct TrainOptions {
   double early_stop_min_delta = 0;
   bool resume = false;
   // A new run starts from this model's weights (a run folder's latest checkpoint, a checkpoint
-  // folder or a model.pt) instead of a random initialisation; optimizer, learning-rate schedule
-  // and step start afresh. For fine-tuning with other regularisation (dropout, free bits,
-  // scheduled sampling). With --resume, a run that already has checkpoints continues from them.
+  // folder or a model.pt) instead of a random initialisation; optimizer and step start afresh, and
+  // the schedules too unless schedule_offset says where they stood. For fine-tuning with other
+  // regularisation (dropout, free bits, scheduled sampling), or to continue a run carried as weights.
+  // With --resume, a run that already has checkpoints continues from them.
   std::string init_from;
   // How a new run without --init-from draws its weights (model::Initialization).
   model::Initialization init = model::Initialization::kPyTorch;
@@ -72,8 +77,10 @@ struct TrainOptions {
 
   void validate() const;
   std::string to_json() const;
-  // The learning rate of optimizer step `step` (0-based).
+  // The learning rate of optimizer step `step` (0-based, this run's).
   double learning_rate_at(int64_t step) const;
+  // The step the schedules of β and scheduled sampling read at this run's step `step`.
+  int64_t schedule_step(int64_t step) const { return step + schedule_offset; }
 };
 
 // Parses argv (and --config FILE). Returns false when --help was printed.

@@ -389,8 +389,8 @@ StepResult Trainer::step() {
   auto& groups = optimizer_->param_groups();
   for (size_t g = 0; g < groups.size(); ++g)  // group 1, when there is one: the LSTM gate biases
     static_cast<torch::optim::AdamOptions&>(groups[g].options()).lr(g == 0 ? r.lr : r.lr * o.lstm_bias_lr_scale);
-  r.beta = model::beta_at(o.model, state_.step);
-  r.sampling_probability = model::sampling_probability_at(o.model, state_.step);
+  r.beta = model::beta_at(o.model, o.schedule_step(state_.step));
+  r.sampling_probability = model::sampling_probability_at(o.model, o.schedule_step(state_.step));
 
   reducer_->zero();
   for (int micro = 0; micro < o.accumulate; ++micro) {
@@ -534,8 +534,8 @@ void print_run_header(const TrainOptions& o, const Trainer& trainer, const comm:
   else if (o.resume)
     std::printf("--resume: no checkpoint in %s yet, starting from step 0\n", (run / "checkpoints").c_str());
   if (!trainer.initialized_from().empty())
-    std::printf("initialised from %s (its weights; optimizer, schedule and step start afresh)\n",
-                trainer.initialized_from().c_str());
+    std::printf("initialised from %s (its weights; optimizer and step start afresh, the schedules at step %lld)\n",
+                trainer.initialized_from().c_str(), static_cast<long long>(o.schedule_offset));
   else if (trainer.resumed_from().empty() && o.init == model::Initialization::kMagenta)
     std::printf("weights drawn as Magenta's trainer draws them (--init magenta)\n");
   if (!trainer.selection_restarted_from().empty())
