@@ -6,7 +6,8 @@
 # docs/results.md section 4 reports them.
 #
 #   bash tools/sixteen_bar_runs.sh [--runs DIR] [--data DIR] [--recipe tf|ss] [--sampling-rate K] [--branch-from SUFFIX]
-#                                  [--steps N] [--early-stop K] [--precision fp32|bf16] [--snapshots DIR] [--save-snapshots]
+#                                  [--steps N] [--early-stop K] [--precision fp32|bf16] [--only hier|flat]
+#                                  [--snapshots DIR] [--save-snapshots]
 #
 # Run it again (after the machine restarted, or in a new session) to continue both runs from
 # their last checkpoints: train --resume continues a run that has checkpoints and starts one that
@@ -25,7 +26,7 @@
 # --branch-from SUFFIX: a run with neither checkpoints nor a snapshot of its own starts from the snapshot of
 # r16-{hier,flat}-SUFFIX (a schedule changed partway: --recipe ss --sampling-rate 500 --branch-from ss).
 # A continued stage passes train --schedule-offset (the steps before it), so its learning-rate and sampling
-# schedules go on from the step its snapshot had reached.
+# schedules go on from the step its snapshot had reached. --only: start (or snapshot) one of the two runs.
 #
 # --precision bf16: the products in bfloat16 (weights, gradients and Adam stay float32), 1.9x faster on a CPU
 # with AMX (docs/benchmarks.md) and level with float32 at equal steps (docs/results.md section 6); both runs
@@ -43,7 +44,8 @@ SNAPSHOTS=models/in-training
 SAVE=0
 PRECISION=fp32
 SAMPLING_RATE=1000
-BRANCH_FROM=
+BRANCH_FROM=""
+ONLY=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
@@ -55,6 +57,7 @@ while [ $# -gt 0 ]; do
     --precision) PRECISION="$2"; shift 2 ;;
     --sampling-rate) SAMPLING_RATE="$2"; shift 2 ;;
     --branch-from) BRANCH_FROM="$2"; shift 2 ;;
+    --only) ONLY="$2"; shift 2 ;;
     --save-snapshots) SAVE=1; shift ;;
     *) echo "sixteen_bar_runs: unknown option $1" >&2; exit 2 ;;
   esac
@@ -65,7 +68,11 @@ case "$RECIPE" in
   *) echo "sixteen_bar_runs: --recipe is tf or ss, got $RECIPE" >&2; exit 2 ;;
 esac
 if [ "$RECIPE" = ss ] && [ "$SAMPLING_RATE" != 1000 ]; then RECIPE="ss$SAMPLING_RATE"; fi
-NAMES=("r16-hier-$RECIPE" "r16-flat-$RECIPE")
+case "$ONLY" in
+  "") NAMES=("r16-hier-$RECIPE" "r16-flat-$RECIPE") ;;
+  hier|flat) NAMES=("r16-$ONLY-$RECIPE") ;;
+  *) echo "sixteen_bar_runs: --only is hier or flat, got $ONLY" >&2; exit 2 ;;
+esac
 steps_before() {  # snapshot folder name -> the steps of the stages before the run folder's (0 without a snapshot)
   local f="$SNAPSHOTS/$1/snapshot.json"
   [ -f "$f" ] && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps_before"] + json.load(open(sys.argv[1]))["steps"])' "$f" || echo 0
@@ -145,5 +152,6 @@ start() {  # name, core, options...
   nohup nice -n 10 taskset -c "$core" build/bin/train --run "$RUNS/$name" "${COMMON[@]}" "${first[@]}" "$@" \
     >>"$RUNS/$name.log" 2>&1 &
 }
-start "${NAMES[0]}" 0 --preset hierdec-drums_16bar --cond 256 --cond-layers 2 "${SIZES[@]}"
-start "${NAMES[1]}" 1 --preset flat-drums_16bar "${SIZES[@]}"
+[ "$ONLY" != flat ] && start "r16-hier-$RECIPE" 0 --preset hierdec-drums_16bar --cond 256 --cond-layers 2 "${SIZES[@]}"
+[ "$ONLY" != hier ] && start "r16-flat-$RECIPE" 1 --preset flat-drums_16bar "${SIZES[@]}"
+exit 0
