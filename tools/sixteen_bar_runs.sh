@@ -74,21 +74,24 @@ case "$ONLY" in
   hier|flat) NAMES=("r16-$ONLY-$RECIPE") ;;
   *) echo "sixteen_bar_runs: --only is hier or flat, got $ONLY" >&2; exit 2 ;;
 esac
+json_field() {  # file, key -> the value of that top-level key of a JSON file
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+}
 steps_before() {  # snapshot folder name -> the steps of the stages before the run folder's (0 without a snapshot)
   local f="$SNAPSHOTS/$1/snapshot.json"
-  [ -f "$f" ] && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps_before"] + json.load(open(sys.argv[1]))["steps"])' "$f" || echo 0
+  if [ -f "$f" ]; then echo $(($(json_field "$f" steps_before) + $(json_field "$f" steps))); else echo 0; fi
 }
 if [ "$SAVE" = 1 ]; then
   for name in "${NAMES[@]}"; do
     run="$RUNS/$name" out="$SNAPSHOTS/$name"
     latest="$run/checkpoints/$(cat "$run/checkpoints/latest")"
     before=0
-    [ -f "$run/continued-from.json" ] && before=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps_before"])' "$run/continued-from.json")
+    [ -f "$run/continued-from.json" ] && before=$(json_field "$run/continued-from.json" steps_before)
     mkdir -p "$out"
     build/bin/generate export --checkpoint "$latest" --force --out "$out/model.pt" --dtype float16 >/dev/null
     cp "$run/metrics.jsonl" "$out/metrics-from-step-$before.jsonl"
     if [ -f "$run/continued-from.json" ]; then  # a branched run's snapshot brings the stages before the branch
-      src=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshot"])' "$run/continued-from.json")
+      src=$(json_field "$run/continued-from.json" snapshot)
       if [ "$src" != "$out" ]; then
         for stage in "$src"/metrics-from-step-*.jsonl; do
           if [ -f "$stage" ]; then cp -n "$stage" "$out/"; fi
@@ -114,7 +117,7 @@ state = json.load(open(sys.argv[1]))
 json.dump({"steps_before": int(sys.argv[2]), "steps": state["step"], "best_step": state["best_step"] + int(sys.argv[2]),
            "best_value": state["best_value"], "options": state["options"]}, open(sys.argv[3], "w"), indent=2)
 PY
-    echo "sixteen_bar_runs: $out: step $((before + $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["step"])' "$latest/state.json")))"
+    echo "sixteen_bar_runs: $out: step $((before + $(json_field "$latest/state.json" step)))"
   done
   exit 0
 fi
@@ -139,13 +142,13 @@ start() {  # name, core, options...
   fi
   if [ -f "$RUNS/$name/continued-from.json" ]; then
     local before snapshot
-    before=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps_before"])' "$RUNS/$name/continued-from.json")
-    snapshot=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshot"])' "$RUNS/$name/continued-from.json")
+    before=$(json_field "$RUNS/$name/continued-from.json" steps_before)
+    snapshot=$(json_field "$RUNS/$name/continued-from.json" snapshot)
     # Every start of a continued stage, its resumes too, passes --schedule-offset: the learning-rate and sampling
     # schedules go on from step `before`. --init-from counts only while the stage has no checkpoint.
     # A fresh Adam at the rate reached spiked the hierarchical run (loss 471 -> 773 at stage step 200), so a stage warms
     # its rate up over 500 steps while Adam's second moments fill; that moved the spike to step ~650 rather than
-    # preventing it (bfloat16 or the rate itself: not separated; docs/results.md section 4).
+    # preventing it. The cause is bfloat16: the same stage in float32 did not spike (docs/results.md section 4).
     first=(--init-from "$snapshot/model.pt" --schedule-offset "$before" --lr-warmup-steps 500)
     echo "sixteen_bar_runs: $name continues from $snapshot (step $before)"
   fi
