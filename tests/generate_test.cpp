@@ -368,11 +368,49 @@ TEST_F(Generate, ExportAverageIsTheMeanOfTheNewestCheckpoints) {
   const auto [s3, out3] =
       run(generate("export --checkpoint " + run_dir.string() + " --average 2 --out " + refused.string()));
   EXPECT_EQ(s3, 1) << out3;
-  EXPECT_NE(out3.find("step-00000003/model.pt: mvae_config: is not the configuration of"), std::string::npos) << out3;
+  EXPECT_NE(out3.find("step-00000003/model.pt: mvae_config: is not the model of"), std::string::npos) << out3;
   const auto [s4, out4] =
       run(generate("export --checkpoint " + run_dir.string() + " --best --average 2 --out " + refused.string()));
   EXPECT_EQ(s4, 2) << out4;
   EXPECT_FALSE(fs::exists(refused));
+}
+
+// A model soup: export --mean-with averages in checkpoints of other runs fine-tuned from one model, which may
+// differ in what only shapes training (free bits, scheduled sampling); the mean keeps --checkpoint's settings.
+TEST_F(Generate, ExportMeanWithAveragesRunsThatDifferOnlyInTraining) {
+  data::DataRepresentation rep;
+  rep.bars = 2;
+  auto save = [&](const std::string& name, int seed, const model::ModelConfig& config) {
+    torch::manual_seed(seed);
+    model::MusicVAE m(config);
+    const fs::path file = dir.path() / (name + ".pt");
+    model::save_model(file.string(), m, rep);
+    return std::make_pair(file, model::load_model(file.string(), torch::kCPU));
+  };
+  model::ModelConfig sampled = model::preset("tiny");
+  sampled.free_bits = 256;
+  sampled.sampling_rate = 1000;
+  const auto [teacher_file, teacher] = save("teacher", 1, model::preset("tiny"));
+  const auto [sampled_file, sampling] = save("sampled", 2, sampled);
+  const fs::path soup = dir.path() / "soup.pt";
+  const auto [status, out] = run(generate("export --checkpoint " + teacher_file.string() + " --mean-with " +
+                                          sampled_file.string() + " --dtype float32 --out " + soup.string()));
+  ASSERT_EQ(status, 0) << out;
+  const model::LoadedModel mean = model::load_model(soup.string(), torch::kCPU);
+  EXPECT_EQ(mean.config.to_json(), teacher.config.to_json()) << "the first model's settings";
+  const auto pa = teacher.model->parameters(), pb = sampling.model->parameters(), pm = mean.model->parameters();
+  ASSERT_EQ(pm.size(), pa.size());
+  for (size_t i = 0; i < pm.size(); ++i)
+    EXPECT_TRUE(torch::allclose(pm[i], (pa[i] + pb[i]) / 2, 1e-6, 1e-7)) << "parameter " << i;
+
+  model::ModelConfig deeper = model::preset("tiny");
+  deeper.dec_layers = 2;
+  const auto [other_file, other] = save("other", 3, deeper);
+  const auto [s2, out2] = run(generate("export --checkpoint " + teacher_file.string() + " --mean-with " +
+                                       other_file.string() + " --out " + (dir.path() / "refused.pt").string()));
+  EXPECT_EQ(s2, 1) << out2;
+  EXPECT_NE(out2.find("other.pt: mvae_config: is not the model of"), std::string::npos) << out2;
+  EXPECT_FALSE(fs::exists(dir.path() / "refused.pt"));
 }
 
 namespace {

@@ -127,6 +127,8 @@ void GenerateOptions::validate() const {
   if (average < 1 || (average > 1 && (verb != "export" || best)))
     throw UsageError("--average N (N >= 1, got " + std::to_string(average) +
                      ") is for export from a run folder, without --best: the mean of its N newest checkpoints");
+  if (!mean_with.empty() && verb != "export")
+    throw UsageError("--mean-with is for export: the mean of --checkpoint's weights and these checkpoints'");
   if (!(decode.temperature > 0 && std::isfinite(decode.temperature)))
     throw UsageError("--temperature must be a number > 0 (0.1-1.5 is the useful range), got " +
                      std::to_string(decode.temperature));
@@ -291,11 +293,13 @@ GenerateOutput apply_attribute(TrainedModel& gen, const GenerateOptions& o) {
 }
 
 int export_model_file(const GenerateOptions& o) {
-  const std::vector<std::string> from =
+  std::vector<std::string> from =
       o.average > 1
           ? run_folder::newest_model_files(o.checkpoint, o.average)
           : std::vector<std::string>{run_folder::resolve_model_file(
                 o.checkpoint, o.best ? run_folder::CheckpointChoice::kBest : run_folder::CheckpointChoice::kLatest)};
+  for (const auto& other : o.mean_with)
+    from.push_back(run_folder::resolve_model_file(other, run_folder::CheckpointChoice::kLatest));
   if (fs::path(o.out).has_parent_path()) fs::create_directories(fs::path(o.out).parent_path());
   const uint64_t bytes = model::export_model(from, o.out, o.dtype);
   std::string sources;

@@ -27,8 +27,9 @@ struct GenerateOptions {
   inference::DecodeOptions decode;
   bool qpm_given = false;  // else the input's tempo, or (sample) the training data's median tempo
   bool plot = false, render_wav = false;
-  torch::Dtype dtype = torch::kHalf;  // export: how the weights are stored (float32, float16 or bfloat16)
-  int average = 1;                    // export: the mean of a run folder's newest N checkpoints' weights
+  torch::Dtype dtype = torch::kHalf;   // export: how the weights are stored (float32, float16 or bfloat16)
+  int average = 1;                     // export: the mean of a run folder's newest N checkpoints' weights
+  std::vector<std::string> mean_with;  // export: model files (or run folders) averaged in too ("model soup")
 
   // Throws UsageError naming the option the verb is missing or that is out of range.
   void validate() const;

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
     ("plot", po::bool_switch(&o.plot), "also draw the patterns as an SVG piano roll (one picture per command)")
     ("render-wav", po::bool_switch(&o.render_wav), "also render each MIDI file to WAV (FluidSynth + a GM sound font)")
     ("average", po::value(&o.average)->default_value(1), "export: the mean of the weights of the run folder's N newest checkpoints (checkpoint averaging)")
+    ("mean-with", po::value(&o.mean_with)->multitoken()->composing(), "export: also average in these checkpoints (run folders: their newest; repeatable): runs fine-tuned from one model with other regularisation (a model soup)")
     ("dtype", po::value<std::string>()->default_value("float16")->notifier([&o](const std::string& s) { o.dtype = mvae::generate::parse_export_dtype(s); }), "export: weights stored as float32, float16 or bfloat16");
   // clang-format on
   return mvae::run_program("generate", [&] {

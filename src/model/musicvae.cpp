@@ -406,16 +406,34 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   return loaded;
 }
 
+namespace {
+// The configuration without the settings that only shape training (KL budget and weight, scheduled
+// sampling, dropout): models that agree on it compute the same function of their weights, so
+// runs fine-tuned from one model with other regularisation can be averaged (a "model soup").
+std::string inference_config_json(ModelConfig c) {
+  const ModelConfig defaults;
+  c.preset = defaults.preset;
+  c.free_bits = defaults.free_bits;
+  c.max_beta = defaults.max_beta;
+  c.beta_rate = defaults.beta_rate;
+  c.sampling_schedule = defaults.sampling_schedule;
+  c.sampling_rate = defaults.sampling_rate;
+  c.dropout_keep = defaults.dropout_keep;
+  return c.to_json();
+}
+}  // namespace
+
 LoadedModel average_models(const std::vector<std::string>& from, const torch::Device& device) {
   MVAE_CHECK(!from.empty(), "average_models: no model files");
   LoadedModel mean = load_model(from.front(), device);
   torch::NoGradGuard no_grad;
   for (size_t i = 1; i < from.size(); ++i) {
     const LoadedModel other = load_model(from[i], device);
-    if (other.config.to_json() != mean.config.to_json())
+    if (inference_config_json(other.config) != inference_config_json(mean.config))
       throw InputError(from[i], "mvae_config",
-                       "is not the configuration of " + from.front() + " (" + other.config.summary() + " against " +
-                           mean.config.summary() + "): average checkpoints of one run");
+                       "is not the model of " + from.front() + " (" + other.config.summary() + " against " +
+                           mean.config.summary() +
+                           "): average checkpoints of one run, or of runs fine-tuned from one model");
     const std::string representation = mean.representation.difference(other.representation);
     if (!representation.empty())
       throw InputError(from[i], "mvae_representation",
