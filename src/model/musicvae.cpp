@@ -407,12 +407,13 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
 }
 
 namespace {
-// The configuration without the settings that only shape training (KL budget and weight, scheduled
-// sampling, dropout): models that agree on it compute the same function of their weights, so
-// runs fine-tuned from one model with other regularisation can be averaged (a "model soup").
+// The configuration without the settings that only shape training (the loss's KL budget and weight and
+// where groove errors count, scheduled sampling, dropout): models that agree on it compute the same function of their
+// weights, so runs fine-tuned from one model with other regularisation can be averaged (a "model soup").
 std::string inference_config_json(ModelConfig c) {
   const ModelConfig defaults;
   c.preset = defaults.preset;
+  c.groove_loss_at_hits = defaults.groove_loss_at_hits;
   c.free_bits = defaults.free_bits;
   c.max_beta = defaults.max_beta;
   c.beta_rate = defaults.beta_rate;

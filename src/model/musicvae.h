@@ -156,8 +156,9 @@ LoadedModel load_model(const std::string& path, const torch::Device& device);
 // The element-wise mean of the weights of several model files of one configuration and data representation
 // (checkpoint averaging: a run's last checkpoints differ by the noise of the last few hundred steps, which the mean
 // cancels; or a "model soup" of runs fine-tuned from one model, which may differ in the settings that only shape
-// training: free bits, beta, scheduled sampling, dropout). The result keeps from[0]'s configuration. Throws
-// InputError naming the first file whose model (sizes, output, input) or representation differs from from[0]'s.
+// training: free bits, beta, the groove loss's weighting, scheduled sampling, dropout). The result keeps from[0]'s
+// configuration. Throws InputError naming the first file whose model (sizes, output, input) or representation differs
+// from from[0]'s.
 LoadedModel average_models(const std::vector<std::string>& from, const torch::Device& device);
 // A copy of the model file `from` (or of the average of several) with its weights stored as `dtype` (float16 halves a
 // release's size); returns the bytes written.
