@@ -18,6 +18,7 @@ set -euo pipefail
 TORCH2_VERSION=2.11.0       # what the GPU machines run (CUDA 13.0): docs/dependencies.md
 TENSORBOARD_VERSION=2.21.0  # reads the event files train writes (a test checks it)
 H5PY_VERSION=3.12.1         # tools/reference_train.py reads the shards (also under torchrun: tools/ddp_side_by_side.sh)
+SAFETENSORS_VERSION=0.8.0   # Hugging Face's own reader of our model files: the format's oracle in the tests
 WITH_SLURM=0
 WITH_TORCH2=0
 WITH_MAGENTA=0
@@ -74,6 +75,8 @@ if [ "$WITH_TORCH2" = 1 ]; then
   "$VENV/bin/python" -c 'import tensorboard' 2>/dev/null ||
     "$VENV/bin/pip" install -q --no-cache-dir "tensorboard==$TENSORBOARD_VERSION"
   "$VENV/bin/python" -c 'import h5py' 2>/dev/null || "$VENV/bin/pip" install -q --no-cache-dir "h5py==$H5PY_VERSION"
+  "$VENV/bin/python" -c 'import safetensors' 2>/dev/null ||
+    "$VENV/bin/pip" install -q --no-cache-dir "safetensors==$SAFETENSORS_VERSION"
   echo "setup: LibTorch 2.x at $("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)"
 fi
 if [ "$WITH_MAGENTA" = 1 ]; then

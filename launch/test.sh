@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the project and runs the whole test suite (CTest), then the MIDI-reader fuzzer briefly.
+# Builds the project and runs the whole test suite (CTest), then the fuzzers of the file readers briefly.
 # The Groove dataset tests run when MVAE_GROOVE_ZIP names the zip (skipped otherwise).
 #   bash launch/test.sh            against the system LibTorch (Debian's 1.13, CPU), in build/
 #   bash launch/test.sh --torch2   against PyTorch's CUDA LibTorch 2.x (launch/setup.sh --torch2), in
@@ -39,11 +39,18 @@ cmake --build build -j "$JOBS"
 echo "test: build built in $SECONDS s"
 seed_test_costs build
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
+# The libFuzzer targets of the readers of files from strangers (tests/fuzz/), each for $FUZZ_SECONDS
+# (30 by default) from its seed corpus: MIDI files, TensorFlow checkpoints (magenta import), model files.
 if command -v clang++ >/dev/null; then
   CXX=clang++ cmake -S . -B build-fuzz -DMVAE_FUZZ_ONLY=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build-fuzz -j "$JOBS" --target midi_reader_fuzz >/dev/null
-  mkdir -p build-fuzz/corpus
-  ./build-fuzz/bin/midi_reader_fuzz -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 \
-    build-fuzz/corpus tests/fuzz/corpus 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==.*ERROR)" || true
-  [ -z "$(ls build-fuzz/crash-* 2>/dev/null)" ] || { echo "fuzzer found a crash"; exit 1; }
+  cmake --build build-fuzz -j "$JOBS" --target midi_reader_fuzz tf_checkpoint_fuzz model_file_fuzz >/dev/null
+  for target in midi_reader:corpus tf_checkpoint:corpus_tf_checkpoint model_file:corpus_model_file; do
+    name=${target%%:*}_fuzz seeds=tests/fuzz/${target#*:}
+    mkdir -p "build-fuzz/corpus-$name"
+    echo "fuzz: $name for ${FUZZ_SECONDS:-30} s"
+    (cd build-fuzz && "./bin/$name" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 \
+      "corpus-$name" "../$seeds" 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==.*ERROR)" || true)
+  done
+  [ -z "$(ls build-fuzz/crash-* build-fuzz/leak-* build-fuzz/timeout-* build-fuzz/oom-* 2>/dev/null)" ] ||
+    { echo "a fuzzer found a crash: build-fuzz/"; exit 1; }
 fi

@@ -3,13 +3,14 @@
 #   bash launch/train_node.sh [N] --data shards/ --preset hierdec-drums_16bar --run runs/a [train options]
 # N defaults to the number of GPUs (nvidia-smi), or 2 on a CPU-only machine.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# Paths in the options (--data, --run, ...) are the caller's: this script stays in the caller's folder.
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 GPUS=$(nvidia-smi -L 2>/dev/null | wc -l || true)
 if [[ "${1:-}" =~ ^[0-9]+$ ]]; then N=$1; shift; else
   N=${GPUS:-0}
   [ "$N" -gt 0 ] || N=2
 fi
-TRAIN=${TRAIN:-./build/bin/train}
+TRAIN=${TRAIN:-$ROOT/build/bin/train}
 # GPU ranks keep several cores each (no binding); CPU ranks run fastest bound one per core
 # (docs/benchmarks.md: 2 bound ranks x 1 thread beat 1 rank x 2 threads by 26%).
 if [ "${GPUS:-0}" -gt 0 ]; then BIND=none; else BIND=core; fi

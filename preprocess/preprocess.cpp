@@ -118,17 +118,6 @@ void PreprocessOptions::validate() const {
 
 namespace {
 
-// --force replaces --out: refused when that would delete the input (the folder itself, or a
-// folder that holds the input).
-void check_output_spares_input(const PreprocessOptions& options) {
-  std::error_code ignored;
-  const fs::path in = fs::weakly_canonical(options.input, ignored), out = fs::weakly_canonical(options.out, ignored);
-  const auto [end, _] = std::mismatch(out.begin(), out.end(), in.begin(), in.end());
-  if (end == out.end())
-    throw UsageError("--out " + options.out + (in == out ? " is the input" : " holds the input " + options.input) +
-                     ": replacing it would delete the input; write the shards to a folder of their own");
-}
-
 // The first few listing problems (files info.csv names but the input lacks, files it does not list)
 // on stderr; all of them are in the manifest.
 void warn_of_listing_problems(const std::vector<std::string>& problems) {
@@ -255,12 +244,11 @@ nlohmann::ordered_json arguments_json(const PreprocessOptions& options) {
 
 PreprocessSummary run_preprocess(const PreprocessOptions& options) {
   options.validate();
-  check_output_spares_input(options);
   const auto t0 = std::chrono::steady_clock::now();
   const data::PitchMap map = data::PitchMap::load(options.pitch_map);
   for (const std::string& cleaned : mvae::clean_up_after_killed_staging(options.out))
     std::fprintf(stderr, "preprocess: cleaned up %s\n", cleaned.c_str());
-  mvae::StagingDir staging(options.out, options.force);  // refuses a non-empty --out early
+  mvae::StagingDir staging(options.out, options.force, {options.input});  // refuses a non-empty --out early
 
   data::DatasetListing listing = data::load_dataset(options.input, options.fractions);
   const size_t n = listing.files.size();
@@ -308,8 +296,13 @@ PreprocessSummary run_preprocess(const PreprocessOptions& options) {
                             {"tokens", token_stats_json}};
   manifest["files"] = collected.files_json;
 
-  write_file_atomic(staging.path() / "skipped.json", collected.skipped_json.dump(2) + "\n");
-  write_file_atomic(staging.path() / "manifest.json", manifest.dump(2) + "\n");  // written last
+  // Labels from a stranger's info.csv need not be UTF-8: such bytes are written as U+FFFD rather
+  // than failing the run at its end (file names are checked when the dataset is read).
+  const auto json_text = [](const nlohmann::json& j) {
+    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  };
+  write_file_atomic(staging.path() / "skipped.json", json_text(collected.skipped_json));
+  write_file_atomic(staging.path() / "manifest.json", json_text(manifest));  // written last
   staging.publish();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return summary;

@@ -50,9 +50,9 @@ if [ "$gpus_per_node" -gt 0 ] && [ "$tasks_per_node" != "$gpus_per_node" ]; then
 fi
 [ -x "$TRAIN" ] || { echo "error: TRAIN=$TRAIN is not an executable (build the project, or set TRAIN)" >&2; exit 2; }
 
-RESUME=()
-[ -e "$RUN/checkpoints/latest" ] && RESUME=(--resume)
-CMD=("$TRAIN" --data "$DATA" --run "$RUN" --preset "$PRESET" $EXTRA "${RESUME[@]}")
+# Always --resume: train finds the newest verified checkpoint itself (the `latest` link is only a
+# hint and may be lost), and starts from step 0 when the run has none yet.
+CMD=("$TRAIN" --data "$DATA" --run "$RUN" --preset "$PRESET" $EXTRA --resume)
 if [ "$LAUNCHER" = srun ]; then
   # --kill-on-bad-exit: one failed task ends the step instead of leaving the others in a collective.
   # train refuses to start when the PMI is wrong (N one-rank worlds instead of one N-rank world).

@@ -22,14 +22,16 @@ RULE = {
     "preprocess": ("common midi data", "json"),  # the root folder: the preprocess program and its job
     "model": ("common data", "torch json"),
     "run_folder": ("common", "json"),
+    "tensor_file": ("common", "json"),
+    "model_file": ("common data model tensor_file", "torch zlib"),
     "pictures": ("common data", "json"),
-    "inference": ("common midi data model run_folder", "torch"),
+    "inference": ("common midi data model model_file run_folder", "torch"),
     "cli": ("common model", "boost"),
     "comm": ("common", "torch mpi nccl cuda"),
     "evaluate": ("common data model", "torch json"),
-    "generate": ("common midi data model pictures run_folder inference", "torch json"),
-    "train": ("common data model comm evaluate cli run_folder", "torch json boost"),  # boost: train_options
-    "magenta": ("common data model run_folder", "torch json leveldb"),
+    "generate": ("common midi data model model_file pictures run_folder inference", "torch json"),
+    "train": ("common data model model_file tensor_file comm evaluate cli run_folder", "torch json boost"),  # boost: train_options
+    "magenta": ("common data model model_file run_folder", "torch json leveldb"),
 }
 # Outside libraries by how their headers are named.
 LIBRARIES = {
@@ -44,7 +46,7 @@ LIBRARIES = {
     "cuda": r"cuda[a-z_]*\.h",
     "leveldb": r"leveldb/",
 }
-PLAIN = ["common", "midi", "data", "preprocess", "pictures", "run_folder"]  # no LibTorch (also magenta/tf_checkpoint.*)
+PLAIN = ["common", "midi", "data", "preprocess", "pictures", "run_folder", "tensor_file"]  # no LibTorch (also magenta/tf_checkpoint.*)
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 

@@ -3,6 +3,7 @@
 // tmpfs, where mounting is allowed), preprocess pointed at its own input, options that are not
 // numbers. Each asserts the message, the exit status, and that what was there before survives.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <signal.h>
 #include <sys/mount.h>
@@ -109,6 +110,86 @@ TEST_F(Faults, ResumeAndGenerateFindTheCheckpointsWhateverHappenedToLatest) {
     EXPECT_FALSE(contains(resumed.output, "starting from step 0")) << resumed.output;
     EXPECT_EQ(latest_of(r), "step-00000006");
   }
+}
+
+// Every program that replaces a folder shares one guard: an --out that is or holds its input, or
+// the folder it runs in, is refused even with --force; a second writer of one output folder is
+// refused naming the first, and the output of the first is what stays.
+TEST_F(Faults, AFolderReplacedWholeNeverTakesItsInputAndHasOneWriter) {
+  const fs::path runs = root.path() / "guard";
+  ASSERT_EQ(run(train(shards_, runs / "run", 2)).status, 0);
+  const fs::path model = runs / "model.safetensors";
+  ASSERT_EQ(run(std::string(MVAE_GENERATE_BIN) + " export --checkpoint " + (runs / "run").string() +
+                " --dtype float32 --out " + model.string())
+                .status,
+            0);
+  for (const fs::path& out : {runs, root.path()}) {
+    const auto r = run(std::string(MVAE_MAGENTA_BIN) + " export-js --checkpoint " + model.string() +
+                       " --config cat-drums_2bar_small --force --out " + out.string());
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_TRUE(contains(r.output, "would delete the input")) << r.output;
+    EXPECT_TRUE(fs::exists(model));
+  }
+  const auto here = run("cd " + runs.string() + " && " + MVAE_PREPROCESS_BIN + " --groove " +
+                        (dir_->path() / "midi").string() + " --out . --force");
+  EXPECT_EQ(here.status, 2) << here.output;
+  EXPECT_TRUE(contains(here.output, "the folder this program runs in")) << here.output;
+
+  const fs::path shards = root.path() / "locked-shards";
+  FolderLock first(root.path() / ".locked-shards.lock", "{out} " + shards.string(), "wait");  // a writer at work
+  const auto second = run(std::string(MVAE_PREPROCESS_BIN) + " --groove " + (dir_->path() / "midi").string() +
+                          " --out " + shards.string());
+  EXPECT_EQ(second.status, 2) << second.output;
+  EXPECT_TRUE(contains(second.output, "is in use by pid " + std::to_string(::getpid()))) << second.output;
+  EXPECT_FALSE(fs::exists(shards));
+}
+
+// A record of metrics.jsonl cut by a full disk or a kill: the resume cuts it back to the last whole
+// record and says so, and the curves of the run still draw.
+TEST_F(Faults, ATornMetricsRecordIsCutBackOnResumeAndCurvesStillDraw) {
+  const fs::path r = root.path() / "torn";
+  const auto logging_every_step = [&](int steps, const std::string& extra) {
+    std::string command = train(shards_, r, steps, extra);
+    return command.replace(command.find("--log-every 1000"), 16, "--log-every 1");
+  };
+  ASSERT_EQ(run(logging_every_step(4, "")).status, 0);
+  const fs::path metrics = r / "metrics.jsonl";
+  const uintmax_t whole = fs::file_size(metrics);
+  fs::resize_file(metrics, whole - 20);  // the last record loses its end and its newline
+  const auto resumed = run(logging_every_step(6, "--resume"));
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_TRUE(contains(resumed.output, "cut back to the last whole record")) << resumed.output;
+  std::ifstream in(metrics);
+  std::string line;
+  std::vector<int64_t> steps;
+  while (std::getline(in, line)) {
+    ASSERT_NO_THROW(steps.push_back(nlohmann::json::parse(line).at("step").get<int64_t>())) << line;
+  }
+  EXPECT_NE(std::find(steps.begin(), steps.end(), 3), steps.end()) << "the whole records before the cut stay";
+  EXPECT_NE(std::find(steps.begin(), steps.end(), 6), steps.end()) << "the resumed run logs on";
+  const auto curves = run(std::string(MVAE_EVALUATE_BIN) + " --curve " + r.string() + " --curve-out " +
+                          (root.path() / "curves.svg").string());
+  EXPECT_EQ(curves.status, 0) << curves.output;
+}
+
+// Checkpoints of the old format (TorchScript files) are refused by resume and generate with the
+// command that takes their model out; nothing of the run is changed.
+TEST_F(Faults, AnOldFormatCheckpointIsRefusedWithTheCommandThatConvertsIt) {
+  const fs::path r = root.path() / "legacy";
+  ASSERT_EQ(run(train(shards_, r, 2)).status, 0);
+  const fs::path step = r / "checkpoints" / "step-00000002";
+  fs::rename(step / "model.safetensors", step / "model.pt");
+  fs::remove(step / "checksums.json");
+  const auto resumed = run(train(shards_, r, 4, "--resume"));
+  EXPECT_NE(resumed.status, 0);
+  EXPECT_TRUE(contains(resumed.output, "checkpoint of the old format") &&
+              contains(resumed.output, "generate convert-legacy --input " + (step / "model.pt").string()))
+      << resumed.output;
+  const auto sampled =
+      run(std::string(MVAE_GENERATE_BIN) + " sample --checkpoint " + r.string() + " --n 1 --out " + (r / "s").string());
+  EXPECT_NE(sampled.status, 0);
+  EXPECT_TRUE(contains(sampled.output, "checkpoint of the old format")) << sampled.output;
+  EXPECT_TRUE(fs::exists(step / "model.pt"));
 }
 
 // One writer per run folder: a second trainer is refused naming the first (its pid), writes

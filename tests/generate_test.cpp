@@ -17,6 +17,7 @@
 #include "inference/trained_model.h"
 #include "midi/midi_file.h"
 #include "model/musicvae.h"
+#include "model_file/model_file.h"
 #include "process_util.h"
 #include "test_util.h"
 
@@ -51,8 +52,8 @@ class Generate : public ::testing::Test {
     data::DataRepresentation rep;
     rep.bars = 2;
     rep.default_qpm = 97;  // as preprocess records the training data's median tempo
-    model_path = dir.path() / "ckpt" / "model.pt";
-    model::save_model(model_path.string(), m, rep);
+    model_path = dir.path() / "ckpt" / "model.safetensors";
+    model_file::save_model(model_path.string(), m, rep);
   }
   std::string generate(const std::string& args) const { return std::string(MVAE_GENERATE_BIN) + " " + args; }
   test::TempDir dir;
@@ -166,9 +167,9 @@ TEST_F(Generate, AModelOfAnotherRepresentationIsRefused) {
   melody.vocab_size = 90;
   melody.num_classes = 1;
   melody.pitch_map_json = "{}";
-  model::save_model((dir.path() / "other.pt").string(), m, melody);
-  const auto r = run(
-      generate("sample --checkpoint " + (dir.path() / "other.pt").string() + " --out " + (dir.path() / "x").string()));
+  model_file::save_model((dir.path() / "other.safetensors").string(), m, melody);
+  const auto r = run(generate("sample --checkpoint " + (dir.path() / "other.safetensors").string() + " --out " +
+                              (dir.path() / "x").string()));
   EXPECT_EQ(r.first, 1);
   EXPECT_NE(r.second.find("is 'melody_90'"), std::string::npos) << r.second;
   EXPECT_FALSE(fs::exists(dir.path() / "x"));
@@ -255,14 +256,14 @@ TEST_F(Generate, RenderWavWritesAudioOrSaysHowToInstallFluidSynth) {
 // A release: export stores the weights in float16 (half the bytes) and loads back in float32
 // within float16's precision; `generate` without --checkpoint uses the released model.
 TEST_F(Generate, ExportedFloat16ModelIsTheReleasedDefault) {
-  const fs::path exported = dir.path() / "release" / "model.pt";
+  const fs::path exported = dir.path() / "release" / "model.safetensors";
   const auto [status, out] =
       run(generate("export --checkpoint " + model_path.string() + " --out " + exported.string()));
   ASSERT_EQ(status, 0) << out;
   EXPECT_NE(out.find("float16 weights"), std::string::npos) << out;
   EXPECT_LT(fs::file_size(exported), fs::file_size(model_path) * 6 / 10);
-  const model::LoadedModel full = model::load_model(model_path.string(), torch::kCPU);
-  const model::LoadedModel half = model::load_model(exported.string(), torch::kCPU);
+  const model_file::LoadedModel full = model_file::load_model(model_path.string(), torch::kCPU);
+  const model_file::LoadedModel half = model_file::load_model(exported.string(), torch::kCPU);
   const auto a = full.model->parameters(), b = half.model->parameters();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
@@ -276,11 +277,12 @@ TEST_F(Generate, ExportedFloat16ModelIsTheReleasedDefault) {
   ASSERT_EQ(s2, 0) << out2;
   EXPECT_NE(out2.find("released model " + exported.string()), std::string::npos) << out2;
   EXPECT_TRUE(fs::exists(dir.path() / "r" / "sample-001.mid"));
-  const auto [s3, out3] = run("MVAE_MODEL=" + (dir.path() / "none.pt").string() + " " +
+  const auto [s3, out3] = run("MVAE_MODEL=" + (dir.path() / "none.safetensors").string() + " " +
                               generate("sample --n 2 --out " + (dir.path() / "r2").string()));
   EXPECT_EQ(s3, 1) << out3;
-  EXPECT_NE(out3.find("none.pt: no such checkpoint"), std::string::npos) << out3;
-  const auto [s4, out4] = run(generate("export --checkpoint " + model_path.string() + " --dtype int8 --out x.pt"));
+  EXPECT_NE(out3.find("none.safetensors: no such checkpoint"), std::string::npos) << out3;
+  const auto [s4, out4] =
+      run(generate("export --checkpoint " + model_path.string() + " --dtype int8 --out x.safetensors"));
   EXPECT_EQ(s4, 2) << out4;
 
   // The verbs that encode an input take the reconstruction release; sampling keeps the default.
@@ -303,8 +305,8 @@ TEST_F(Generate, BarsPicksTheReleaseOfThatLengthAndChecksACheckpoint) {
   model::MusicVAE m(c);
   data::DataRepresentation rep;
   rep.bars = 16;
-  const fs::path long_model = dir.path() / "long.pt";
-  model::save_model(long_model.string(), m, rep);
+  const fs::path long_model = dir.path() / "long.safetensors";
+  model_file::save_model(long_model.string(), m, rep);
   const std::string released = "MVAE_16BAR_MODEL=" + long_model.string() + " ";
   const auto [s1, out1] = run(released + generate("sample --bars 16 --n 1 --out " + (dir.path() / "b").string()));
   ASSERT_EQ(s1, 0) << out1;
@@ -325,7 +327,7 @@ TEST_F(Generate, BarsPicksTheReleaseOfThatLengthAndChecksACheckpoint) {
 TEST_F(Generate, TheReleased16BarModelSamplesSixteenBars) {
   const auto [status, out] = run(generate("sample --bars 16 --n 1 --out " + (dir.path() / "long").string()));
   ASSERT_EQ(status, 0) << out;
-  EXPECT_NE(out.find("models/groove_16bar/model.pt (flat-drums_16bar: 16 bars"), std::string::npos) << out;
+  EXPECT_NE(out.find("models/groove_16bar/model.safetensors (flat-drums_16bar: 16 bars"), std::string::npos) << out;
   EXPECT_EQ(midi::read_midi_file((dir.path() / "long" / "sample-000.mid").string()).end_tick, 256 * 120)
       << "16 bars of 16 steps at 120 ticks per step";
 }
@@ -341,18 +343,18 @@ TEST_F(Generate, ExportAverageIsTheMeanOfTheNewestCheckpoints) {
     model::MusicVAE m(config);
     const fs::path folder = run_dir / "checkpoints" / ("step-0000000" + std::to_string(step));
     fs::create_directories(folder);
-    model::save_model((folder / "model.pt").string(), m, rep);
+    model_file::save_model((folder / "model.safetensors").string(), m, rep);
     std::ofstream(folder / "COMPLETE").put('\n');
-    return model::load_model((folder / "model.pt").string(), torch::kCPU);
+    return model_file::load_model((folder / "model.safetensors").string(), torch::kCPU);
   };
   checkpoint(1, model::preset("tiny"));  // the oldest: not among the two newest
-  const model::LoadedModel a = checkpoint(2, model::preset("tiny")), b = checkpoint(3, model::preset("tiny"));
-  const fs::path averaged = dir.path() / "avg.pt", refused = dir.path() / "refused.pt";
+  const model_file::LoadedModel a = checkpoint(2, model::preset("tiny")), b = checkpoint(3, model::preset("tiny"));
+  const fs::path averaged = dir.path() / "avg.safetensors", refused = dir.path() / "refused.safetensors";
   const auto [status, out] = run(
       generate("export --checkpoint " + run_dir.string() + " --average 2 --dtype float32 --out " + averaged.string()));
   ASSERT_EQ(status, 0) << out;
   EXPECT_NE(out.find("the mean of "), std::string::npos) << out;
-  const model::LoadedModel mean = model::load_model(averaged.string(), torch::kCPU);
+  const model_file::LoadedModel mean = model_file::load_model(averaged.string(), torch::kCPU);
   const auto pa = a.model->parameters(), pb = b.model->parameters(), pm = mean.model->parameters();
   ASSERT_EQ(pm.size(), pa.size());
   for (size_t i = 0; i < pm.size(); ++i)
@@ -368,7 +370,7 @@ TEST_F(Generate, ExportAverageIsTheMeanOfTheNewestCheckpoints) {
   const auto [s3, out3] =
       run(generate("export --checkpoint " + run_dir.string() + " --average 2 --out " + refused.string()));
   EXPECT_EQ(s3, 1) << out3;
-  EXPECT_NE(out3.find("step-00000003/model.pt: mvae_config: is not the model of"), std::string::npos) << out3;
+  EXPECT_NE(out3.find("step-00000003/model.safetensors: mvae_config: is not the model of"), std::string::npos) << out3;
   const auto [s4, out4] =
       run(generate("export --checkpoint " + run_dir.string() + " --best --average 2 --out " + refused.string()));
   EXPECT_EQ(s4, 2) << out4;
@@ -383,20 +385,20 @@ TEST_F(Generate, ExportMeanWithAveragesRunsThatDifferOnlyInTraining) {
   auto save = [&](const std::string& name, int seed, const model::ModelConfig& config) {
     torch::manual_seed(seed);
     model::MusicVAE m(config);
-    const fs::path file = dir.path() / (name + ".pt");
-    model::save_model(file.string(), m, rep);
-    return std::make_pair(file, model::load_model(file.string(), torch::kCPU));
+    const fs::path file = dir.path() / (name + ".safetensors");
+    model_file::save_model(file.string(), m, rep);
+    return std::make_pair(file, model_file::load_model(file.string(), torch::kCPU));
   };
   model::ModelConfig sampled = model::preset("tiny");
   sampled.free_bits = 256;
   sampled.sampling_rate = 1000;
   const auto [teacher_file, teacher] = save("teacher", 1, model::preset("tiny"));
   const auto [sampled_file, sampling] = save("sampled", 2, sampled);
-  const fs::path soup = dir.path() / "soup.pt";
+  const fs::path soup = dir.path() / "soup.safetensors";
   const auto [status, out] = run(generate("export --checkpoint " + teacher_file.string() + " --mean-with " +
                                           sampled_file.string() + " --dtype float32 --out " + soup.string()));
   ASSERT_EQ(status, 0) << out;
-  const model::LoadedModel mean = model::load_model(soup.string(), torch::kCPU);
+  const model_file::LoadedModel mean = model_file::load_model(soup.string(), torch::kCPU);
   EXPECT_EQ(mean.config.to_json(), teacher.config.to_json()) << "the first model's settings";
   const auto pa = teacher.model->parameters(), pb = sampling.model->parameters(), pm = mean.model->parameters();
   ASSERT_EQ(pm.size(), pa.size());
@@ -406,11 +408,12 @@ TEST_F(Generate, ExportMeanWithAveragesRunsThatDifferOnlyInTraining) {
   model::ModelConfig deeper = model::preset("tiny");
   deeper.dec_layers = 2;
   const auto [other_file, other] = save("other", 3, deeper);
-  const auto [s2, out2] = run(generate("export --checkpoint " + teacher_file.string() + " --mean-with " +
-                                       other_file.string() + " --out " + (dir.path() / "refused.pt").string()));
+  const auto [s2, out2] =
+      run(generate("export --checkpoint " + teacher_file.string() + " --mean-with " + other_file.string() + " --out " +
+                   (dir.path() / "refused.safetensors").string()));
   EXPECT_EQ(s2, 1) << out2;
-  EXPECT_NE(out2.find("other.pt: mvae_config: is not the model of"), std::string::npos) << out2;
-  EXPECT_FALSE(fs::exists(dir.path() / "refused.pt"));
+  EXPECT_NE(out2.find("other.safetensors: mvae_config: is not the model of"), std::string::npos) << out2;
+  EXPECT_FALSE(fs::exists(dir.path() / "refused.safetensors"));
 }
 
 namespace {
@@ -440,8 +443,8 @@ TEST_F(Generate, HumanizePlaysTheWholeScoreAtItsTempoWithItsNotes) {
   torch::manual_seed(3);
   model::MusicVAE groove(model::preset("tiny-groove"));  // untrained: what generate does, not how well
   data::DataRepresentation rep;
-  const fs::path groove_path = dir.path() / "groove.pt";
-  model::save_model(groove_path.string(), groove, rep);
+  const fs::path groove_path = dir.path() / "groove.safetensors";
+  model_file::save_model(groove_path.string(), groove, rep);
   const fs::path score = write_score(dir.path());
   const auto r = run(generate("humanize --checkpoint " + groove_path.string() + " --input " + score.string() +
                               " --plot --out " + (dir.path() / "h").string()));
@@ -484,8 +487,8 @@ TEST_F(Generate, TapToDrumsTakesTapsOfAnyPitchOnAnyChannel) {
   c.input_transform = model::InputTransform::kTap;
   model::MusicVAE tap(c);
   data::DataRepresentation rep;
-  const fs::path tap_path = dir.path() / "tap.pt";
-  model::save_model(tap_path.string(), tap, rep);
+  const fs::path tap_path = dir.path() / "tap.safetensors";
+  model_file::save_model(tap_path.string(), tap, rep);
   midi::MidiFile taps;  // quarter-note taps on a piano key, channel 1, two bars at 90 qpm
   taps.tempos.push_back({0, static_cast<uint32_t>(60e6 / 90)});
   for (int s = 0; s < 32; s += 4) {

@@ -22,6 +22,7 @@
 #include "magenta/magenta_model.h"
 #include "magenta/tf_checkpoint.h"
 #include "model/musicvae.h"
+#include "model_file/model_file.h"
 #include "process_util.h"
 #include "test_util.h"
 
@@ -99,7 +100,7 @@ class MagentaInterop : public ::testing::Test {
 
   // Our model computes what Magenta's graph did (reference folder `ref`), to 1e-4 relative.
   static void expect_same_as_magenta(const fs::path& model_file, const fs::path& ref) {
-    model::LoadedModel loaded = model::load_model(model_file.string(), torch::kCPU);
+    model_file::LoadedModel loaded = model_file::load_model(model_file.string(), torch::kCPU);
     model::MusicVAE& m = loaded.model;
     const auto meta = nlohmann::json::parse(std::ifstream(ref / "meta.json"));
     torch::Tensor targets = npy(ref / "targets.npy");
@@ -131,7 +132,7 @@ class MagentaInterop : public ::testing::Test {
   // hierarchical test, whose 16-bar graph is the slow one, leaves it to the two flat configs).
   static void round_trip(const std::string& config, const fs::path& checkpoint, const std::string& hparams = "",
                          bool trained_model = true) {
-    const fs::path imported = dir(config + ".pt");
+    const fs::path imported = dir(config + ".safetensors");
     magenta_bin("import --checkpoint " + checkpoint.string() + " --config " + config + " --out " + imported.string());
     expect_same_as_magenta(imported, magenta_reference(config, checkpoint, "ref-" + config, hparams));
     const fs::path exported = dir("export-" + config) / "model.ckpt-7";
@@ -153,7 +154,7 @@ class MagentaInterop : public ::testing::Test {
     EXPECT_EQ(check.status, 0) << check.output;
   }
   static model::ModelConfig loaded_config(const fs::path& model_file) {
-    return model::load_model(model_file.string(), torch::kCPU).config;
+    return model_file::load_model(model_file.string(), torch::kCPU).config;
   }
   // The prefix's file name the folder's `checkpoint` file names ("model.ckpt-3").
   static std::string last_checkpoint_name(const fs::path& folder) {
@@ -178,9 +179,9 @@ TEST_F(MagentaInterop, HierarchicalDrums16barComputesWhatMagentaComputesBothWays
   round_trip("hierdec-drums_16bar", magenta_train("hierdec-drums_16bar", 1, sizes), sizes, /*trained_model=*/false);
   // `magenta init --hparams` reads Magenta's sizes as Magenta's trainer does: the same layers as the
   // checkpoint that trainer made from the same string (the conductor takes dec_rnn_size too).
-  const fs::path init = dir("init-hierdec.pt");
+  const fs::path init = dir("init-hierdec.safetensors");
   magenta_bin("init --config hierdec-drums_16bar --hparams '" + sizes + "' --out " + init.string());
-  const model::ModelConfig ours = loaded_config(init), magentas = loaded_config(dir("hierdec-drums_16bar.pt"));
+  const model::ModelConfig ours = loaded_config(init), magentas = loaded_config(dir("hierdec-drums_16bar.safetensors"));
   EXPECT_EQ(ours.summary(), magentas.summary());
 }
 
@@ -251,7 +252,7 @@ TEST(MagentaCommands, ACheckpointOfAnotherConfigIsRefusedNamingTheVariable) {
   model::MusicVAE cat_drums(model::preset("cat-drums_2bar_small"));
   const std::string prefix = (dir.path() / "model.ckpt-0").string();
   magenta::write_tf_checkpoint(prefix, magenta::export_checkpoint(cat_drums, "cat-drums_2bar_small", 0));
-  const fs::path out = dir.path() / "wrong.pt";
+  const fs::path out = dir.path() / "wrong.safetensors";
   const auto r = test::run(std::string(MVAE_MAGENTA_BIN) + " import --checkpoint " + dir.path().string() +
                            " --config groovae_2bar_humanize --out " + out.string());
   EXPECT_EQ(r.status, 1) << r.output;
@@ -271,9 +272,10 @@ TEST(MagentaCommands, InitStartsFromMagentasInitialisation) {
     const auto r = test::run(std::string(MVAE_MAGENTA_BIN) + " init --config cat-drums_2bar_small --seed " +
                              std::to_string(seed) + " --out " + (dir.path() / file).string());
     EXPECT_EQ(r.status, 0) << r.output;
-    return model::load_model((dir.path() / file).string(), torch::kCPU);
+    return model_file::load_model((dir.path() / file).string(), torch::kCPU);
   };
-  model::LoadedModel a = init("a.pt", 3), again = init("again.pt", 3), other = init("other.pt", 4);
+  model_file::LoadedModel a = init("a.safetensors", 3), again = init("again.safetensors", 3),
+                          other = init("other.safetensors", 4);
   EXPECT_TRUE(a.config.roll_input) << "Magenta's cat-drums encoder reads the drum roll";
   const magenta::TfVariables v = magenta::export_checkpoint(a.model, "cat-drums_2bar_small", 0);
   const auto values = [&](const std::string& name) {
@@ -307,10 +309,10 @@ TEST(MagentaCommands, InitStartsFromMagentasInitialisation) {
 TEST(MagentaCommands, InitTakesMagentasSizeHparams) {
   test::TempDir dir;
   const std::string bin = std::string(MVAE_MAGENTA_BIN) + " init --config hierdec-drums_16bar --out ";
-  const fs::path file = dir.path() / "small.pt";
+  const fs::path file = dir.path() / "small.safetensors";
   const auto r = test::run(bin + file.string() + " --hparams 'enc_rnn_size=[64],z_size=32,dec_rnn_size=[48,48]'");
   ASSERT_EQ(r.status, 0) << r.output;
-  const model::ModelConfig c = model::load_model(file.string(), torch::kCPU).config;
+  const model::ModelConfig c = model_file::load_model(file.string(), torch::kCPU).config;
   EXPECT_EQ(std::vector<int>({c.enc, c.enc_layers, c.z, c.cond, c.cond_layers, c.dec, c.dec_layers}),
             std::vector<int>({64, 1, 32, 48, 2, 48, 2}));
   EXPECT_TRUE(c.roll_input);
@@ -321,7 +323,7 @@ TEST(MagentaCommands, InitTakesMagentasSizeHparams) {
            {"z_size=big", "z_size=big is not a size"},
            {"z_size=[256,256]", "z_size=[256,256] is one size, not a list"},
            {"z_size", "'z_size' is not name=value"}}) {
-    const fs::path refused = dir.path() / "refused.pt";
+    const fs::path refused = dir.path() / "refused.safetensors";
     const auto bad = test::run(bin + refused.string() + " --hparams '" + hparams + "'");
     EXPECT_EQ(bad.status, 2) << hparams << ": " << bad.output;
     EXPECT_NE(bad.output.find(expected), std::string::npos) << bad.output;
@@ -337,16 +339,17 @@ TEST(MagentaCommands, UnknownConfigsAndModelsMagentaCannotReadAreRefusedWithTheR
   magenta::write_tf_checkpoint(prefix, variables);
   const std::string bin = MVAE_MAGENTA_BIN;
   const auto unknown = test::run(bin + " import --checkpoint " + prefix + " --config mel_2bar_small --out " +
-                                 (dir.path() / "m.pt").string());
+                                 (dir.path() / "m.safetensors").string());
   EXPECT_EQ(unknown.status, 2) << unknown.output;
   EXPECT_NE(unknown.output.find("supported: cat-drums_2bar_big, cat-drums_2bar_small, groovae_2bar_humanize"),
             std::string::npos)
       << unknown.output;
-  const auto tar = test::run(bin + " import --checkpoint " + prefix + ".tar --config cat-drums_2bar_small --out m.pt");
+  const auto tar =
+      test::run(bin + " import --checkpoint " + prefix + ".tar --config cat-drums_2bar_small --out m.safetensors");
   EXPECT_EQ(tar.status, 1) << tar.output;
   model::MusicVAE tiny(model::preset("tiny"));  // hierarchical, its encoder looks tokens up
-  const fs::path tiny_file = dir.path() / "tiny.pt";
-  model::save_model(tiny_file.string(), tiny, data::DataRepresentation{});
+  const fs::path tiny_file = dir.path() / "tiny.safetensors";
+  model_file::save_model(tiny_file.string(), tiny, data::DataRepresentation{});
   const auto js = test::run(bin + " export-js --checkpoint " + tiny_file.string() +
                             " --config hierdec-drums_16bar --out " + (dir.path() / "js").string());
   EXPECT_EQ(js.status, 2) << js.output;

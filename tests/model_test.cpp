@@ -11,9 +11,11 @@
 #include "model/lstm_layer.h"
 #include "model/musicvae.h"
 #include "model/precision.h"
+#include "model_file/model_file.h"
 #include "test_util.h"
 
 using namespace mvae::model;
+using namespace mvae::model_file;
 
 namespace {
 
@@ -407,7 +409,7 @@ TEST(Model, SaveLoadGivesIdenticalOutputs) {
   torch::manual_seed(9);
   ModelConfig c = small(DecoderKind::kHierarchical);
   MusicVAE m(c);
-  const std::string path = (dir.path() / "model.pt").string();
+  const std::string path = (dir.path() / "model.safetensors").string();
   mvae::data::DataRepresentation rep;
   rep.bars = c.bars;
   save_model(path, m, rep);
@@ -419,7 +421,7 @@ TEST(Model, SaveLoadGivesIdenticalOutputs) {
   EXPECT_TRUE(torch::equal(m->encode(x).mu, loaded.model->encode(x).mu));
   const auto z = torch::randn({2, c.z});
   EXPECT_TRUE(torch::equal(m->decode_teacher_forced(z, x), loaded.model->decode_teacher_forced(z, x)));
-  EXPECT_THROW(load_model((dir.path() / "missing.pt").string(), torch::kCPU), mvae::InputError);
+  EXPECT_THROW(load_model((dir.path() / "missing.safetensors").string(), torch::kCPU), mvae::InputError);
 }
 
 TEST(Model, EncodeAndSampleAreDeterministicWithASeed) {
@@ -472,7 +474,7 @@ TEST(Model, DropoutActsInTrainingOnlyAndLoadedModelsDoNotDrop) {
     m->eval();
     EXPECT_TRUE(torch::allclose(m->decode_teacher_forced(z, x), plain->decode_teacher_forced(z, x), 1e-5, 1e-6));
     EXPECT_TRUE(torch::allclose(m->encode(x).mu, plain->encode(x).mu, 1e-5, 1e-7));
-    const std::string path = (dir.path() / "dropout.pt").string();
+    const std::string path = (dir.path() / "dropout.safetensors").string();
     save_model(path, m, mvae::data::DataRepresentation{});
     LoadedModel loaded = load_model(path, torch::kCPU);
     EXPECT_DOUBLE_EQ(loaded.config.dropout_keep, 0.5);
@@ -483,7 +485,7 @@ TEST(Model, DropoutActsInTrainingOnlyAndLoadedModelsDoNotDrop) {
   std::string old_json = preset("tiny").to_json();
   old_json.erase(old_json.find(",\"dropout_keep\""), std::string(",\"dropout_keep\":1.0").size());
   EXPECT_EQ(old_json.find("dropout"), std::string::npos);
-  EXPECT_DOUBLE_EQ(ModelConfig::from_json(old_json, "old.pt").dropout_keep, 1.0);
+  EXPECT_DOUBLE_EQ(ModelConfig::from_json(old_json, "old.safetensors").dropout_keep, 1.0);
   ModelConfig bad = preset("tiny");
   bad.dropout_keep = 0;
   try {

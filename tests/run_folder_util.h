@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model/musicvae.h"
+#include "model_file/model_file.h"
 
 namespace mvae::test {
 
@@ -16,7 +17,8 @@ inline std::vector<torch::Tensor> final_parameters(const std::filesystem::path& 
   std::ifstream latest(run_dir / "checkpoints" / "latest");
   std::string name;
   latest >> name;
-  model::LoadedModel m = model::load_model((run_dir / "checkpoints" / name / "model.pt").string(), torch::kCPU);
+  model_file::LoadedModel m =
+      model_file::load_model((run_dir / "checkpoints" / name / "model.safetensors").string(), torch::kCPU);
   return m.model->parameters();
 }
 

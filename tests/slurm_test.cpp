@@ -162,7 +162,7 @@ TEST_P(SlurmLaunchers, ShortRunCompletesWithACheckpointAndMetrics) {
   EXPECT_EQ(job["ExitCode"], "0:0") << log;
   EXPECT_NE(log.find("launcher " + GetParam()), std::string::npos) << log;
   EXPECT_NE(log.find("train: 2 rank(s)"), std::string::npos) << log;  // one 2-rank world, not two 1-rank ones
-  EXPECT_TRUE(fs::exists(run_dir(name) / "checkpoints" / "step-00000100" / "model.pt")) << log;
+  EXPECT_TRUE(fs::exists(run_dir(name) / "checkpoints" / "step-00000100" / "model.safetensors")) << log;
   std::ifstream metrics(run_dir(name) / "metrics.jsonl");
   int lines = 0;
   for (std::string line; std::getline(metrics, line);) lines += line.find("\"step\"") != std::string::npos;

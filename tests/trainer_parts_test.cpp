@@ -14,6 +14,7 @@
 #include "common/files.h"
 #include "inference/trained_model.h"
 #include "model/musicvae.h"
+#include "model_file/model_file.h"
 #include "run_folder/checkpoint_files.h"
 #include "run_folder_util.h"
 #include "shards_fixture.h"
@@ -82,7 +83,7 @@ TEST_F(TrainerParts, StepValidateAndCheckpointInOneProcess) {
   EXPECT_EQ(read_text_file(dir / "latest"), "step-00000006\n");
   EXPECT_EQ(read_text_file(dir / "best"), "step-00000006\n");
   const auto sums = nlohmann::json::parse(read_text_file(dir / "step-00000006" / "checksums.json"));
-  for (const char* f : {"model.pt", "optimizer.pt", "state.json", "rng-rank00000.pt"})
+  for (const char* f : {"model.safetensors", "optimizer.safetensors", "state.json", "rng-rank00000.safetensors"})
     EXPECT_TRUE(sums["files"].contains(f)) << f;
   EXPECT_EQ(run_folder::verify_checkpoint(dir / "step-00000006"), "");
   const auto state = nlohmann::json::parse(read_text_file(dir / "step-00000006" / "state.json"));
@@ -119,14 +120,14 @@ TEST_F(TrainerParts, ResumeAndGenerateFallBackPastADamagedCheckpoint) {
   train::run_training(o, torch::kCPU, comm_, 1);  // checkpoints at steps 2 and 4
   const fs::path dir = fs::path(o.run) / "checkpoints";
   ASSERT_TRUE(fs::exists(dir / "step-00000002" / "COMPLETE"));
-  {  // one flipped byte in the middle of the newest model.pt
-    std::fstream f(dir / "step-00000004" / "model.pt", std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(static_cast<std::streamoff>(fs::file_size(dir / "step-00000004" / "model.pt") / 2));
+  {  // one flipped byte in the middle of the newest model.safetensors
+    std::fstream f(dir / "step-00000004" / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(fs::file_size(dir / "step-00000004" / "model.safetensors") / 2));
     const char c = static_cast<char>(f.get());
-    f.seekp(static_cast<std::streamoff>(fs::file_size(dir / "step-00000004" / "model.pt") / 2));
+    f.seekp(static_cast<std::streamoff>(fs::file_size(dir / "step-00000004" / "model.safetensors") / 2));
     f.put(static_cast<char>(c ^ 0x5a));
   }
-  EXPECT_NE(run_folder::verify_checkpoint(dir / "step-00000004").find("model.pt: CRC-32"), std::string::npos);
+  EXPECT_NE(run_folder::verify_checkpoint(dir / "step-00000004").find("model.safetensors: CRC-32"), std::string::npos);
 
   o.resume = true;
   o.steps = 6;
@@ -134,7 +135,7 @@ TEST_F(TrainerParts, ResumeAndGenerateFallBackPastADamagedCheckpoint) {
   EXPECT_EQ(trainer.resumed_from().filename(), "step-00000002");
   EXPECT_EQ(trainer.state().step, 2);
   ASSERT_EQ(trainer.passed_over().size(), 1u);
-  EXPECT_NE(trainer.passed_over()[0].find("step-00000004 (model.pt: CRC-32"), std::string::npos)
+  EXPECT_NE(trainer.passed_over()[0].find("step-00000004 (model.safetensors: CRC-32"), std::string::npos)
       << trainer.passed_over()[0];
 
   // generate and evaluate load the same fallback; the damaged folder given directly is refused.
@@ -144,7 +145,7 @@ TEST_F(TrainerParts, ResumeAndGenerateFallBackPastADamagedCheckpoint) {
     inference::TrainedModel direct((dir / "step-00000004").string());
     FAIL() << "a damaged checkpoint given directly was loaded";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("checkpoint is damaged: model.pt"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("checkpoint is damaged: model.safetensors"), std::string::npos) << e.what();
   }
 }
 
@@ -178,7 +179,7 @@ TEST_F(TrainerParts, InitFromStartsANewRunFromAnotherRunsWeights) {
   train::TrainOptions source = options("source");
   source.steps = 2;
   train::run_training(source, torch::kCPU, comm_, 1);
-  model::LoadedModel trained = model::load_model(run_folder::resolve_model_file(source.run), torch::kCPU);
+  model_file::LoadedModel trained = model_file::load_model(run_folder::resolve_model_file(source.run), torch::kCPU);
 
   train::TrainOptions o = options("fine-tune");
   o.init_from = source.run;
@@ -209,7 +210,7 @@ TEST_F(TrainerParts, InitFromStartsANewRunFromAnotherRunsWeights) {
   again.init_from = source.run;
   train::Trainer copy(again, torch::kCPU, comm_);
   copy.checkpoint(false);
-  model::LoadedModel copied = model::load_model(run_folder::resolve_model_file(again.run), torch::kCPU);
+  model_file::LoadedModel copied = model_file::load_model(run_folder::resolve_model_file(again.run), torch::kCPU);
   const auto expected = trained.model->named_parameters();
   for (const auto& p : copied.model->named_parameters())
     EXPECT_TRUE(torch::equal(p.value(), expected[p.key()])) << p.key();

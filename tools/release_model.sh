@@ -7,12 +7,12 @@ set -euo pipefail
 RUN=${1:?run folder}; SHARDS=${2:?shard folder}; OUT=${3:?release folder}
 BIN=${BIN:-build/bin}
 mkdir -p "$OUT"
-"$BIN/generate" export --checkpoint "$RUN" --best --force --out "$OUT/model.pt" --dtype float16
-"$BIN/evaluate" --checkpoint "$OUT/model.pt" --data "$SHARDS" --split test --temperature 1 --json "$OUT/test-metrics.json"
+"$BIN/generate" export --checkpoint "$RUN" --best --force --out "$OUT/model.safetensors" --dtype float16
+"$BIN/evaluate" --checkpoint "$OUT/model.safetensors" --data "$SHARDS" --split test --temperature 1 --json "$OUT/test-metrics.json"
 "$BIN/evaluate" --checkpoint "$RUN" --best --data "$SHARDS" --split test --temperature 1 --json "$OUT/test-metrics-float32.json" | sed -n 3p
 "$BIN/evaluate" --curve "$RUN" --curve-out "$OUT/training-curves.svg"
 tmp=$(mktemp -d)
-"$BIN/generate" sample --checkpoint "$OUT/model.pt" --n 4 --temperature 0.5 --out "$tmp" --plot >/dev/null
+"$BIN/generate" sample --checkpoint "$OUT/model.safetensors" --n 4 --temperature 0.5 --out "$tmp" --plot >/dev/null
 cp "$tmp/sample.svg" "$OUT/samples.svg"
 rm -rf "$tmp"
 ls -la "$OUT"

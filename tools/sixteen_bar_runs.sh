@@ -88,7 +88,7 @@ if [ "$SAVE" = 1 ]; then
     before=0
     [ -f "$run/continued-from.json" ] && before=$(json_field "$run/continued-from.json" steps_before)
     mkdir -p "$out"
-    build/bin/generate export --checkpoint "$latest" --force --out "$out/model.pt" --dtype float16 >/dev/null
+    build/bin/generate export --checkpoint "$latest" --force --out "$out/model.safetensors" --dtype float16 >/dev/null
     cp "$run/metrics.jsonl" "$out/metrics-from-step-$before.jsonl"
     if [ -f "$run/continued-from.json" ]; then  # a branched run's snapshot brings the stages before the branch
       src=$(json_field "$run/continued-from.json" snapshot)
@@ -134,9 +134,9 @@ COMMON=(--data "$DATA" --precision "$PRECISION" --lstm-bias-lr-scale 1 "${SCHEDU
 start() {  # name, core, options...
   local name="$1" core="$2" first=(--init magenta) source="$1"
   shift 2
-  if [ -n "$BRANCH_FROM" ] && [ ! -f "$SNAPSHOTS/$name/model.pt" ]; then source="${name%-*}-$BRANCH_FROM"; fi
+  if [ -n "$BRANCH_FROM" ] && [ ! -f "$SNAPSHOTS/$name/model.safetensors" ]; then source="${name%-*}-$BRANCH_FROM"; fi
   if [ ! -f "$RUNS/$name/checkpoints/latest" ] && [ ! -f "$RUNS/$name/continued-from.json" ] &&
-     [ -f "$SNAPSHOTS/$source/model.pt" ]; then
+     [ -f "$SNAPSHOTS/$source/model.safetensors" ]; then
     mkdir -p "$RUNS/$name"
     echo "{\"steps_before\": $(steps_before "$source"), \"snapshot\": \"$SNAPSHOTS/$source\"}" >"$RUNS/$name/continued-from.json"
   fi
@@ -149,7 +149,7 @@ start() {  # name, core, options...
     # A fresh Adam at the rate reached spiked the hierarchical run (loss 471 -> 773 at stage step 200), so a stage warms
     # its rate up over 500 steps while Adam's second moments fill; that moved the spike to step ~650 rather than
     # preventing it. The cause is bfloat16: the same stage in float32 did not spike (docs/results.md section 4).
-    first=(--init-from "$snapshot/model.pt" --schedule-offset "$before" --lr-warmup-steps 500)
+    first=(--init-from "$snapshot/model.safetensors" --schedule-offset "$before" --lr-warmup-steps 500)
     echo "sixteen_bar_runs: $name continues from $snapshot (step $before)"
   fi
   echo "sixteen_bar_runs: $name on core $core, log $RUNS/$name.log"

@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -22,20 +24,26 @@ namespace fs = std::filesystem;
 
 namespace mvae {
 
-std::vector<uint8_t> read_file_bytes(const fs::path& path) {
+std::vector<uint8_t> read_file_bytes(const fs::path& path, uint64_t max_bytes) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    throw InputError(path.string(), "", std::string("cannot open: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    throw InputError(path.string(), "", "is not a regular file (a folder, pipe or device): give a file");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes)
+    throw InputError(path.string(), "",
+                     std::to_string(st.st_size) + " bytes, over the limit of " + std::to_string(max_bytes) +
+                         " bytes for a file of this kind: not a file this program reads");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path.string(), "", std::string("cannot open: ") + std::strerror(errno));
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  in.seekg(0, std::ios::beg);
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
-    throw InputError(path.string(), "", "read failed");
+  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
+  if (!bytes.empty() && !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size())))
+    throw InputError(path.string(), "", "read failed (did the file shrink while it was read?)");
   return bytes;
 }
 
 std::string read_text_file(const fs::path& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_file_bytes(path, kMaxTextFileBytes);
   return std::string(bytes.begin(), bytes.end());
 }
 
@@ -59,8 +67,10 @@ std::string write_failure_reason(const fs::path& path, int error) {
   return error != 0 ? std::strerror(error) : "write failed";
 }
 
-void write_file_atomic(const fs::path& path, const std::string& contents) {
-  const fs::path tmp = path.string() + ".tmp";
+namespace {
+
+// `contents` into `tmp`, fsynced; on failure `tmp` is removed and InputError names `path`.
+void write_temporary(const fs::path& tmp, const fs::path& path, const std::string& contents) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw InputError(tmp.string(), "", std::string("cannot create: ") + write_failure_reason(tmp, errno));
   size_t done = 0;
@@ -81,7 +91,29 @@ void write_file_atomic(const fs::path& path, const std::string& contents) {
     fs::remove(tmp, ignored);  // nothing half-written stays behind; `path` keeps its old contents
     throw InputError(path.string(), "", "cannot write: " + write_failure_reason(path, error));
   }
+}
+
+}  // namespace
+
+void write_file_atomic(const fs::path& path, const std::string& contents) {
+  const fs::path tmp = path.string() + ".tmp";
+  write_temporary(tmp, path, contents);
   fs::rename(tmp, path);
+}
+
+void write_files_atomic(const std::vector<std::pair<fs::path, std::string>>& files) {
+  std::vector<fs::path> written;
+  try {
+    for (const auto& [path, contents] : files) {
+      write_temporary(path.string() + ".tmp", path, contents);
+      written.push_back(path.string() + ".tmp");
+    }
+  } catch (...) {
+    std::error_code ignored;
+    for (const fs::path& tmp : written) fs::remove(tmp, ignored);
+    throw;
+  }
+  for (const auto& [path, contents] : files) fs::rename(path.string() + ".tmp", path);
 }
 
 uint32_t file_crc32(const fs::path& path) {
@@ -112,8 +144,35 @@ std::string crc32_hex(uint32_t crc) {
   return buf;
 }
 
-StagingDir::StagingDir(fs::path final_dir, bool force) : final_(std::move(final_dir)), force_(force) {
+namespace {
+
+// True when `inner` is `outer` or lies inside it (both made absolute, links resolved where they exist).
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  std::error_code ignored;
+  const fs::path in = fs::weakly_canonical(fs::absolute(inner), ignored);
+  const fs::path out = fs::weakly_canonical(fs::absolute(outer), ignored);
+  const auto [end, _] = std::mismatch(out.begin(), out.end(), in.begin(), in.end());
+  return end == out.end();
+}
+
+}  // namespace
+
+StagingDir::StagingDir(fs::path final_dir, bool force, const std::vector<fs::path>& inputs)
+    : final_(std::move(final_dir)), force_(force) {
   if (final_.has_filename() == false) final_ = final_.parent_path();  // "shards/" -> "shards"
+  if (final_.empty() || final_.filename() == "." || final_.filename() == ".." || is_within(fs::current_path(), final_))
+    throw UsageError("{out} " + final_.string() +
+                     " is (or holds) the folder this program runs in, and the output replaces it whole: name a "
+                     "folder of its own");
+  for (const fs::path& input : inputs)
+    if (is_within(input, final_))
+      throw UsageError("{out} " + final_.string() +
+                       (is_within(final_, input) ? " is the input" : " holds the input " + input.string()) +
+                       ": replacing it would delete the input; write to a folder of its own");
+  const fs::path parent = final_.has_parent_path() ? final_.parent_path() : fs::path(".");
+  fs::create_directories(parent);
+  lock_ = std::make_unique<FolderLock>(parent / ("." + final_.filename().string() + ".lock"),
+                                       "{out} " + final_.string(), "wait for it to finish, or write to another folder");
   if (fs::exists(final_)) {
     if (!fs::is_directory(final_)) throw UsageError("{out} " + final_.string() + " exists and is not a folder");
     if (!fs::is_empty(final_) && !force_)

@@ -9,7 +9,7 @@
 
 namespace mvae {
 
-void write_npy(const std::string& path, const std::vector<float>& data, const std::vector<int64_t>& shape) {
+std::string npy_bytes(const std::vector<float>& data, const std::vector<int64_t>& shape) {
   std::ostringstream dict;
   dict << "{'descr': '<f4', 'fortran_order': False, 'shape': (";
   for (size_t i = 0; i < shape.size(); ++i) dict << shape[i] << (shape.size() == 1 || i + 1 < shape.size() ? ", " : "");
@@ -26,11 +26,15 @@ void write_npy(const std::string& path, const std::vector<float>& data, const st
   bytes.push_back(static_cast<char>(length >> 8));
   bytes += header;
   bytes.append(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float));
-  write_file_atomic(path, bytes);
+  return bytes;
+}
+
+void write_npy(const std::string& path, const std::vector<float>& data, const std::vector<int64_t>& shape) {
+  write_file_atomic(path, npy_bytes(data, shape));
 }
 
 std::vector<float> read_npy(const std::string& path, std::vector<int64_t>* shape) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_file_bytes(path, kMaxDataFileBytes);
   if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0)
     throw InputError(path, "byte 0", "not a .npy file");
   if (bytes[6] != 1) throw InputError(path, "byte 6", "npy version " + std::to_string(bytes[6]) + " (expected 1)");
@@ -44,16 +48,26 @@ std::vector<float> read_npy(const std::string& path, std::vector<int64_t>* shape
   std::vector<int64_t> dims;
   std::istringstream in(header.substr(open + 10, close - open - 10));
   std::string item;
-  int64_t count = 1;
+  // Each size a plain decimal number; the product checked against the bytes present as it grows,
+  // so no shape can overflow or ask for more than the file holds.
+  const uint64_t data_bytes = bytes.size() - 10 - length;
+  uint64_t count = 1;
+  bool too_big = false;  // the product passed the data bytes (refused, even if a later size is 0)
   while (std::getline(in, item, ',')) {
-    if (item.find_first_not_of(' ') == std::string::npos) continue;
-    dims.push_back(std::stoll(item));
-    count *= dims.back();
+    const size_t first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
+    if (first == std::string::npos) continue;
+    const std::string digits = item.substr(first, last - first + 1);
+    if (digits.empty() || digits.size() > 12 || digits.find_first_not_of("0123456789") != std::string::npos)
+      throw InputError(path, "header", "shape holds '" + digits + "', not a size");
+    dims.push_back(std::stoll(digits));
+    const uint64_t size = static_cast<uint64_t>(dims.back());
+    too_big = too_big || (size != 0 && count > data_bytes / size);
+    count = too_big ? count : count * size;
   }
-  if (10 + length + static_cast<size_t>(count) * 4 != bytes.size())
+  if (too_big || count * 4 != data_bytes)
     throw InputError(path, "",
-                     "holds " + std::to_string(bytes.size() - 10 - length) + " data bytes, shape needs " +
-                         std::to_string(count * 4));
+                     "holds " + std::to_string(data_bytes) + " data bytes, which its shape does not fit (" +
+                         header.substr(open, close - open + 1) + ", float32)");
   std::vector<float> data(static_cast<size_t>(count));
   std::memcpy(data.data(), bytes.data() + 10 + length, data.size() * 4);
   if (shape) *shape = dims;

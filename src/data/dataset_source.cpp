@@ -3,6 +3,7 @@
 #include <zip.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -30,7 +31,57 @@ bool is_midi_name(const std::string& name) {
 struct RawTree {
   std::map<std::string, std::vector<uint8_t>> midi;  // relative path -> bytes
   std::map<std::string, std::string> csv;            // relative path of each info.csv -> text
+  uint64_t bytes = 0;                                // of both, for kMaxDatasetBytes
+  std::vector<std::string> problems;                 // files left out, and why
 };
+
+// Whether `s` is well-formed UTF-8 (names go into JSON, which holds nothing else).
+bool is_utf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    i += n;
+  }
+  return true;
+}
+
+// `s` with bytes outside printable ASCII as \xNN, to name a file whose name is not UTF-8.
+std::string escaped(const std::string& s) {
+  std::string out;
+  char buf[8];
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f) {
+      out += c;
+    } else {
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// False (and a problem recorded) for a name that cannot be written into the manifest.
+bool usable_name(const std::string& source, const std::string& name, RawTree* tree) {
+  if (is_utf8(name)) return true;
+  tree->problems.push_back(source + ":" + escaped(name) + ": its name is not UTF-8; left out (rename it to use it)");
+  return false;
+}
+// The files of one dataset are held in memory together: Groove is 5 MB unpacked, so 2 GiB is
+// far above any real drum dataset and below what a 2-core, 24 GiB machine holds.
+constexpr uint64_t kMaxDatasetBytes = uint64_t{2} << 30;
+
+// What the dataset's files hold in memory together, checked as each is added.
+void charge_dataset_bytes(const std::string& path, uint64_t bytes, RawTree* tree) {
+  tree->bytes += bytes;
+  if (tree->bytes > kMaxDatasetBytes)
+    throw InputError(path, "",
+                     "holds more than " + std::to_string(kMaxDatasetBytes >> 20) +
+                         " MiB of MIDI and info.csv files, the most one preprocess run reads: split the dataset");
+}
 
 RawTree read_zip(const std::string& path) {
   int err = 0;
@@ -50,7 +101,15 @@ RawTree read_zip(const std::string& path) {
     const std::string name = st.name;
     const bool is_csv = fs::path(name).filename() == "info.csv";
     if (!is_csv && !is_midi_name(name)) continue;
-    if (name.find("__MACOSX") != std::string::npos) continue;
+    if (name.find("__MACOSX") != std::string::npos || !usable_name(path, name, &tree)) continue;
+    // The sizes an entry declares are checked before anything is allocated (a zip bomb declares
+    // gigabytes in a few kilobytes); zip_fread stops at the declared size, and libzip checks the CRC.
+    const uint64_t limit = is_csv ? kMaxTextFileBytes : kMaxMidiFileBytes;
+    if (!(st.valid & ZIP_STAT_SIZE) || st.size > limit)
+      throw InputError(path, "entry " + name,
+                       "declares " + std::to_string(st.size) + " bytes uncompressed, over the limit of " +
+                           std::to_string(limit) + " for a file of this kind: not a dataset this program reads");
+    charge_dataset_bytes(path, st.size, &tree);
     std::unique_ptr<zip_file_t, decltype(&zip_fclose)> entry(zip_fopen_index(archive.get(), i, 0), &zip_fclose);
     if (!entry) throw InputError(path, "entry " + name, std::string("cannot open: ") + zip_strerror(archive.get()));
     std::vector<uint8_t> bytes(st.size);
@@ -71,11 +130,14 @@ RawTree read_folder(const std::string& root) {
        it != fs::recursive_directory_iterator(); ++it) {
     if (!it->is_regular_file()) continue;
     const std::string rel = fs::relative(it->path(), root).generic_string();
+    if ((it->path().filename() == "info.csv" || is_midi_name(rel)) && !usable_name(root, rel, &tree)) continue;
     if (it->path().filename() == "info.csv") {
-      const std::vector<uint8_t> bytes = read_file_bytes(it->path());
+      const std::vector<uint8_t> bytes = read_file_bytes(it->path(), kMaxTextFileBytes);
+      charge_dataset_bytes(root, bytes.size(), &tree);
       tree.csv[rel] = std::string(bytes.begin(), bytes.end());
     } else if (is_midi_name(rel)) {
-      tree.midi[rel] = read_file_bytes(it->path());
+      tree.midi[rel] = read_file_bytes(it->path(), kMaxMidiFileBytes);
+      charge_dataset_bytes(root, tree.midi[rel].size(), &tree);
     }
   }
   return tree;
@@ -144,6 +206,7 @@ DatasetListing load_dataset(const std::string& zip_or_folder, const SplitFractio
   DatasetListing listing;
   listing.root = zip_or_folder;
   RawTree tree = fs::is_directory(zip_or_folder) ? read_folder(zip_or_folder) : read_zip(zip_or_folder);
+  listing.problems = tree.problems;
 
   if (!tree.csv.empty()) {
     // The shallowest info.csv is the dataset's (the zip has groove/info.csv).

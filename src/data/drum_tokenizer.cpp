@@ -67,8 +67,13 @@ std::vector<StepHits> quantize_piece(const midi::MidiFile& file, const Piece& pi
                                      const TokenizerOptions& options, TokenizeStats& stats) {
   std::map<int64_t, StepHits> by_step;
   const int64_t tpq = file.ticks_per_quarter;
-  for (const auto& note : file.notes) {
-    if (note.velocity == 0 || note.tick < piece.start_tick || note.tick >= piece.end_tick) continue;
+  // The notes are sorted by tick (midi::parse_midi): only the piece's own are visited, so a file of
+  // many tempo changes costs the notes once, not once per piece.
+  const auto first = std::lower_bound(file.notes.begin(), file.notes.end(), piece.start_tick,
+                                      [](const midi::NoteEvent& n, int64_t tick) { return n.tick < tick; });
+  for (auto it = first; it != file.notes.end() && it->tick < piece.end_tick; ++it) {
+    const midi::NoteEvent& note = *it;
+    if (note.velocity == 0) continue;
     if (!options.any_channel && note.channel != midi::kDrumChannel) continue;
     ++stats.drum_notes;
     const int drum_class = map.class_for(note.pitch);
@@ -168,6 +173,12 @@ void TokenizeStats::add(const TokenizeStats& o) {
   windows_capped += o.windows_capped;
 }
 
+int64_t max_windows_of_file(int window_steps) {
+  const int64_t bytes_per_window =
+      window_steps * static_cast<int64_t>(sizeof(uint16_t) + kNumDrumClasses * (sizeof(uint8_t) + sizeof(float)));
+  return kWindowMemoryBudgetBytes / bytes_per_window;
+}
+
 TokenizeResult tokenize_drums(const midi::MidiFile& file, const PitchMap& map, const TokenizerOptions& options) {
   TokenizeResult result;
   TokenizeStats& stats = result.stats;
@@ -175,6 +186,7 @@ TokenizeResult tokenize_drums(const midi::MidiFile& file, const PitchMap& map, c
   const int64_t hop = static_cast<int64_t>(options.hop_bars) * kStepsPerBar;
   std::string bad_meter;
 
+  const int64_t limit = max_windows_of_file(T);
   const std::vector<Piece> pieces = split_on_time_changes(file);
   for (size_t p = 0; p < pieces.size(); ++p) {
     const Piece& piece = pieces[p];
@@ -201,6 +213,13 @@ TokenizeResult tokenize_drums(const midi::MidiFile& file, const PitchMap& map, c
         if (options.deduplicate && !seen.insert(w.tokens).second) {
           ++stats.windows_duplicate;
           continue;
+        }
+        if (static_cast<int64_t>(result.windows.size()) == limit) {
+          result.windows.clear();
+          result.skip_reason = "too_many_windows";
+          result.skip_detail = "yields more than " + std::to_string(limit) + " " + std::to_string(options.bars) +
+                               "-bar windows, the most one file may (their memory is bounded): split the file";
+          return result;
         }
         w.piece = static_cast<int32_t>(p);
         w.qpm = 60e6 / piece.micros_per_quarter;

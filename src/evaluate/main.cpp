@@ -48,7 +48,7 @@ int draw_curves(const EvaluateOptions& o) {
 int evaluate_split(const EvaluateOptions& o) {
   if (o.checkpoint.empty() || o.data_dir.empty()) throw mvae::UsageError("--checkpoint and --data are required");
   if (o.report.eval.batch < 1) throw mvae::UsageError("--batch must be >= 1");
-  if (o.report.eval.temperature <= 0) throw mvae::UsageError("--temperature must be > 0");
+  mvae::inference::check_temperature(o.report.eval.temperature);
   mvae::tune_cpu();
   mvae::inference::TrainedModel trained(
       o.checkpoint, o.best ? mvae::run_folder::CheckpointChoice::kBest : mvae::run_folder::CheckpointChoice::kLatest);

@@ -12,6 +12,7 @@
 #include "generate/latents.h"
 #include "generate/render.h"
 #include "midi/midi_file.h"
+#include "model_file/model_file.h"
 #include "pictures/piano_roll.h"
 
 namespace fs = std::filesystem;
@@ -129,9 +130,7 @@ void GenerateOptions::validate() const {
                      ") is for export from a run folder, without --best: the mean of its N newest checkpoints");
   if (!mean_with.empty() && verb != "export")
     throw UsageError("--mean-with is for export: the mean of --checkpoint's weights and these checkpoints'");
-  if (!(decode.temperature > 0 && std::isfinite(decode.temperature)))
-    throw UsageError("--temperature must be a number > 0 (0.1-1.5 is the useful range), got " +
-                     std::to_string(decode.temperature));
+  inference::check_temperature(decode.temperature);
   if (qpm_given && !(decode.qpm >= midi::kMinQpm && decode.qpm <= midi::kMaxQpm))
     throw UsageError("--qpm must be a tempo a MIDI file can hold, 3.58 to 60000000 quarters per minute, got " +
                      std::to_string(decode.qpm));
@@ -301,7 +300,7 @@ int export_model_file(const GenerateOptions& o) {
   for (const auto& other : o.mean_with)
     from.push_back(run_folder::resolve_model_file(other, run_folder::CheckpointChoice::kLatest));
   if (fs::path(o.out).has_parent_path()) fs::create_directories(fs::path(o.out).parent_path());
-  const uint64_t bytes = model::export_model(from, o.out, o.dtype);
+  const uint64_t bytes = model_file::export_model(from, o.out, o.dtype);
   std::string sources;
   for (const auto& f : from) sources += (sources.empty() ? "" : " + ") + f;
   std::printf("generate export: %s%s -> %s (%s weights, %.1f MB)\n", from.size() > 1 ? "the mean of " : "",
@@ -310,6 +309,22 @@ int export_model_file(const GenerateOptions& o) {
               : o.dtype == torch::kBFloat16 ? "bfloat16"
                                             : "float32",
               bytes / 1e6);
+  return 0;
+}
+
+// The only command that opens a model file of the old format: for files the user trusts.
+int convert_legacy_file(const GenerateOptions& o) {
+  if (o.inputs.size() != 1 || o.out.empty())
+    throw UsageError("convert-legacy needs --input OLD.pt (one file) and --out NEW.safetensors");
+  if (fs::exists(o.out)) throw UsageError("--out " + o.out + " exists: convert-legacy writes a new file, name another");
+  std::printf(
+      "generate convert-legacy: opening %s with LibTorch's archive reader, which runs any code the file "
+      "carries: do this only for files you trust\n",
+      o.inputs.front().c_str());
+  if (fs::path(o.out).has_parent_path()) fs::create_directories(fs::path(o.out).parent_path());
+  model_file::convert_legacy_model(o.inputs.front(), o.out);
+  std::printf("generate convert-legacy: %s -> %s (%.1f MB)\n", o.inputs.front().c_str(), o.out.c_str(),
+              static_cast<double>(fs::file_size(o.out)) / 1e6);
   return 0;
 }
 
@@ -356,8 +371,11 @@ const std::vector<Verb>& verbs() {
        "generate apply       --checkpoint runs/a --input beat.mid --vector vectors/fill.npy --scale 1.0 --out fills/",
        apply_attribute},
       {"export",
-       "generate export      --checkpoint runs/a --best --out models/mine/model.pt --dtype float16   (or --average 3)",
+       "generate export      --checkpoint runs/a --best --out models/mine/model.safetensors --dtype float16   (or "
+       "--average 3)",
        nullptr},
+      {"convert-legacy",
+       "generate convert-legacy --input old/model.pt --out model.safetensors   (old-format files you trust)", nullptr},
   };
   return table;
 }
@@ -369,6 +387,7 @@ const Verb* find_verb(const std::string& name) {
 }
 
 int run_generate(GenerateOptions o) {
+  if (o.verb == "convert-legacy") return convert_legacy_file(o);
   const bool released = o.checkpoint.empty();
   if (released) o.checkpoint = inference::released_model_path(o.verb, o.bars);
   o.validate();

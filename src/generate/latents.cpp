@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/npy.h"
 #include "model/window_batch.h"
 
@@ -53,17 +53,19 @@ EncodedWindows encode_midi_files(TrainedModel& gen, const std::vector<std::strin
 
 void save_encoded(const std::string& npy_path, const EncodedWindows& encoded) {
   const torch::Tensor mu = encoded.mu.to(torch::kFloat).contiguous();
-  write_npy(npy_path, std::vector<float>(mu.data_ptr<float>(), mu.data_ptr<float>() + mu.numel()),
-            {mu.size(0), mu.size(1)});
   std::string base = npy_path;
   if (base.size() > 4 && base.compare(base.size() - 4, 4, ".npy") == 0) base.resize(base.size() - 4);
-  std::ofstream labels(base + ".labels.jsonl");
+  std::string labels;
   for (const auto& l : encoded.labels)
-    labels << nlohmann::json{{"file", l.file},          {"split", l.split},         {"drummer", l.drummer},
-                             {"style", l.style},        {"beat_type", l.beat_type}, {"bpm", l.bpm},
-                             {"start_bar", l.start_bar}}
-                  .dump()
-           << "\n";
+    labels +=
+        nlohmann::json{{"file", l.file},           {"split", l.split}, {"drummer", l.drummer},    {"style", l.style},
+                       {"beat_type", l.beat_type}, {"bpm", l.bpm},     {"start_bar", l.start_bar}}
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+        "\n";
+  // One row of latents per label line, written as a pair: neither is replaced unless both are whole.
+  write_files_atomic({{npy_path, npy_bytes(std::vector<float>(mu.data_ptr<float>(), mu.data_ptr<float>() + mu.numel()),
+                                           {mu.size(0), mu.size(1)})},
+                      {base + ".labels.jsonl", labels}});
 }
 
 bool has_label(const WindowLabel& label, const std::string& rule) {

@@ -8,8 +8,17 @@
 #include "data/drum_tokenizer.h"
 #include "midi/midi_file.h"
 #include "model/tokens.h"
+#include "model_file/model_file.h"
 
 namespace mvae::inference {
+
+void check_temperature(double t) {
+  if (!(t >= kMinTemperature && t <= kMaxTemperature))
+    throw UsageError(
+        "{temperature} must be a number from 0.01 to 100 (0.1-1.5 is the useful range; for the most "
+        "likely pattern use --argmax), got " +
+        std::to_string(t));
+}
 
 std::string released_model_path(const std::string& verb, int bars) {
   if (bars == 16) {
@@ -47,7 +56,7 @@ std::string released_model_path(const std::string& verb, int bars) {
 TrainedModel::TrainedModel(const std::string& checkpoint, run_folder::CheckpointChoice choice,
                            const torch::Device& device)
     : device_(device), model_path_(run_folder::resolve_model_file(checkpoint, choice)) {
-  model::LoadedModel loaded = model::load_model(model_path_, device);
+  model_file::LoadedModel loaded = model_file::load_model(model_path_, device);
   model_ = loaded.model;
   model_->eval();
   representation_ = loaded.representation;
@@ -64,6 +73,7 @@ std::vector<Pattern> TrainedModel::windows_of(const std::string& midi_path, data
   data::PitchMap map = pitch_map_;
   if (every_pitch_one_class) map.class_of.fill(0);
   data::TokenizeResult result = data::tokenize_drums(midi, map, options);
+  if (result.skip_reason == "too_many_windows") throw InputError(midi_path, "", result.skip_detail);
   if (result.windows.empty())
     throw InputError(midi_path, "",
                      "yields no " + std::to_string(representation_.bars) + "-bar window (" + result.skip_reason + ": " +
@@ -95,18 +105,29 @@ torch::Tensor TrainedModel::encode_mean(const std::vector<Pattern>& patterns) {
 
 torch::Tensor TrainedModel::encode_mean(const torch::Tensor& sequences) {
   torch::NoGradGuard no_grad;
-  return model_->encode(model_->encoder_input(sequences.to(device_))).mu;
+  std::vector<torch::Tensor> means;  // [<= kInferenceBatch, z] each: the LSTM's activations are per batch
+  for (int64_t at = 0; at < sequences.size(0); at += kInferenceBatch) {
+    const torch::Tensor batch = sequences.narrow(0, at, std::min(kInferenceBatch, sequences.size(0) - at));
+    means.push_back(model_->encode(model_->encoder_input(batch.to(device_))).mu);
+  }
+  return means.empty() ? torch::empty({0, config().z}) : torch::cat(means);
 }
 
 std::vector<Pattern> TrainedModel::decode(const torch::Tensor& z, const DecodeOptions& options,
                                           const torch::Tensor& forced_hits) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(options.seed);
-  const torch::Tensor decoded = model_
-                                    ->sample(z.to(device_), options.temperature, options.argmax,
-                                             forced_hits.defined() ? forced_hits.to(device_) : forced_hits)
-                                    .cpu();
   std::vector<Pattern> out;
+  for (int64_t at = 0; at < z.size(0); at += kInferenceBatch) {
+    const int64_t n = std::min(kInferenceBatch, z.size(0) - at);
+    const torch::Tensor hits = forced_hits.defined() ? forced_hits.narrow(0, at, n).to(device_) : forced_hits;
+    append_patterns(model_->sample(z.narrow(0, at, n).to(device_), options.temperature, options.argmax, hits).cpu(),
+                    options.qpm, &out);
+  }
+  return out;
+}
+
+void TrainedModel::append_patterns(const torch::Tensor& decoded, double qpm, std::vector<Pattern>* out) const {
   for (int64_t i = 0; i < decoded.size(0); ++i) {
     Pattern p;
     if (config().groove()) {
@@ -115,10 +136,9 @@ std::vector<Pattern> TrainedModel::decode(const torch::Tensor& z, const DecodeOp
       const torch::Tensor row = decoded[i].contiguous();
       p.tokens.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
     }
-    p.qpm = options.qpm;
-    out.push_back(std::move(p));
+    p.qpm = qpm;
+    out->push_back(std::move(p));
   }
-  return out;
 }
 
 torch::Tensor TrainedModel::sample_prior(int64_t n, uint64_t seed) const {

@@ -16,6 +16,12 @@
 
 namespace mvae::inference {
 
+// Sampling temperatures a decode accepts: logits are divided by it, so below 0.01 they overflow
+// float32 (argmax is what a temperature near 0 means: --argmax); above 100 every step is noise.
+constexpr double kMinTemperature = 0.01, kMaxTemperature = 100;
+// UsageError naming {temperature} when `t` is outside [kMinTemperature, kMaxTemperature] or not a number.
+void check_temperature(double t);
+
 struct DecodeOptions {
   double temperature = 0.5;  // music_vae_generate's default
   bool argmax = false;
@@ -31,6 +37,11 @@ using Pattern = data::DrumWindow;
 // that verifies, or its best one), a checkpoint folder, or a model.pt file.
 class TrainedModel {
  public:
+  // Rows per model call when encoding or decoding: the LSTMs' activations (about 0.5 MB per 2-bar
+  // row in the released encoder) are held for one batch at a time, so the memory a call needs does
+  // not grow with how many windows an input yields or how many samples are asked for.
+  static constexpr int64_t kInferenceBatch = 256;
+
   explicit TrainedModel(const std::string& checkpoint,
                         run_folder::CheckpointChoice choice = run_folder::CheckpointChoice::kLatest,
                         const torch::Device& device = torch::kCPU);
@@ -50,8 +61,8 @@ class TrainedModel {
   // q(z | x) means of patterns, or of sequences [N, T(, 27)], each through the model's input transform: [N, z].
   torch::Tensor encode_mean(const std::vector<Pattern>& patterns);
   torch::Tensor encode_mean(const torch::Tensor& sequences);
-  // Decodes z [N, z]; `forced_hits` [N, T, 9] (groove models): the hits to keep, velocities and
-  // timing from the model.
+  // Decodes z [N, z] in batches of kInferenceBatch (one seed, drawn in order); `forced_hits`
+  // [N, T, 9] (groove models): the hits to keep, velocities and timing from the model.
   std::vector<Pattern> decode(const torch::Tensor& z, const DecodeOptions& options,
                               const torch::Tensor& forced_hits = {});
   torch::Tensor sample_prior(int64_t n, uint64_t seed) const;  // [n, z]
@@ -61,6 +72,9 @@ class TrainedModel {
   void write_midi(const Pattern& pattern, const std::string& path, double qpm) const;
 
  private:
+  // Decoded sequences [n, T(, 27)] as patterns at `qpm`, onto the end of `out`.
+  void append_patterns(const torch::Tensor& decoded, double qpm, std::vector<Pattern>* out) const;
+
   model::MusicVAE model_{nullptr};
   data::DataRepresentation representation_;
   data::PitchMap pitch_map_;

@@ -12,6 +12,7 @@
 #include "magenta/magenta_model.h"
 #include "magenta/tf_checkpoint.h"
 #include "model/musicvae.h"
+#include "model_file/model_file.h"
 #include "run_folder/checkpoint_files.h"
 
 namespace mvae::magenta {
@@ -55,11 +56,11 @@ void require_playable_in_magenta_js(const model::ModelConfig& c) {
 }
 
 // --checkpoint, --config and --out given; the model of --checkpoint (a run folder, a checkpoint folder or a model.pt).
-model::LoadedModel model_to_export(const MagentaOptions& o) {
+model_file::LoadedModel model_to_export(const MagentaOptions& o) {
   require(o.checkpoint, "checkpoint");
   require(o.config, "config");
   require(o.out, "out");
-  return model::load_model(run_folder::resolve_model_file(o.checkpoint), torch::kCPU);
+  return model_file::load_model(run_folder::resolve_model_file(o.checkpoint), torch::kCPU);
 }
 
 }  // namespace
@@ -72,7 +73,7 @@ int import_command(const MagentaOptions& o) {
   const TfVariables variables = read_tf_checkpoint(prefix);
   const model::ModelConfig config = config_from_checkpoint(variables, o.config, prefix + ".index");
   model::MusicVAE m = import_checkpoint(variables, config, prefix + ".index");
-  model::save_model(o.out, m, representation_for(config));
+  model_file::save_model(o.out, m, representation_for(config));
   std::string step;
   const auto global_step = variables.find("global_step");
   if (global_step != variables.end() && global_step->second.dtype == TfDtype::kInt64 &&
@@ -87,7 +88,7 @@ int import_command(const MagentaOptions& o) {
 }
 
 int export_command(const MagentaOptions& o) {
-  model::LoadedModel loaded = model_to_export(o);
+  model_file::LoadedModel loaded = model_to_export(o);
   const long step = o.global_step >= 0 ? o.global_step : 0;
   const TfVariables variables = export_checkpoint(loaded.model, o.config, step);
   const std::filesystem::path folder = std::filesystem::path(o.out).parent_path();
@@ -102,7 +103,8 @@ int export_command(const MagentaOptions& o) {
 }
 
 int export_js_command(const MagentaOptions& o) {
-  model::LoadedModel loaded = model_to_export(o);
+  StagingDir staging(o.out, o.force, {o.checkpoint});  // first: --out checked; a half-written folder never appears
+  model_file::LoadedModel loaded = model_to_export(o);
   require_playable_in_magenta_js(loaded.config);
   TfVariables variables = export_checkpoint(loaded.model, o.config, 0);
   variables.erase("global_step");  // the model's variables only, as Magenta.js's checkpoint converter keeps
@@ -115,7 +117,6 @@ int export_js_command(const MagentaOptions& o) {
   }
   const nlohmann::ordered_json manifest = nlohmann::ordered_json::array({{{"paths", {shard}}, {"weights", weights}}});
   const nlohmann::ordered_json spec = {{"type", "MusicVAE"}, {"dataConverter", converter_spec(loaded.config)}};
-  StagingDir staging(o.out, o.force);  // a half-written folder never appears under --out
   write_file_atomic(staging.path() / shard, bytes);
   write_file_atomic(staging.path() / "weights_manifest.json", manifest.dump(1) + "\n");
   write_file_atomic(staging.path() / "config.json", spec.dump(1) + "\n");
@@ -143,7 +144,7 @@ int init_command(const MagentaOptions& o) {
   require(o.config, "config");
   require(o.out, "out");
   model::MusicVAE m = initialize_like_magenta(o.config, o.seed, o.hparams);
-  model::save_model(o.out, m, representation_for(m->config()));
+  model_file::save_model(o.out, m, representation_for(m->config()));
   std::fprintf(stderr, "magenta init: %s initialised as Magenta's trainer does (seed %llu) -> %s\n  %s\n",
                o.config.c_str(), static_cast<unsigned long long>(o.seed), o.out.c_str(), m->config().summary().c_str());
   return 0;

@@ -6,8 +6,11 @@
 #include <leveldb/table.h>
 #include <leveldb/table_builder.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 
 #include "common/error.h"
@@ -102,6 +105,11 @@ class WireReader {
   std::string file_, where_;
 };
 
+// Bounds on what an index may declare: a dimension (2^40 elements: more than any file holds) and
+// a rank (TensorFlow's own limit is 254; Magenta's variables have 1 or 2).
+constexpr uint64_t kMaxDimension = uint64_t{1} << 40;
+constexpr size_t kMaxRank = 8;
+
 struct BundleEntry {
   TfTensor tensor;  // dtype and shape; bytes filled from the data file
   int shard = 0;
@@ -116,15 +124,22 @@ std::vector<int64_t> parse_shape(const std::string& message, const std::string& 
   while (!r.done()) {
     const auto [field, type] = r.key();
     if (field == 2 && type == kLengthDelimited) {  // Dim {int64 size = 1; string name = 2}
-      WireReader dim(r.bytes(), file, where);
+      const std::string dim_message = r.bytes();   // the reader points into it: it must outlive the reader
+      WireReader dim(dim_message, file, where);
       int64_t size = 0;
       while (!dim.done()) {
         const auto [f, t] = dim.key();
-        if (f == 1 && t == kVarint)
-          size = static_cast<int64_t>(dim.varint());
-        else
+        if (f == 1 && t == kVarint) {
+          const uint64_t declared = dim.varint();
+          // Unknown sizes (-1) and sizes no checkpoint of ours could hold are refused here, so that
+          // products of sizes cannot overflow (elements() below).
+          if (declared > kMaxDimension) r.fail("a dimension of " + std::to_string(static_cast<int64_t>(declared)));
+          size = static_cast<int64_t>(declared);
+        } else {
           dim.skip(t);
+        }
       }
+      if (shape.size() == kMaxRank) r.fail("a shape of more than " + std::to_string(kMaxRank) + " dimensions");
       shape.push_back(size);
     } else if (field == 3 && type == kVarint && r.varint() != 0) {
       r.fail("a shape of unknown rank");
@@ -237,10 +252,84 @@ size_t dtype_size(TfDtype dtype) {
   }
 }
 
+// ---- LevelDB allocates a block's declared size before it reads the block: every block of the
+// table is checked against the bytes present first (table format: leveldb's doc/table_format.md).
+// Blocks must be uncompressed, as TensorFlow's BundleWriter writes them.
+struct BlockHandle {
+  uint64_t offset = 0, size = 0;
+};
+
+// A varint64 at `*at` of `bytes` below `end`, or false when it runs past `end`.
+bool read_varint(const std::string& bytes, size_t* at, size_t end, uint64_t* value) {
+  *value = 0;
+  for (int shift = 0; shift < 64 && *at < end; shift += 7) {
+    const uint8_t b = static_cast<uint8_t>(bytes[(*at)++]);
+    *value |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+uint32_t read_fixed32(const std::string& bytes, size_t at) {
+  uint32_t v;
+  std::memcpy(&v, bytes.data() + at, 4);
+  return v;
+}
+
+// The block `handle` points at: within the table before its footer, with its 5-byte trailer, uncompressed.
+void check_block(const std::string& bytes, const BlockHandle& handle, const std::string& path,
+                 const std::string& what) {
+  constexpr uint64_t kFooter = 48, kTrailer = 5;
+  const uint64_t limit = bytes.size() - kFooter;
+  if (handle.offset > limit || handle.size > limit - handle.offset || kTrailer > limit - handle.offset - handle.size)
+    throw InputError(path, what,
+                     "declares bytes " + std::to_string(handle.offset) + " + " + std::to_string(handle.size) +
+                         " of a " + std::to_string(bytes.size()) + "-byte file: not a TensorFlow checkpoint index");
+  if (bytes[handle.offset + handle.size] != 0)
+    throw InputError(path, what, "is compressed: TensorFlow writes checkpoint indexes uncompressed");
+}
+
+void check_table_blocks(const std::string& bytes, const std::string& path) {
+  if (bytes.size() < 48) throw InputError(path, "", "not a TensorFlow checkpoint index: shorter than its footer");
+  size_t at = bytes.size() - 48;
+  BlockHandle meta, index;
+  if (!read_varint(bytes, &at, bytes.size() - 8, &meta.offset) ||
+      !read_varint(bytes, &at, bytes.size() - 8, &meta.size) ||
+      !read_varint(bytes, &at, bytes.size() - 8, &index.offset) ||
+      !read_varint(bytes, &at, bytes.size() - 8, &index.size))
+    throw InputError(path, "footer", "not a TensorFlow checkpoint index: its block handles are malformed");
+  check_block(bytes, meta, path, "metaindex block");
+  check_block(bytes, index, path, "index block");
+  // The index block's entries: shared, unshared and value lengths, the key's tail, then the value,
+  // a data block's handle; the restart array and its count close the block.
+  if (index.size < 4) throw InputError(path, "index block", "shorter than its restart count");
+  const uint64_t restarts = read_fixed32(bytes, index.offset + index.size - 4);
+  if (restarts > (index.size - 4) / 4) throw InputError(path, "index block", "declares more restarts than it holds");
+  const size_t end = index.offset + index.size - 4 - 4 * restarts;
+  std::vector<size_t> entry_starts;  // LevelDB starts decoding at any restart point: each must be one of these
+  for (at = index.offset; at < end;) {
+    entry_starts.push_back(at - index.offset);
+    uint64_t shared, unshared, value_length;
+    BlockHandle data;
+    if (!read_varint(bytes, &at, end, &shared) || !read_varint(bytes, &at, end, &unshared) ||
+        !read_varint(bytes, &at, end, &value_length) || unshared > end - at)
+      throw InputError(path, "index block", "an entry runs past the block");
+    at += unshared;
+    const size_t value_end = value_length > end - at ? end : at + value_length;
+    if (!read_varint(bytes, &at, value_end, &data.offset) || !read_varint(bytes, &at, value_end, &data.size))
+      throw InputError(path, "index block", "an entry's block handle is malformed");
+    check_block(bytes, data, path, "data block at byte " + std::to_string(data.offset));
+    at = value_end;
+  }
+  for (uint64_t r = 0; r < restarts; ++r)
+    if (!std::binary_search(entry_starts.begin(), entry_starts.end(), read_fixed32(bytes, end + 4 * r)))
+      throw InputError(path, "index block", "a restart point falls inside an entry");
+}
+
 // Every (name, entry) of an index file, the header checked.
-std::pair<Header, std::vector<std::pair<std::string, BundleEntry>>> read_index(const std::string& index_path) {
-  const std::vector<uint8_t> raw = read_file_bytes(index_path);
-  const std::string bytes(raw.begin(), raw.end());
+std::pair<Header, std::vector<std::pair<std::string, BundleEntry>>> parse_index(const std::string& bytes,
+                                                                                const std::string& index_path) {
+  check_table_blocks(bytes, index_path);
   MemoryFile file(bytes);
   leveldb::Table* table_ptr = nullptr;
   leveldb::Options options;
@@ -279,8 +368,10 @@ std::string to_string(TfDtype dtype) {
 }
 
 int64_t TfTensor::elements() const {
+  // Each dimension is at most 2^40 (parse_shape); the product saturates instead of overflowing.
+  constexpr int64_t kSaturated = int64_t{1} << 62;
   int64_t n = 1;
-  for (const int64_t d : shape) n *= d;
+  for (const int64_t d : shape) n = (d != 0 && n > kSaturated / d) ? kSaturated : n * d;
   return n;
 }
 
@@ -337,27 +428,25 @@ std::string resolve_checkpoint_prefix(const std::string& path) {
                    "no TensorFlow checkpoint here (no " + path + ".index, not a folder with a `checkpoint` file)");
 }
 
-TfVariables read_tf_checkpoint(const std::string& prefix) {
-  const std::string index_path = prefix + ".index";
-  auto [header, entries] = read_index(index_path);
-  std::map<int, std::vector<uint8_t>> shards;
+namespace {
+
+// The variables of a parsed index, their bytes from the data shard `shard_bytes` returns.
+TfVariables read_variables(const std::string& index_bytes, const std::string& index_path,
+                           const std::function<const std::vector<uint8_t>&(int shard, int num_shards)>& shard_bytes,
+                           const std::function<std::string(int shard, int num_shards)>& shard_name) {
+  auto [header, entries] = parse_index(index_bytes, index_path);
   TfVariables variables;
   for (auto& [name, e] : entries) {
     const std::string where = "variable " + name;
     if (e.shard < 0 || e.shard >= header.num_shards)
       throw InputError(index_path, where,
                        "shard " + std::to_string(e.shard) + " of " + std::to_string(header.num_shards));
-    const std::string data_path = data_file(prefix, e.shard, header.num_shards);
-    if (!shards.count(e.shard)) {
-      if (!fs::exists(data_path))
-        throw InputError(data_path, "", "missing: the checkpoint's data file (copy it beside " + index_path + ")");
-      shards[e.shard] = read_file_bytes(data_path);
-    }
-    const std::vector<uint8_t>& data = shards[e.shard];
-    if (e.offset + e.size > data.size())
+    const std::vector<uint8_t>& data = shard_bytes(e.shard, header.num_shards);
+    const std::string data_path = shard_name(e.shard, header.num_shards);
+    if (e.offset > data.size() || e.size > data.size() - e.offset)  // without overflow
       throw InputError(data_path, where,
-                       "bytes " + std::to_string(e.offset) + ".." + std::to_string(e.offset + e.size) +
-                           " run past the end (" + std::to_string(data.size()) + " bytes): a truncated copy");
+                       "bytes " + std::to_string(e.offset) + " + " + std::to_string(e.size) + " run past the end (" +
+                           std::to_string(data.size()) + " bytes): a truncated copy");
     if (e.size != static_cast<uint64_t>(e.tensor.elements()) * dtype_size(e.tensor.dtype))
       throw InputError(index_path, where,
                        std::to_string(e.size) + " bytes do not hold its shape of " + to_string(e.tensor.dtype));
@@ -367,6 +456,32 @@ TfVariables read_tf_checkpoint(const std::string& prefix) {
     variables.emplace(name, std::move(e.tensor));
   }
   return variables;
+}
+
+}  // namespace
+
+TfVariables read_tf_checkpoint(const std::string& prefix) {
+  const std::string index_path = prefix + ".index";
+  const std::vector<uint8_t> raw = read_file_bytes(index_path, kMaxTextFileBytes);
+  std::map<int, std::vector<uint8_t>> shards;
+  const auto name = [&](int shard, int num_shards) { return data_file(prefix, shard, num_shards); };
+  const auto bytes = [&](int shard, int num_shards) -> const std::vector<uint8_t>& {
+    if (!shards.count(shard)) {
+      const std::string data_path = name(shard, num_shards);
+      if (!fs::exists(data_path))
+        throw InputError(data_path, "", "missing: the checkpoint's data file (copy it beside " + index_path + ")");
+      shards[shard] = read_file_bytes(data_path, kMaxDataFileBytes);
+    }
+    return shards[shard];
+  };
+  return read_variables(std::string(raw.begin(), raw.end()), index_path, bytes, name);
+}
+
+TfVariables parse_tf_checkpoint(const std::string& index_bytes, const std::vector<uint8_t>& data,
+                                const std::string& name) {
+  const auto shard_name = [&](int, int) { return name + ".data"; };
+  const auto bytes = [&](int, int) -> const std::vector<uint8_t>& { return data; };
+  return read_variables(index_bytes, name + ".index", bytes, shard_name);
 }
 
 void write_tf_checkpoint(const std::string& prefix, const TfVariables& variables) {

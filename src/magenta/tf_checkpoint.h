@@ -45,6 +45,10 @@ std::string resolve_checkpoint_prefix(const std::string& path);
 // records. Throws InputError naming the file, the variable and what is wrong (a sliced
 // (partitioned) variable, a big-endian bundle, a dtype not listed above, a short data file).
 TfVariables read_tf_checkpoint(const std::string& prefix);
+// The same from bytes in memory, every variable in the one data shard `data` (the fuzzer's entry;
+// `name` stands for the files in errors).
+TfVariables parse_tf_checkpoint(const std::string& index_bytes, const std::vector<uint8_t>& data,
+                                const std::string& name);
 
 // Writes PREFIX.index and PREFIX.data-00000-of-00001 (each through a temporary file renamed into
 // place, data first, so a reader never sees an index without its data), then the folder's

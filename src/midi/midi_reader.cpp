@@ -188,7 +188,7 @@ MidiFile parse_midi(const uint8_t* data, size_t size, const std::string& name) {
 }
 
 MidiFile read_midi_file(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_file_bytes(path, kMaxMidiFileBytes);
   return parse_midi(bytes.data(), bytes.size(), path);
 }
 

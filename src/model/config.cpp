@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 
 #include "common/error.h"
@@ -187,18 +188,30 @@ void ModelConfig::validate() const {
   const auto positive = [](const char* field, int v) {
     if (v < 1) throw ConfigError(field, "must be >= 1, got " + std::to_string(v));
   };
-  positive("vocab", vocab);
-  positive("bars", bars);
-  positive("steps_per_bar", steps_per_bar);
-  positive("enc", enc);
-  positive("enc_layers", enc_layers);
-  positive("z", z);
-  positive("dec", dec);
-  positive("dec_layers", dec_layers);
+  // Each size between 1 and its limit (kLimits, config.h: why each number), so that a configuration
+  // read from a stranger's file cannot ask for more memory than the limits allow.
+  const auto in_range = [](const char* field, int v, int most) {
+    if (v < 1) throw ConfigError(field, "must be >= 1, got " + std::to_string(v));
+    if (v > most)
+      throw ConfigError(
+          field, "must be <= " + std::to_string(most) + " (the limit on a model's sizes), got " + std::to_string(v));
+  };
+  in_range("vocab", vocab, kLimits.vocab);
+  in_range("bars", bars, kLimits.bars);
+  in_range("steps_per_bar", steps_per_bar, kLimits.steps_per_bar);
+  in_range("enc", enc, kLimits.units);
+  in_range("enc_layers", enc_layers, kLimits.layers);
+  in_range("z", z, kLimits.units);
+  in_range("dec", dec, kLimits.units);
+  in_range("dec_layers", dec_layers, kLimits.layers);
   if (hierarchical()) {
-    positive("cond", cond);
-    positive("cond_layers", cond_layers);
+    in_range("cond", cond, kLimits.units);
+    in_range("cond_layers", cond_layers, kLimits.layers);
   }
+  if (parameter_count(*this) > kLimits.parameters)
+    throw ConfigError("enc", "and the other sizes make " + std::to_string(parameter_count(*this)) +
+                                 " parameters, over the limit of " + std::to_string(kLimits.parameters) +
+                                 " (16 bytes each to train in float32): choose smaller sizes");
   // Written so that NaN fails too (every comparison with NaN is false); infinities are refused.
   const auto finite_at_least_zero = [](const char* field, double v, const char* also) {
     if (!(v >= 0 && std::isfinite(v)))
@@ -251,25 +264,37 @@ std::string ModelConfig::to_json() const {
   return j.dump();
 }
 
+namespace {
+// An integer field of a configuration read from a file: a JSON integer that fits an int (a float,
+// a string or 1e30 is refused rather than cast).
+int int_field(const nlohmann::json& j, const char* field) {
+  const nlohmann::json& v = j.at(field);
+  if (!v.is_number_integer() || v.get<int64_t>() < std::numeric_limits<int>::min() ||
+      v.get<int64_t>() > std::numeric_limits<int>::max() || (v.is_number_unsigned() && v.get<uint64_t>() > INT32_MAX))
+    throw ConfigError(field, "must be an integer, got " + v.dump());
+  return v.get<int>();
+}
+}  // namespace
+
 ModelConfig ModelConfig::from_json(const std::string& text, const std::string& source) {
   ModelConfig c;
   try {
     const auto j = nlohmann::json::parse(text);
     c.preset = j.value("preset", "");
-    c.vocab = j.at("vocab");
-    c.bars = j.at("bars");
-    c.steps_per_bar = j.at("steps_per_bar");
-    c.enc = j.at("enc");
-    c.enc_layers = j.at("enc_layers");
-    c.z = j.at("z");
+    c.vocab = int_field(j, "vocab");
+    c.bars = int_field(j, "bars");
+    c.steps_per_bar = int_field(j, "steps_per_bar");
+    c.enc = int_field(j, "enc");
+    c.enc_layers = int_field(j, "enc_layers");
+    c.z = int_field(j, "z");
     const std::string kind = j.at("decoder");
     if (kind != "hierarchical" && kind != "flat")
       throw ConfigError("decoder", "must be hierarchical or flat, got '" + kind + "'");
     c.decoder = kind == "hierarchical" ? DecoderKind::kHierarchical : DecoderKind::kFlat;
-    c.cond = j.at("cond");
-    c.cond_layers = j.at("cond_layers");
-    c.dec = j.at("dec");
-    c.dec_layers = j.at("dec_layers");
+    c.cond = int_field(j, "cond");
+    c.cond_layers = int_field(j, "cond_layers");
+    c.dec = int_field(j, "dec");
+    c.dec_layers = int_field(j, "dec_layers");
     // Both absent in models saved before the groove output existed: token models.
     c.output = parse_output_kind(j.value("output", "tokens"));
     c.input_transform = parse_input_transform(j.value("input_transform", "none"));
@@ -282,6 +307,9 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
     c.sampling_schedule = parse_sampling_schedule(j.value("sampling_schedule", "inverse_sigmoid"));
     c.sampling_rate = j.at("sampling_rate");
     c.dropout_keep = j.value("dropout_keep", 1.0);  // absent in models saved before dropout existed
+    c.validate();
+  } catch (const ConfigError& e) {  // a file's value, not an option: named as the file's field
+    throw InputError(source, "model config field " + e.field(), e.problem());
   } catch (const std::exception& e) {
     throw InputError(source, "model config", std::string("malformed: ") + e.what());
   }
@@ -339,6 +367,31 @@ double forward_flops_per_sequence(const ModelConfig& c) {
   flops += lstm(T, c.dec, c.dec_layers, 1, F);  // decoder
   flops += T * 2.0 * c.dec * out;               // output layer
   return flops;
+}
+
+int64_t parameter_count(const ModelConfig& c) {
+  // One LSTM stack (model/lstm.cpp): per direction, layer 0's token gates [vocab + 1, 4H], input
+  // weights [4H, features] and dense weights [4H, dense]; per layer, w_ih [D, 4H, D*H] (above
+  // layer 0), w_hh [D, 4H, H] and the bias [D, 4H].
+  const auto lstm = [](int64_t H, int64_t layers, int64_t D, int64_t vocab, int64_t features, int64_t dense) {
+    const int64_t G = 4 * H;
+    int64_t n = D * ((vocab > 0 ? (vocab + 1) * G : 0) + G * features + G * dense);
+    for (int64_t l = 0; l < layers; ++l) n += (l > 0 ? D * G * D * H : 0) + D * G * H + D * G;
+    return n;
+  };
+  const auto dense = [](int64_t in, int64_t out) { return in * out + out; };
+  const int64_t V = c.groove() ? 0 : c.vocab;
+  int64_t n = lstm(c.enc, c.enc_layers, 2, c.roll_input ? 0 : V, c.encoder_features(), 0);
+  n += 2 * dense(2 * int64_t{c.enc}, c.z);  // mu, sigma
+  int64_t decoder_dense = c.z;
+  if (c.hierarchical()) {
+    n += dense(c.z, 2 * int64_t{c.cond_layers} * c.cond) + lstm(c.cond, c.cond_layers, 1, 0, 0, 0);
+    decoder_dense = c.cond;
+  }
+  n += dense(decoder_dense, 2 * int64_t{c.dec_layers} * c.dec);
+  n += lstm(c.dec, c.dec_layers, 1, V, c.step_features(), decoder_dense);
+  n += dense(c.dec, c.output_size());
+  return n;
 }
 
 double beta_at(const ModelConfig& c, long step) {

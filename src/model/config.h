@@ -2,6 +2,7 @@
 // No LibTorch here, so programs and tools can read configurations cheaply.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,20 @@ enum class Initialization { kPyTorch, kMagenta };
 // "pytorch" or "magenta"; anything else is a UsageError naming {init}.
 Initialization parse_initialization(const std::string& text);
 std::string to_string(Initialization how);
+
+// Limits on a model's sizes: far above every preset (the paper's largest, hierdec-drums_16bar, has
+// 2048 encoder units and 16 bars) and low enough that a configuration read from a stranger's file
+// cannot make a program ask for more than a large machine holds: 2^31 parameters are 8 GiB in
+// float32, 32 GiB to train with Adam. Every size is int, so products of two stay in int64.
+struct ModelLimits {
+  int vocab = 1 << 16;
+  int bars = 256;
+  int steps_per_bar = 96;
+  int units = 8192;  // LSTM units of one layer (and z)
+  int layers = 16;
+  int64_t parameters = int64_t{1} << 31;
+};
+constexpr ModelLimits kLimits{};
 
 struct ModelConfig {
   std::string preset;  // the preset it started from ("" if none)
@@ -122,6 +137,11 @@ constexpr const char* kDefaultPreset = "hierdec-drums_4bar";
 // and cost none). A training step costs about 3x this (backward = 2x forward); benchmarks divide
 // the achieved rate by the device's peak for model FLOP utilisation.
 double forward_flops_per_sequence(const ModelConfig& c);
+
+// The number of weights (elements of every parameter) a model of this configuration has, computed
+// without building it: a model file's configuration is checked against the bytes it holds before
+// anything is allocated. Sizes must be within kLimits (validate() calls it after checking them).
+int64_t parameter_count(const ModelConfig& c);
 
 // Magenta's schedules (docs/model.md).
 double beta_at(const ModelConfig& c, long step);

@@ -1,11 +1,8 @@
 #include "model/musicvae.h"
 
 #include <cmath>
-#include <filesystem>
-#include <sstream>
 
 #include "common/error.h"
-#include "common/files.h"
 #include "model/tokens.h"
 
 namespace mvae::model {
@@ -354,109 +351,6 @@ LossOutput MusicVAEImpl::forward(const torch::Tensor& x, double beta, double sam
   }
   out.logits = logits;
   return out;
-}
-
-void save_model(const std::string& path, MusicVAE& model, const data::DataRepresentation& representation) {
-  torch::serialize::OutputArchive archive;
-  model->save(archive);
-  archive.write("mvae_config", c10::IValue(model->config().to_json()));
-  archive.write("mvae_representation", c10::IValue(representation.to_json()));
-  // The dtype the weights are stored in: loading must read them into tensors of that dtype
-  // (LibTorch's Module::load reuses the parameter's storage, it does not convert).
-  archive.write("mvae_weights_dtype",
-                c10::IValue(std::string(c10::toString(model->parameters().front().scalar_type()))));
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  write_file_atomic(path, bytes.str());  // temporary file, fsync, rename
-}
-
-LoadedModel load_model(const std::string& path, const torch::Device& device) {
-  if (!std::filesystem::exists(path)) throw InputError(path, "", "no such model file");
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path, device);
-  } catch (const c10::Error& e) {
-    throw InputError(path, "", std::string("not a readable model file: ") + e.what_without_backtrace());
-  }
-  c10::IValue config_value, representation_value;
-  if (!archive.try_read("mvae_config", config_value) || !archive.try_read("mvae_representation", representation_value))
-    throw InputError(path, "", "no model configuration inside: not written by this project");
-  LoadedModel loaded;
-  loaded.config = ModelConfig::from_json(config_value.toStringRef(), path);
-  loaded.representation = data::DataRepresentation::from_json(representation_value.toStringRef(), path);
-  loaded.model = MusicVAE(loaded.config);
-  c10::IValue dtype_value;
-  if (archive.try_read("mvae_weights_dtype", dtype_value)) {  // absent in files from before exports: float32
-    const std::string stored = dtype_value.toStringRef();
-    if (stored == "Half")
-      loaded.model->to(torch::kHalf);
-    else if (stored == "BFloat16")
-      loaded.model->to(torch::kBFloat16);
-    else if (stored != "Float")
-      throw InputError(path, "mvae_weights_dtype", "weights stored as " + stored + ", not Float, Half or BFloat16");
-  }
-  try {
-    loaded.model->load(archive);
-  } catch (const c10::Error& e) {
-    throw InputError(path, "weights", std::string("do not match the configuration: ") + e.what_without_backtrace());
-  }
-  // Float32 whatever the file stores (a released model keeps its weights in float16).
-  loaded.model->to(device, torch::kFloat32);
-  loaded.model->eval();  // inference: no dropout; the trainer switches to train() itself
-  return loaded;
-}
-
-namespace {
-// The configuration without the settings that only shape training (the loss's KL budget and weight and
-// where groove errors count, scheduled sampling, dropout): models that agree on it compute the same function of their
-// weights, so runs fine-tuned from one model with other regularisation can be averaged (a "model soup").
-std::string inference_config_json(ModelConfig c) {
-  const ModelConfig defaults;
-  c.preset = defaults.preset;
-  c.groove_loss_at_hits = defaults.groove_loss_at_hits;
-  c.free_bits = defaults.free_bits;
-  c.max_beta = defaults.max_beta;
-  c.beta_rate = defaults.beta_rate;
-  c.sampling_schedule = defaults.sampling_schedule;
-  c.sampling_rate = defaults.sampling_rate;
-  c.dropout_keep = defaults.dropout_keep;
-  return c.to_json();
-}
-}  // namespace
-
-LoadedModel average_models(const std::vector<std::string>& from, const torch::Device& device) {
-  MVAE_CHECK(!from.empty(), "average_models: no model files");
-  LoadedModel mean = load_model(from.front(), device);
-  torch::NoGradGuard no_grad;
-  for (size_t i = 1; i < from.size(); ++i) {
-    const LoadedModel other = load_model(from[i], device);
-    if (inference_config_json(other.config) != inference_config_json(mean.config))
-      throw InputError(from[i], "mvae_config",
-                       "is not the model of " + from.front() + " (" + other.config.summary() + " against " +
-                           mean.config.summary() +
-                           "): average checkpoints of one run, or of runs fine-tuned from one model");
-    const std::string representation = mean.representation.difference(other.representation);
-    if (!representation.empty())
-      throw InputError(from[i], "mvae_representation",
-                       "differs from " + from.front() + "'s (" + representation + "): average checkpoints of one run");
-    const auto theirs = other.model->named_parameters();
-    for (auto& p : mean.model->named_parameters()) p.value().add_(theirs[p.key()]);
-    const auto their_buffers = other.model->named_buffers();
-    for (auto& b : mean.model->named_buffers())
-      if (b.value().is_floating_point()) b.value().add_(their_buffers[b.key()]);
-  }
-  const double n = static_cast<double>(from.size());
-  for (auto& p : mean.model->parameters()) p.div_(n);
-  for (auto& b : mean.model->buffers())
-    if (b.is_floating_point()) b.div_(n);
-  return mean;
-}
-
-uint64_t export_model(const std::vector<std::string>& from, const std::string& to, torch::Dtype dtype) {
-  LoadedModel loaded = average_models(from, torch::kCPU);
-  loaded.model->to(dtype);
-  save_model(to, loaded.model, loaded.representation);
-  return std::filesystem::file_size(to);
 }
 
 }  // namespace mvae::model

@@ -143,25 +143,4 @@ class MusicVAEImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MusicVAE);
 
-// A saved model: weights, configuration and data representation in one file; loading needs
-// nothing else. Writes atomically (temporary file, fsync, rename).
-void save_model(const std::string& path, MusicVAE& model, const data::DataRepresentation& representation);
-struct LoadedModel {
-  MusicVAE model{nullptr};
-  ModelConfig config;
-  data::DataRepresentation representation;  // what the model was trained on
-};
-// The weights come back in float32 whatever dtype the file stores them in.
-LoadedModel load_model(const std::string& path, const torch::Device& device);
-// The element-wise mean of the weights of several model files of one configuration and data representation
-// (checkpoint averaging: a run's last checkpoints differ by the noise of the last few hundred steps, which the mean
-// cancels; or a "model soup" of runs fine-tuned from one model, which may differ in the settings that only shape
-// training: free bits, beta, the groove loss's weighting, scheduled sampling, dropout). The result keeps from[0]'s
-// configuration. Throws InputError naming the first file whose model (sizes, output, input) or representation differs
-// from from[0]'s.
-LoadedModel average_models(const std::vector<std::string>& from, const torch::Device& device);
-// A copy of the model file `from` (or of the average of several) with its weights stored as `dtype` (float16 halves a
-// release's size); returns the bytes written.
-uint64_t export_model(const std::vector<std::string>& from, const std::string& to, torch::Dtype dtype);
-
 }  // namespace mvae::model

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -31,6 +32,9 @@ std::string tick_label(double v) {
 std::vector<double> nice_ticks(double lo, double hi, int count) {
   if (!(hi > lo)) return {lo};
   const double raw = (hi - lo) / std::max(1, count);
+  // A range too wide for doubles (values near 1e308) or too narrow for their precision gets its
+  // ends as ticks: stepping through it would overflow or never advance.
+  if (!std::isfinite(raw) || raw <= std::max(std::abs(lo), std::abs(hi)) * 1e-12) return {lo, hi};
   const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
   double step = magnitude;
   for (double m : {1.0, 2.0, 5.0, 10.0})
@@ -39,8 +43,10 @@ std::vector<double> nice_ticks(double lo, double hi, int count) {
       break;
     }
   std::vector<double> ticks;
-  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9 && ticks.size() <= 2 * size_t(count) + 2;
+       t += step)
     ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  if (ticks.empty()) return {lo, hi};
   return ticks;
 }
 
@@ -57,14 +63,17 @@ RunCurves read_run_curves(const std::string& run_or_file, const std::vector<std:
   while (std::getline(in, line)) {
     ++line_number;
     if (line.empty()) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception& e) {
-      throw InputError(path.string(), "line " + std::to_string(line_number), std::string("not JSON: ") + e.what());
+    // A line cut by a full disk or a killed run (the trainer cuts it off when it resumes) is skipped
+    // with a warning, not the whole run refused; so are values that are not finite numbers.
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) {
+      std::fprintf(stderr, "warning: %s: line %d: not a whole JSON record (a torn write?); skipped\n", path.c_str(),
+                   line_number);
+      continue;
     }
     for (auto& s : run.series)
-      if (j.contains(s.name) && j.contains("step") && j[s.name].is_number())
+      if (j.contains(s.name) && j.contains("step") && j[s.name].is_number() && j["step"].is_number() &&
+          std::isfinite(j[s.name].get<double>()) && std::isfinite(j["step"].get<double>()))
         s.points.emplace_back(j["step"].get<double>(), j[s.name].get<double>());
   }
   return run;

@@ -132,7 +132,20 @@ FoundCheckpoint find_best(const fs::path& dir) {
 
 }  // namespace
 
-FoundCheckpoint find_checkpoint(const fs::path& run_or_checkpoint, CheckpointChoice choice) {
+void refuse_legacy_checkpoint(const fs::path& folder) {
+  if (fs::exists(folder / kModelFile) || !fs::exists(folder / kLegacyModelFile)) return;
+  throw InputError(folder.string(), "",
+                   "is a checkpoint of the old format (TorchScript files, which can run code when they are read), "
+                   "so it is not opened. If you trust where it came from, take its model out once with generate "
+                   "convert-legacy --input " +
+                       (folder / kLegacyModelFile).string() +
+                       " --out model.safetensors, and train on with "
+                       "--init-from model.safetensors");
+}
+
+namespace {
+
+FoundCheckpoint find_checkpoint_folder(const fs::path& run_or_checkpoint, CheckpointChoice choice) {
   if (fs::exists(run_or_checkpoint / kComplete)) {
     const std::string problem = verify_checkpoint(run_or_checkpoint);
     if (!problem.empty()) throw InputError(run_or_checkpoint.string(), "", "checkpoint is damaged: " + problem);
@@ -140,7 +153,7 @@ FoundCheckpoint find_checkpoint(const fs::path& run_or_checkpoint, CheckpointCho
     found.folder = run_or_checkpoint;
     return found;
   }
-  if (fs::exists(run_or_checkpoint / "model.pt"))
+  if (fs::exists(run_or_checkpoint / kModelFile) || fs::exists(run_or_checkpoint / kLegacyModelFile))
     throw InputError(run_or_checkpoint.string(), "",
                      "checkpoint is incomplete (no COMPLETE marker): it was being written when the run stopped");
   const fs::path dir = run_or_checkpoint / "checkpoints";
@@ -163,6 +176,14 @@ FoundCheckpoint find_checkpoint(const fs::path& run_or_checkpoint, CheckpointCho
   return found;
 }
 
+}  // namespace
+
+FoundCheckpoint find_checkpoint(const fs::path& run_or_checkpoint, CheckpointChoice choice) {
+  FoundCheckpoint found = find_checkpoint_folder(run_or_checkpoint, choice);
+  if (!found.folder.empty()) refuse_legacy_checkpoint(found.folder);
+  return found;
+}
+
 std::string resolve_model_file(const std::string& path, CheckpointChoice choice) {
   const fs::path p(path);
   if (!fs::exists(p)) throw InputError(path, "", "no such checkpoint, run folder or model file");
@@ -173,7 +194,7 @@ std::string resolve_model_file(const std::string& path, CheckpointChoice choice)
     std::fprintf(stderr, "warning: checkpoint %s failed verification; using %s\n", skipped.c_str(),
                  found.folder.filename().c_str());
   if (!found.link_note.empty()) std::fprintf(stderr, "warning: %s\n", found.link_note.c_str());
-  return (found.folder / "model.pt").string();
+  return (found.folder / kModelFile).string();
 }
 
 std::vector<std::string> newest_model_files(const std::string& run, int count) {
@@ -184,9 +205,10 @@ std::vector<std::string> newest_model_files(const std::string& run, int count) {
   for (const fs::path& candidate : complete_checkpoints(dir)) {
     if (static_cast<int>(files.size()) == count) break;
     const std::string problem = verify_checkpoint(candidate);
-    if (problem.empty())
-      files.push_back((candidate / "model.pt").string());
-    else
+    if (problem.empty()) {
+      refuse_legacy_checkpoint(candidate);
+      files.push_back((candidate / kModelFile).string());
+    } else
       std::fprintf(stderr, "warning: checkpoint %s failed verification (%s); not averaged\n",
                    candidate.filename().c_str(), problem.c_str());
   }

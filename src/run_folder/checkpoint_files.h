@@ -2,12 +2,12 @@
 // trainer writes these folders (train/checkpoint.h), generate and evaluate only find them.
 //
 //   <run>/checkpoints/step-00000200/
-//     model.pt            weights + model configuration + data representation (load_model reads it)
-//     optimizer.pt        Adam state
-//     state.json          step, consumed samples, world size, global batch, seed, best-so-far
-//     rng-rank00000.pt    each rank's CPU generator state
-//     checksums.json      CRC-32 and size of each file above
-//     COMPLETE            written last
+//     model.safetensors          weights + model configuration + data representation (model_file/model_file.h)
+//     optimizer.safetensors      Adam state (train/optimizer_file.h)
+//     state.json                 step, consumed samples, world size, global batch, seed, best-so-far
+//     rng-rank00000.safetensors  each rank's CPU generator state
+//     checksums.json             CRC-32 and size of each file above
+//     COMPLETE                   written last
 //   <run>/checkpoints/latest   "step-00000200": the newest complete checkpoint
 //   <run>/checkpoints/best     the checkpoint with the best validation metric so far
 #pragma once
@@ -19,6 +19,12 @@
 
 namespace mvae::run_folder {
 
+constexpr const char* kModelFile = "model.safetensors";
+// What checkpoints of earlier versions held instead (TorchScript archives, never opened here).
+constexpr const char* kLegacyModelFile = "model.pt";
+// Throws InputError, with the command that converts its model, when `folder` is such a checkpoint.
+void refuse_legacy_checkpoint(const std::filesystem::path& folder);
+
 std::string checkpoint_name(int64_t step);  // "step-00000200"
 // Complete checkpoint folders (with COMPLETE) of a checkpoints/ folder, newest first.
 std::vector<std::filesystem::path> complete_checkpoints(const std::filesystem::path& checkpoints_dir);
@@ -28,7 +34,7 @@ std::string linked_checkpoint(const std::filesystem::path& checkpoints_dir, cons
 // Records the CRC-32 and size of every file in `folder` in its checksums.json.
 void write_checkpoint_checksums(const std::filesystem::path& folder);
 // "" when every file checksums.json lists has its recorded size and CRC-32; otherwise what
-// differs ("model.pt: CRC-32 1a2b3c4d, recorded 5e6f7a8b"). A folder without checksums.json
+// differs ("model.safetensors: CRC-32 1a2b3c4d, recorded 5e6f7a8b"). A folder without checksums.json
 // (written before checksums existed) passes.
 std::string verify_checkpoint(const std::filesystem::path& folder);
 
@@ -50,7 +56,7 @@ struct FoundCheckpoint {
 FoundCheckpoint find_checkpoint(const std::filesystem::path& run_or_checkpoint,
                                 CheckpointChoice choice = CheckpointChoice::kLatest);
 
-// The model file for a run folder, a checkpoint folder or a model.pt; passed-over checkpoints
+// The model file for a run folder, a checkpoint folder or a model file; passed-over checkpoints
 // are reported on stderr. Throws InputError when there is none.
 std::string resolve_model_file(const std::string& path, CheckpointChoice choice = CheckpointChoice::kLatest);
 

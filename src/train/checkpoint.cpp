@@ -9,16 +9,20 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "model_file/model_file.h"
 #include "run_folder/checkpoint_files.h"
+#include "train/optimizer_file.h"
 
 namespace fs = std::filesystem;
 
 namespace mvae::train {
 namespace {
 
+constexpr const char* kOptimizerFile = "optimizer.safetensors";
+
 std::string rng_name(int rank) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "rng-rank%05d.pt", rank);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "rng-rank%05d.safetensors", rank);
   return buf;
 }
 
@@ -30,22 +34,13 @@ void prune(const fs::path& dir, int keep) {
     if (done[i].filename() != best) fs::remove_all(done[i]);
 }
 
-// torch::save into memory, then one atomic write: a full disk is an InputError naming the file and
-// the reason (LibTorch's own file writer aborts the process on a short write).
-template <typename Value>
-void save_atomic(const Value& value, const fs::path& path) {
-  std::ostringstream bytes;
-  torch::save(value, bytes);
-  write_file_atomic(path, bytes.str());
-}
-
 // Rank 0's files of a checkpoint into its temporary folder `tmp`, each written atomically, then
 // their checksums.
 void write_checkpoint_folder(const fs::path& tmp, const TrainingState& state, model::MusicVAE& model,
                              torch::optim::Adam& optimizer, const data::DataRepresentation& representation,
                              const std::string& options_json) {
-  model::save_model((tmp / "model.pt").string(), model, representation);
-  save_atomic(optimizer, tmp / "optimizer.pt");
+  model_file::save_model((tmp / run_folder::kModelFile).string(), model, representation);
+  save_adam((tmp / kOptimizerFile).string(), optimizer, *model);
   nlohmann::ordered_json j;
   j["step"] = state.step;
   j["consumed_samples"] = state.consumed_samples;
@@ -79,7 +74,7 @@ void save_checkpoint(const fs::path& run, const TrainingState& state, model::Mus
   comm.barrier();
   try {
     // every rank: its RNG state
-    save_atomic(at::detail::getDefaultCPUGenerator().get_state(), tmp / rng_name(comm.rank()));
+    save_generator_state((tmp / rng_name(comm.rank())).string(), at::detail::getDefaultCPUGenerator().get_state());
     comm.barrier();
     if (comm.rank() == 0) write_checkpoint_folder(tmp, state, model, optimizer, representation, options_json);
   } catch (...) {
@@ -133,26 +128,21 @@ TrainingState read_training_state(const fs::path& checkpoint) {
   return s;
 }
 
-void load_optimizer(const fs::path& checkpoint, torch::optim::Adam& optimizer, const torch::Device& device) {
-  const fs::path path = checkpoint / "optimizer.pt";
-  try {
-    torch::load(optimizer, path.string(), device);
-  } catch (const c10::Error& e) {
-    throw InputError(path.string(), "", std::string("unreadable optimizer state: ") + e.what_without_backtrace());
-  }
+void load_optimizer(const fs::path& checkpoint, torch::optim::Adam& optimizer, model::MusicVAEImpl& model,
+                    const torch::Device& device) {
+  load_adam((checkpoint / kOptimizerFile).string(), optimizer, model, device);
 }
 
 void load_rng(const fs::path& checkpoint, int rank) {
   fs::path path = checkpoint / rng_name(rank);
   if (!fs::exists(path)) path = checkpoint / rng_name(0);
-  torch::Tensor state;
-  try {
-    torch::load(state, path.string());
-  } catch (const c10::Error& e) {
-    throw InputError(path.string(), "", std::string("unreadable RNG state: ") + e.what_without_backtrace());
-  }
+  const torch::Tensor state = load_generator_state(path.string());
   at::Generator generator = at::detail::getDefaultCPUGenerator();
-  generator.set_state(state);
+  try {
+    generator.set_state(state);
+  } catch (const c10::Error& e) {
+    throw InputError(path.string(), "state", std::string("not a CPU generator state: ") + e.what_without_backtrace());
+  }
 }
 
 }  // namespace mvae::train

@@ -47,7 +47,7 @@ void mark_best_checkpoint(const std::filesystem::path& run, int64_t step);
 
 TrainingState read_training_state(const std::filesystem::path& checkpoint);
 // Adam's state goes to `device`, where the parameters are.
-void load_optimizer(const std::filesystem::path& checkpoint, torch::optim::Adam& optimizer,
+void load_optimizer(const std::filesystem::path& checkpoint, torch::optim::Adam& optimizer, model::MusicVAEImpl& model,
                     const torch::Device& device);
 // Restores this rank's RNG; a checkpoint from fewer ranks gives the new ranks rank 0's state.
 void load_rng(const std::filesystem::path& checkpoint, int rank);

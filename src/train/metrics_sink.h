@@ -35,7 +35,9 @@ struct ValidationRecord {
 
 class MetricsSink {
  public:
-  // Appends to <run>/metrics.jsonl, writes TensorBoard events under <run>/tensorboard, prints to `out`.
+  // Appends to <run>/metrics.jsonl (a torn last record, left by a full disk or a kill, cut off
+  // first, with a note on `out`), writes TensorBoard events under <run>/tensorboard, prints to
+  // `out`. A record that cannot be written is a RunError naming the file and why.
   MetricsSink(const std::filesystem::path& run, std::FILE* out = stdout);
   void training(const TrainingRecord& r);
   void validation(const ValidationRecord& r);
@@ -50,6 +52,7 @@ class MetricsSink {
   void write(int64_t step, const std::vector<Field>& fields);
 
   std::FILE* out_;
+  std::filesystem::path jsonl_path_;
   std::ofstream jsonl_;
   TensorBoardWriter tensorboard_;
 };

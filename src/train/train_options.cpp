@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -179,6 +180,10 @@ bool parse_train_options(int argc, char** argv, TrainOptions& o, bool print_help
   po::store(po::parse_command_line(argc, argv, all), vm);
   if (vm.count("config")) {
     const std::string path = vm["config"].as<std::string>();
+    if (!std::filesystem::is_regular_file(path))  // a folder or a device would read as an empty file
+      throw UsageError("--config " + path + ": " +
+                       (std::filesystem::exists(path) ? "is not a file (a folder or a device)" : "no such file") +
+                       ": give a file of key = value lines");
     std::ifstream file(path);
     if (!file) throw UsageError("--config " + path + ": cannot open");
     po::store(po::parse_config_file(file, all), vm);

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "evaluate/metrics.h"
+#include "model_file/model_file.h"
 #include "run_folder/checkpoint_files.h"
 #include "train/metrics_sink.h"
 
@@ -279,13 +280,14 @@ void Trainer::build_model() {
     if (o.init == model::Initialization::kMagenta) model_->reset_like_magenta();
     if (!o.init_from.empty()) {
       initialized_from_ = run_folder::resolve_model_file(o.init_from);
-      model::LoadedModel start = model::load_model(initialized_from_, torch::kCPU);
+      model_file::LoadedModel start = model_file::load_model(initialized_from_, torch::kCPU);
       copy_parameters(*model_, *start.model, initialized_from_,
                       start.config.summary() + roll_input_hint(start.config, o.model), o.model.summary());
     }
   } else {
     restore_training_state(read_training_state(resumed_from_));
-    model::LoadedModel loaded = model::load_model((resumed_from_ / "model.pt").string(), torch::kCPU);
+    model_file::LoadedModel loaded =
+        model_file::load_model((resumed_from_ / run_folder::kModelFile).string(), torch::kCPU);
     if (loaded.config.to_json() != o.model.to_json())
       throw UsageError("the model options differ from the checkpoint's in " + resumed_from_.string() + ": " +
                        config_differences(loaded.config.to_json(), o.model.to_json()) +
@@ -297,7 +299,7 @@ void Trainer::build_model() {
   params_ = model_->parameters();
   optimizer_ = make_optimizer(*model_, o);
   if (!resumed_from_.empty()) {
-    load_optimizer(resumed_from_, *optimizer_, device_);
+    load_optimizer(resumed_from_, *optimizer_, *model_, device_);
     load_rng(resumed_from_, comm_.rank());
   }
 }

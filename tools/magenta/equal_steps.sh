@@ -57,7 +57,7 @@ magenta_run() {  # on core 0
   "$PY" tools/magenta/events_to_metrics.py "$WORK/magenta-run/train" --every "$EVERY" \
     --out "$WORK/magenta-music_vae_train/metrics.jsonl"
   build/bin/magenta import --checkpoint "$WORK/magenta-run/train" --config "$CONFIG" \
-    --out "$WORK/magenta-music_vae_train/model.pt" 2>>"$WORK/magenta.log"
+    --out "$WORK/magenta-music_vae_train/model.safetensors" 2>>"$WORK/magenta.log"
 }
 
 ours_run() {  # name, extra options...; on core 1
@@ -70,9 +70,9 @@ ours_run() {  # name, extra options...; on core 1
 }
 
 ours_runs() {
-  [ -f "$WORK/magenta-init.pt" ] && [ "$RESUME" = 1 ] ||
-    build/bin/magenta init --config "$CONFIG" --hparams "$SIZES" --seed 1 --out "$WORK/magenta-init.pt" 2>/dev/null
-  ours_run ours-magenta-init --init-from "$WORK/magenta-init.pt" --lstm-bias-lr-scale 1
+  [ -f "$WORK/magenta-init.safetensors" ] && [ "$RESUME" = 1 ] ||
+    build/bin/magenta init --config "$CONFIG" --hparams "$SIZES" --seed 1 --out "$WORK/magenta-init.safetensors" 2>/dev/null
+  ours_run ours-magenta-init --init-from "$WORK/magenta-init.safetensors" --lstm-bias-lr-scale 1
   ours_run ours-default
 }
 
@@ -86,7 +86,7 @@ step_file() { printf '%s/checkpoints/step-%08d' "$1" "$STEPS"; }
 echo "| $STEPS steps of $BATCH | test TF acc | test sampled acc | r_loss | KL bits | ELBO |"
 echo "|---|---|---|---|---|---|"
 for name in magenta-music_vae_train ours-magenta-init ours-default; do
-  model="$WORK/$name/model.pt"
+  model="$WORK/$name/model.safetensors"
   [ "$name" = magenta-music_vae_train ] || model="$(step_file "$WORK/$name")"
   build/bin/evaluate --checkpoint "$model" --data "$WORK/shards16" --split test --json "$WORK/$name-test.json" \
     >"$WORK/$name-evaluate.log" 2>&1 || fail "evaluate ($name)" "$WORK/$name-evaluate.log"
