@@ -304,6 +304,23 @@ TEST(Inputs, FoldersPipesAndHugeFilesAreRefusedByName) {
   }
 }
 
+// An output named where a folder is, or a folder named where a file goes, is refused by name.
+TEST(Inputs, OutputsOfTheWrongKindAreRefusedByName) {
+  test::TempDir dir;
+  const fs::path file = dir.path() / "a-file";
+  write_bytes(file.string(), "x");
+  const test::ProcessRun sampled =
+      test::run(std::string(MVAE_GENERATE_BIN) + " sample --n 1 --force --out " + file.string());
+  EXPECT_EQ(sampled.status, 2) << sampled.output;
+  EXPECT_TRUE(contains(sampled.output, "is a file: --out names the folder")) << sampled.output;
+  try {
+    write_file_atomic(dir.path(), "x");
+    ADD_FAILURE() << "a folder written over";
+  } catch (const InputError& e) {
+    EXPECT_TRUE(contains(e.what(), "is a folder: name a file to write")) << e.what();
+  }
+}
+
 // A metrics file with values near 1e308 and a torn last line still draws; the torn line is skipped.
 TEST(Inputs, CurvesOfHugeValuesAndATornLineDraw) {
   test::TempDir dir;

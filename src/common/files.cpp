@@ -96,6 +96,7 @@ void write_temporary(const fs::path& tmp, const fs::path& path, const std::strin
 }  // namespace
 
 void write_file_atomic(const fs::path& path, const std::string& contents) {
+  if (fs::is_directory(path)) throw InputError(path.string(), "", "is a folder: name a file to write");
   const fs::path tmp = path.string() + ".tmp";
   write_temporary(tmp, path, contents);
   fs::rename(tmp, path);
@@ -103,6 +104,8 @@ void write_file_atomic(const fs::path& path, const std::string& contents) {
 
 void write_files_atomic(const std::vector<std::pair<fs::path, std::string>>& files) {
   std::vector<fs::path> written;
+  for (const auto& [path, contents] : files)
+    if (fs::is_directory(path)) throw InputError(path.string(), "", "is a folder: name a file to write");
   try {
     for (const auto& [path, contents] : files) {
       write_temporary(path.string() + ".tmp", path, contents);

@@ -399,6 +399,8 @@ int run_generate(GenerateOptions o) {
                      std::to_string(o.bars) + " bars (preprocess --bars " + std::to_string(o.bars) +
                      ") or leave --bars out");
   if (!o.qpm_given) o.decode.qpm = gen.representation().default_qpm;
+  if (fs::exists(o.out) && !fs::is_directory(o.out))
+    throw UsageError("--out " + o.out + " is a file: --out names the folder the MIDI files go to");
   const bool created = !fs::exists(o.out);
   fs::create_directories(o.out);
   GenerateOutput result;

@@ -88,7 +88,15 @@ void save_model(const std::string& path, model::MusicVAE& model, const data::Dat
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
   if (!std::filesystem::exists(path)) throw InputError(path, "", "no such model file");
   if (is_legacy_archive(path)) refuse_legacy(path);
-  const tensor_file::SafetensorsFile file = tensor_file::read_safetensors(path, kMaxModelFileBytes);
+  tensor_file::SafetensorsFile file;
+  try {
+    file = tensor_file::read_safetensors(path, kMaxModelFileBytes);
+  } catch (const InputError& e) {  // the container's problem, and what a model file is
+    throw InputError(path, e.where(),
+                     e.problem() +
+                         " (a model file is the model.safetensors that train, generate export or "
+                         "magenta import writes; --checkpoint also takes a run or checkpoint folder)");
+  }
   const ModelHeader header = read_model_header(file, path);  // checked against the bytes present
   LoadedModel loaded;
   loaded.config = header.config;

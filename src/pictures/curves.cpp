@@ -54,7 +54,9 @@ RunCurves read_run_curves(const std::string& run_or_file, const std::vector<std:
   std::filesystem::path path(run_or_file);
   if (std::filesystem::is_directory(path)) path /= "metrics.jsonl";
   std::ifstream in(path);
-  if (!in) throw InputError(path.string(), "", "cannot open metrics file");
+  if (!in)
+    throw InputError(path.string(), "",
+                     "cannot open: give a run folder (train writes metrics.jsonl in it) or a metrics.jsonl file");
   RunCurves run;
   run.label = run_or_file;
   for (const auto& k : keys) run.series.push_back({k, {}});
