@@ -144,6 +144,40 @@ TEST_F(Faults, AFolderReplacedWholeNeverTakesItsInputAndHasOneWriter) {
   EXPECT_FALSE(fs::exists(shards));
 }
 
+// Latents and their labels are one pair: a disk that fills while they are written leaves neither
+// (no latents without labels, no labels cut short), and says why.
+TEST_F(Faults, EncodeOnAFullDiskLeavesNeitherLatentsNorLabels) {
+  const fs::path r = root.path() / "encode-run";
+  ASSERT_EQ(run(train(shards_, r, 2)).status, 0);
+  SmallDisk disk(root.path() / "disk", 8);
+  if (!disk.why_not().empty()) GTEST_SKIP() << disk.why_not();
+  const fs::path out = root.path() / "disk" / "latents";
+  const auto full = run(std::string(MVAE_GENERATE_BIN) + " encode --checkpoint " + r.string() + " --data " +
+                        shards_.string() + " --split train --out " + out.string());
+  EXPECT_EQ(full.status, 1) << full.output;
+  EXPECT_TRUE(contains(full.output, "no space left on the device")) << full.output;
+  if (fs::exists(out))
+    for (const auto& e : fs::directory_iterator(out)) ADD_FAILURE() << "left behind: " << e.path();
+}
+
+// A zip that declares more than a file of its kind may hold (a zip bomb: 17 MiB of zeros in a few
+// kilobytes) is refused by its entry's name before anything is allocated.
+TEST_F(Faults, AZipBombIsRefusedByItsEntryBeforeItIsUnpacked) {
+  const fs::path zip = root.path() / "bomb.zip";
+  const auto made =
+      run("python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], \"w\", zipfile.ZIP_DEFLATED); "
+          "z.writestr(\"drums/bomb.mid\", bytes(17 << 20)); z.close()' " +
+          zip.string());
+  ASSERT_EQ(made.status, 0) << made.output;
+  ASSERT_LT(fs::file_size(zip), 100000u);
+  const auto r = run(std::string(MVAE_PREPROCESS_BIN) + " --groove " + zip.string() + " --out " +
+                     (root.path() / "bomb-shards").string());
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "entry drums/bomb.mid: declares 17825792 bytes uncompressed, over the limit"))
+      << r.output;
+  EXPECT_FALSE(fs::exists(root.path() / "bomb-shards"));
+}
+
 // A record of metrics.jsonl cut by a full disk or a kill: the resume cuts it back to the last whole
 // record and says so, and the curves of the run still draw.
 TEST_F(Faults, ATornMetricsRecordIsCutBackOnResumeAndCurvesStillDraw) {
