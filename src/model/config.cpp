@@ -208,8 +208,8 @@ void ModelConfig::validate() const {
     in_range("cond", cond, kLimits.units);
     in_range("cond_layers", cond_layers, kLimits.layers);
   }
-  if (parameter_count(*this) > kLimits.parameters)
-    throw ConfigError("enc", "and the other sizes make " + std::to_string(parameter_count(*this)) +
+  if (const int64_t parameters = parameter_count(*this); parameters > kLimits.parameters)
+    throw ConfigError("enc", "and the other sizes make " + std::to_string(parameters) +
                                  " parameters, over the limit of " + std::to_string(kLimits.parameters) +
                                  " (16 bytes each to train in float32): choose smaller sizes");
   // Written so that NaN fails too (every comparison with NaN is false); infinities are refused.
@@ -269,9 +269,11 @@ namespace {
 // a string or 1e30 is refused rather than cast).
 int int_field(const nlohmann::json& j, const char* field) {
   const nlohmann::json& v = j.at(field);
-  if (!v.is_number_integer() || v.get<int64_t>() < std::numeric_limits<int>::min() ||
-      v.get<int64_t>() > std::numeric_limits<int>::max() || (v.is_number_unsigned() && v.get<uint64_t>() > INT32_MAX))
-    throw ConfigError(field, "must be an integer, got " + v.dump());
+  const bool fits = v.is_number_unsigned()
+                        ? v.get<uint64_t>() <= uint64_t{std::numeric_limits<int>::max()}
+                        : v.is_number_integer() && v.get<int64_t>() >= std::numeric_limits<int>::min() &&
+                              v.get<int64_t>() <= std::numeric_limits<int>::max();
+  if (!fits) throw ConfigError(field, "must be an integer, got " + v.dump());
   return v.get<int>();
 }
 }  // namespace

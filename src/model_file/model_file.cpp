@@ -78,10 +78,9 @@ void save_model(const std::string& path, model::MusicVAE& model, const data::Dat
   std::map<std::string, std::string> metadata{{kFormatKey, kFormatValue},
                                               {kConfigKey, model->config().to_json()},
                                               {kRepresentationKey, representation.to_json()}};
-  // The checksum over the bytes as they will lie in the file: serialise once without it to get them.
-  const tensor_file::SafetensorsFile draft =
-      tensor_file::parse_safetensors(tensor_file::serialize_safetensors(tensors, metadata), path);
-  metadata[kChecksumKey] = content_checksum(metadata, draft.data_section(), draft.data_bytes());
+  BytePieces data;  // the data section: the tensors' bytes, in the order they are written
+  for (const auto& t : tensors) data.emplace_back(t.data, t.bytes());
+  metadata[kChecksumKey] = content_checksum(metadata, data);
   write_file_atomic(path, tensor_file::serialize_safetensors(tensors, metadata));  // temporary file, fsync, rename
 }
 

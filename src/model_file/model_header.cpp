@@ -23,7 +23,7 @@ tensor_file::DType weights_dtype(const tensor_file::SafetensorsFile& file, const
 
 }  // namespace
 
-std::string content_checksum(const std::map<std::string, std::string>& metadata, const char* data, uint64_t bytes) {
+std::string content_checksum(const std::map<std::string, std::string>& metadata, const BytePieces& data) {
   uLong crc = crc32(0L, Z_NULL, 0);
   for (const auto& [key, value] : metadata) {
     if (key == kChecksumKey) continue;
@@ -32,7 +32,8 @@ std::string content_checksum(const std::map<std::string, std::string>& metadata,
       crc = crc32_z(crc, reinterpret_cast<const Bytef*>(""), 1);  // a separator: "ab"+"c" is not "a"+"bc"
     }
   }
-  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(data), static_cast<z_size_t>(bytes));
+  for (const auto& [bytes, size] : data)
+    crc = crc32_z(crc, static_cast<const Bytef*>(bytes), static_cast<z_size_t>(size));
   return "crc32:" + crc32_hex(static_cast<uint32_t>(crc));
 }
 
@@ -46,7 +47,7 @@ ModelHeader read_model_header(const tensor_file::SafetensorsFile& file, const st
   if (value(kFormatKey) != kFormatValue)
     throw InputError(path, "metadata format",
                      "is '" + value(kFormatKey) + "', this version reads '" + kFormatValue + "'");
-  const std::string expected = content_checksum(file.metadata, file.data_section(), file.data_bytes());
+  const std::string expected = content_checksum(file.metadata, {{file.data_section(), file.data_bytes()}});
   if (value(kChecksumKey) != expected)
     throw InputError(path, "checksum",
                      "the file's contents give " + expected + ", it records " + value(kChecksumKey) +

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "data/representation.h"
 #include "model/config.h"
@@ -30,10 +32,13 @@ struct ModelHeader {
   tensor_file::DType dtype = tensor_file::DType::kF32;  // of every weight: F32, F16 or BF16
 };
 
-// "crc32:<8 hex digits>" over every metadata key and value but the checksum's own, and the tensor
-// bytes: a bit flipped in a weight or in the configuration is found. The tensor index (names,
-// shapes, offsets) needs none: it is checked against the configuration exactly.
-std::string content_checksum(const std::map<std::string, std::string>& metadata, const char* data, uint64_t bytes);
+// "crc32:<8 hex digits>" over every metadata key and value but the checksum's own, then the tensor
+// bytes as they lie in the file, given as the consecutive pieces `data` (the whole data section when
+// reading; each tensor's bytes when writing, so nothing is serialised twice): a bit flipped in a
+// weight or in the configuration is found. The tensor index (names, shapes, offsets) needs none: it
+// is checked against the configuration exactly.
+using BytePieces = std::vector<std::pair<const void*, uint64_t>>;
+std::string content_checksum(const std::map<std::string, std::string>& metadata, const BytePieces& data);
 
 // Throws InputError naming `path`, the place and the fix.
 ModelHeader read_model_header(const tensor_file::SafetensorsFile& file, const std::string& path);

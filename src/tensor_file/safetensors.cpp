@@ -124,6 +124,12 @@ uint64_t TensorEntry::elements() const {
   return n;
 }
 
+uint64_t TensorToWrite::bytes() const {
+  uint64_t elements = 1;
+  for (int64_t d : shape) elements *= static_cast<uint64_t>(d);
+  return elements * dtype_bytes(dtype);
+}
+
 const TensorEntry* SafetensorsFile::find(const std::string& name) const {
   for (const TensorEntry& t : tensors)
     if (t.name == name) return &t;
@@ -180,14 +186,9 @@ std::string serialize_safetensors(const std::vector<TensorToWrite>& tensors,
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header[kMetadataKey] = metadata;
   uint64_t at = 0;
-  std::vector<uint64_t> sizes;
   for (const TensorToWrite& t : tensors) {
-    uint64_t elements = 1;
-    for (int64_t d : t.shape) elements *= static_cast<uint64_t>(d);
-    const uint64_t size = elements * dtype_bytes(t.dtype);
-    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {at, at + size}}};
-    sizes.push_back(size);
-    at += size;
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {at, at + t.bytes()}}};
+    at += t.bytes();
   }
   std::string json = header.dump();
   json.append((8 - json.size() % 8) % 8, ' ');
@@ -195,8 +196,7 @@ std::string serialize_safetensors(const std::vector<TensorToWrite>& tensors,
   for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>((json.size() >> (8 * i)) & 0xff);
   out.reserve(8 + json.size() + at);
   out += json;
-  for (size_t i = 0; i < tensors.size(); ++i)
-    out.append(static_cast<const char*>(tensors[i].data), static_cast<size_t>(sizes[i]));
+  for (const TensorToWrite& t : tensors) out.append(static_cast<const char*>(t.data), static_cast<size_t>(t.bytes()));
   return out;
 }
 

@@ -26,7 +26,7 @@ struct TensorEntry {
 
 // Limits on what a file may declare: the JSON header is read whole, so its size is capped (as
 // safetensors' own reader caps it at 100 MB); a file is read whole, so its size is capped by the
-// caller (MaxFileBytes below, named in the message).
+// caller (read_safetensors' max_file_bytes, named in the message).
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr size_t kMaxDims = 8;
 
@@ -57,6 +57,7 @@ struct TensorToWrite {
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
   const void* data = nullptr;
+  uint64_t bytes() const;  // elements x dtype_bytes
 };
 // The file's bytes: tensors in the order given, the header padded with spaces to a multiple of 8
 // (so every tensor's bytes are 8-aligned, as safetensors' own writer does).

@@ -23,33 +23,33 @@ namespace {
 // A last line without its newline is a record cut by a full disk or a killed run: appending to it
 // would glue the next record on. It is cut off (the steps it covered are logged again after the
 // resume), and the console says so.
-std::filesystem::path cut_torn_record(const std::filesystem::path& path, std::FILE* out) {
+void cut_torn_record(const std::filesystem::path& path, std::FILE* out) {
   std::error_code error;
   const uintmax_t size = std::filesystem::file_size(path, error);
-  if (error || size == 0) return path;
+  if (error || size == 0) return;
   std::ifstream in(path, std::ios::binary);
   const uintmax_t block = std::min<uintmax_t>(size, uintmax_t{1} << 20);  // a record is far shorter
   std::string tail(static_cast<size_t>(block), '\0');
   in.seekg(static_cast<std::streamoff>(size - block));
   in.read(tail.data(), static_cast<std::streamsize>(block));
-  if (!in || tail.back() == '\n') return path;
+  if (!in || tail.back() == '\n') return;
   const size_t newline = tail.rfind('\n');
-  const uintmax_t keep = newline == std::string::npos ? (size > block ? size - block : 0) : size - block + newline + 1;
+  if (newline == std::string::npos && size > block)
+    throw InputError(path.string(), "", "has no line end in its last MiB: not a metrics file; move it aside");
+  const uintmax_t keep = newline == std::string::npos ? 0 : size - block + newline + 1;
   std::filesystem::resize_file(path, keep);
   std::fprintf(out,
                "note: %s ended in a cut record (%ju bytes after the last whole line: a full disk or a killed "
                "run); cut back to the last whole record\n",
                path.c_str(), size - keep);
-  return path;
 }
 
 }  // namespace
 
 MetricsSink::MetricsSink(const std::filesystem::path& run, std::FILE* out)
-    : out_(out),
-      jsonl_path_(cut_torn_record(run / "metrics.jsonl", out)),
-      jsonl_(jsonl_path_, std::ios::app),
-      tensorboard_((run / "tensorboard").string()) {
+    : out_(out), jsonl_path_(run / "metrics.jsonl"), tensorboard_((run / "tensorboard").string()) {
+  cut_torn_record(jsonl_path_, out);
+  jsonl_.open(jsonl_path_, std::ios::app);
   if (!jsonl_)
     throw RunError("cannot open " + jsonl_path_.string() + " to append: " + write_failure_reason(jsonl_path_, errno));
 }

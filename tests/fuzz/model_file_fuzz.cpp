@@ -18,8 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint64_t covered = 0;
     for (const auto& t : file.tensors) covered += t.end - t.begin;
     if (covered != file.data_bytes()) __builtin_trap();  // the tensors tile the data exactly
-    const mvae::model_file::ModelHeader header = mvae::model_file::read_model_header(file, "fuzz");
-    if (header.config.bars < 1) __builtin_trap();  // validated
+    mvae::model_file::read_model_header(file, "fuzz");
   } catch (const mvae::InputError&) {
   }
   return 0;
