@@ -64,6 +64,7 @@ nlohmann::ordered_json stats_json(const data::TokenizeStats& s) {
   nlohmann::ordered_json j;
   j["drum_notes"] = s.drum_notes;
   j["unmapped_notes_dropped"] = s.unmapped_notes;
+  j["unclosed_notes_dropped"] = s.unclosed_notes;
   j["pieces"] = s.pieces;
   j["pieces_skipped_meter"] = s.pieces_bad_meter;
   j["drum_tracks"] = s.tracks;

@@ -149,7 +149,10 @@ TEST_F(Generate, ARunFolderWithoutACheckpointSaysSo) {
 
 TEST_F(Generate, AMidiFileThatYieldsNoWindowNamesTheRule) {
   midi::MidiFile one_bar;
-  for (int s = 0; s < 16; s += 4) one_bar.notes.push_back({s * 120, 9, 36, 100, 0});
+  for (int s = 0; s < 16; s += 4) {
+    one_bar.notes.push_back({s * 120, 9, 36, 100, 0});
+    one_bar.notes.push_back({s * 120 + 60, 9, 36, 0, 0});
+  }
   one_bar.end_tick = 16 * 120;
   midi::write_midi_file((dir.path() / "short.mid").string(), one_bar);
   const auto r = run(generate("reconstruct --checkpoint " + model_path.string() + " --input " +

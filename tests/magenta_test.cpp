@@ -19,6 +19,7 @@
 
 #include "common/npy.h"
 #include "data/representation.h"
+#include "inference/trained_model.h"
 #include "magenta/magenta_model.h"
 #include "magenta/tf_checkpoint.h"
 #include "model/musicvae.h"
@@ -131,16 +132,21 @@ class MagentaInterop : public ::testing::Test {
   // `trained_model`: also load the export with Magenta's TrainedModel (one more TensorFlow graph to build: the
   // hierarchical test, whose 16-bar graph is the slow one, leaves it to the two flat configs).
   static void round_trip(const std::string& config, const fs::path& checkpoint, const std::string& hparams = "",
-                         bool trained_model = true) {
+                         bool trained_model = true, bool from_midi = false) {
     const fs::path imported = dir(config + ".safetensors");
-    magenta_bin("import --checkpoint " + checkpoint.string() + " --config " + config + " --out " + imported.string());
+    const std::string sizes = hparams.empty() ? "" : " --hparams " + hparams;
+    magenta_bin("import --checkpoint " + checkpoint.string() + " --config " + config + sizes + " --out " +
+                imported.string());
     expect_same_as_magenta(imported, magenta_reference(config, checkpoint, "ref-" + config, hparams));
     const fs::path exported = dir("export-" + config) / "model.ckpt-7";
-    magenta_bin("export --checkpoint " + imported.string() + " --config " + config + " --global-step 7 --out " +
+    magenta_bin("export --checkpoint " + imported.string() + " --config " + config + sizes + " --global-step 7 --out " +
                 exported.string());
     const fs::path ref =
         magenta_reference(config, exported.parent_path(), "ref-export-" + config, hparams, trained_model);
     expect_same_as_magenta(imported, ref);
+    // From MIDI, the imported model reads and decodes what Magenta's TrainedModel does from Magenta's own
+    // checkpoint (a model of ours exported: ReleasedGroovaeExportedReadsMidiAsMagenta).
+    if (from_midi) expect_midi_encodes_as_magenta(config, checkpoint, imported, "midi-" + config);
     if (trained_model)
       EXPECT_LE(relative_difference(npy(ref / "trained_model_mu.npy"), npy(ref / "mu.npy")), 1e-5)
           << "TrainedModel encodes the exported checkpoint differently from the graph";
@@ -152,6 +158,85 @@ class MagentaInterop : public ::testing::Test {
     const auto check = test::run(python() + tools_dir() + "/check_magenta_js.py --js " + js.string() +
                                  " --checkpoint " + checkpoint.string() + "/" + last_checkpoint_name(checkpoint));
     EXPECT_EQ(check.status, 0) << check.output;
+  }
+  // From MIDI file to latent, against Magenta's own code: every file of Groove's test split is cut by
+  // the config's converter and encoded by Magenta's TrainedModel from `checkpoint`
+  // (tools/magenta/encode_files.py), and by ours from `model_file` (TrainedModel::windows_of, the
+  // reading `generate encode` does). Each file must give the same windows (Magenta's are a set: matched
+  // by equal encoder input) and each window the same posterior mean, to 1e-5 relative.
+  // `options`: more of encode_files.py's (--hparams, --limit).
+  static void expect_midi_encodes_as_magenta(const std::string& config, const fs::path& checkpoint,
+                                             const fs::path& model_file, const std::string& name,
+                                             const std::string& options = "") {
+    const fs::path ref = dir(name);
+    const auto r = test::run(python() + tools_dir() + "/encode_files.py --config " + config + " --checkpoint " +
+                             checkpoint.string() + " --groove " + test::groove_zip() + " --split test --out " +
+                             ref.string() + " " + options);
+    ASSERT_EQ(r.status, 0) << r.output.substr(r.output.size() > 4000 ? r.output.size() - 4000 : 0);
+    inference::TrainedModel ours(model_file.string());
+    const auto files = nlohmann::json::parse(std::ifstream(ref / "files.json"));
+    const torch::Tensor inputs = npy(ref / "inputs.npy"), means = npy(ref / "mu.npy");
+    int64_t row = 0, windows = 0;
+    int files_differing = 0;
+    double worst = 0;
+    std::string differences;
+    torch::NoGradGuard no_grad;
+    for (const auto& f : files) {
+      const int64_t n = f.at("windows");
+      const torch::Tensor theirs = inputs.narrow(0, row, n);
+      std::vector<inference::Pattern> patterns;
+      try {
+        patterns = ours.windows_of((ref / f.at("file").get<std::string>()).string());
+      } catch (const InputError&) {  // no window: Magenta must have none either
+      }
+      const auto differ = [&](const std::string& why) {
+        if (++files_differing <= 10) differences += "\n  " + f.at("path").get<std::string>() + ": " + why;
+      };
+      if (static_cast<int64_t>(patterns.size()) != n) {
+        differ(std::to_string(patterns.size()) + " windows here, " + std::to_string(n) + " in Magenta");
+      } else if (n > 0) {
+        const torch::Tensor x = ours.model()->encoder_input(ours.sequences_of(patterns)).to(torch::kFloat);
+        const torch::Tensor mu = ours.encode_mean(patterns);
+        std::vector<bool> used(n, false);
+        for (int64_t i = 0; i < n; ++i) {
+          int64_t j = 0;
+          while (j < n && (used[j] || !torch::equal(x[i], theirs[j]))) ++j;
+          if (j == n) {
+            differ("window " + std::to_string(i) + "'s encoder input is none of Magenta's");
+            break;
+          }
+          used[j] = true;
+          worst = std::max(worst, relative_difference(mu[i], means[row + j]));
+        }
+      }
+      row += n;
+      windows += n;
+    }
+    std::printf("%s: %zu files, %lld windows from MIDI; files differing from Magenta's: %d; posterior mean %.1e\n",
+                name.c_str(), files.size(), static_cast<long long>(windows), files_differing, worst);
+    EXPECT_EQ(files_differing, 0) << differences;
+    EXPECT_LE(worst, 1e-5);
+    expect_argmax_decode_as_magenta(ours, means, npy(ref / "decoded.npy"), name);
+  }
+  // From Magenta's latents, our argmax decode gives Magenta's (its decoder at temperature 1e-6): every
+  // token, or every hit with its velocity and offset heads within 1e-4.
+  static void expect_argmax_decode_as_magenta(inference::TrainedModel& ours, const torch::Tensor& z,
+                                              const torch::Tensor& theirs, const std::string& name) {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor decoded = ours.model()->decode_stepwise(z, {}, 0.0, 1.0, /*argmax=*/true).sequences;
+    int64_t windows_differing = 0;
+    double heads = 0;
+    if (!ours.config().groove()) {
+      windows_differing = (decoded != theirs.to(torch::kLong)).any(1).sum().item<int64_t>();
+    } else {
+      const int64_t C = data::kNumDrumClasses;
+      windows_differing = (decoded.narrow(-1, 0, C) != theirs.narrow(-1, 0, C)).flatten(1).any(1).sum().item<int64_t>();
+      heads = (decoded.narrow(-1, C, 2 * C) - theirs.narrow(-1, C, 2 * C)).abs().max().item<double>();
+    }
+    std::printf("%s: argmax decodes of %lld latents differing from Magenta's: %lld; velocity/offset heads %.1e\n",
+                name.c_str(), static_cast<long long>(z.size(0)), static_cast<long long>(windows_differing), heads);
+    EXPECT_EQ(windows_differing, 0);
+    EXPECT_LE(heads, 1e-4);
   }
   static model::ModelConfig loaded_config(const fs::path& model_file) {
     return model_file::load_model(model_file.string(), torch::kCPU).config;
@@ -166,11 +251,62 @@ class MagentaInterop : public ::testing::Test {
 test::TempDir* MagentaInterop::root_ = nullptr;
 
 TEST_F(MagentaInterop, CatDrums2barSmallComputesWhatMagentaComputesBothWays) {
-  round_trip("cat-drums_2bar_small", magenta_train("cat-drums_2bar_small", 3));
+  round_trip("cat-drums_2bar_small", magenta_train("cat-drums_2bar_small", 3), "", true, /*from_midi=*/true);
 }
 
 TEST_F(MagentaInterop, GroovaeHumanizeComputesWhatMagentaComputesBothWays) {
-  round_trip("groovae_2bar_humanize", magenta_train("groovae_2bar_humanize", 3));
+  round_trip("groovae_2bar_humanize", magenta_train("groovae_2bar_humanize", 3), "", true, /*from_midi=*/true);
+}
+
+// preprocess's windows of the whole Groove dataset (1,150 files) are the windows Magenta's own
+// DrumsConverter cuts from the same files (tools/magenta/compare_windows.py: note_seq reads each
+// file, the cat-drums config's converter cuts it; compared per file as multisets of token sequences).
+TEST_F(MagentaInterop, PreprocessWindowsAreMagentasOnTheWholeDataset) {
+  const fs::path shards = dir("shards-all");
+  const auto made = test::run(std::string(MVAE_PREPROCESS_BIN) + " --groove " + test::groove_zip() + " --out " +
+                              shards.string() + " --bars 2");
+  ASSERT_EQ(made.status, 0) << made.output;
+  const auto compared = test::run(python() + tools_dir() + "/compare_windows.py --groove " + test::groove_zip() +
+                                  " --shards " + shards.string());
+  const size_t summary = compared.output.find("compare_windows:");
+  std::printf("%s", compared.output.substr(summary == std::string::npos ? 0 : summary).c_str());
+  EXPECT_EQ(compared.status, 0) << compared.output.substr(compared.output.size() > 4000 ? compared.output.size() - 4000
+                                                                                        : 0);
+}
+
+// The released GrooVAE, exported: Magenta's TrainedModel reads Groove's test split from MIDI into
+// the same windows and latents as the model imported back, and decodes them the same; the round trip
+// changes nothing the model does with a user's MIDI (the released file encodes bit-identically).
+TEST_F(MagentaInterop, ReleasedGroovaeExportedReadsMidiAsMagenta) {
+  const std::string config = "groovae_2bar_humanize";
+  const fs::path released = fs::path(MVAE_SOURCE_DIR) / "models" / config / "model.safetensors";
+  const fs::path exported = dir("export-released") / "model.ckpt-0", back = dir("released-back.safetensors");
+  magenta_bin("export --checkpoint " + released.string() + " --config " + config + " --out " + exported.string());
+  magenta_bin("import --checkpoint " + exported.parent_path().string() + " --config " + config + " --out " +
+              back.string());
+  expect_midi_encodes_as_magenta(config, exported.parent_path(), back, "midi-released-" + config);
+  inference::TrainedModel original(released.string()), round_tripped(back.string());
+  const auto files = nlohmann::json::parse(std::ifstream(dir("midi-released-" + config) / "files.json"));
+  for (const auto& f : files) {
+    const std::string midi = (dir("midi-released-" + config) / f.at("file").get<std::string>()).string();
+    if (f.at("windows") == 0) continue;
+    EXPECT_TRUE(torch::equal(original.encode_mean(original.windows_of(midi)),
+                             round_tripped.encode_mean(round_tripped.windows_of(midi))))
+        << f.at("path");
+  }
+}
+
+// The released 16-bar model (flat decoder, drum-roll encoder, 256 units), exported as the paper's flat
+// 16-bar config with its sizes: Magenta's TrainedModel reads the first 40 files of Groove's test split
+// from MIDI into the same 16-bar windows and latents, and decodes them the same, 256 steps each.
+TEST_F(MagentaInterop, ReleasedSixteenBarModelExportedReadsMidiAsMagenta) {
+  const std::string config = "flat-drums_16bar", sizes = "enc_rnn_size=[256],z_size=256,dec_rnn_size=[256,256]";
+  const fs::path released = fs::path(MVAE_SOURCE_DIR) / "models" / "groove_16bar" / "model.safetensors";
+  const fs::path exported = dir("export-16bar") / "model.ckpt-0";
+  magenta_bin("export --checkpoint " + released.string() + " --config " + config + " --hparams " + sizes + " --out " +
+              exported.string());
+  expect_midi_encodes_as_magenta(config, exported.parent_path(), released, "midi-released-16bar",
+                                 "--hparams " + sizes + " --limit 40");
 }
 
 // The hierarchical config at small sizes (building Magenta's 16-bar graph is what takes the time).
@@ -263,6 +399,85 @@ TEST(MagentaCommands, ACheckpointOfAnotherConfigIsRefusedNamingTheVariable) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+// A checkpoint of a config's sizes read as a config of other sizes (cat-drums_2bar_small as _big):
+// Magenta would build the big graph and fail to restore it, so import refuses, naming both sizes and
+// the --hparams that would make them agree; with those hparams it imports, and export then asks for
+// the same hparams (which Magenta's side needs too).
+TEST(MagentaCommands, LayerSizesMustBeTheConfigsOrItsHparams) {
+  test::TempDir dir;
+  model::MusicVAE small(magenta::config_of("cat-drums_2bar_small"));
+  const std::string prefix = (dir.path() / "model.ckpt-0").string();
+  magenta::write_tf_checkpoint(prefix, magenta::export_checkpoint(small, "cat-drums_2bar_small", 0));
+  const std::string bin = std::string(MVAE_MAGENTA_BIN) + " ", big = " --config cat-drums_2bar_big";
+  const fs::path out = dir.path() / "big.safetensors";
+  const auto refused = test::run(bin + "import --checkpoint " + prefix + big + " --out " + out.string());
+  EXPECT_EQ(refused.status, 1) << refused.output;
+  EXPECT_NE(refused.output.find("model.ckpt-0.index: layer sizes: the checkpoint's are enc_rnn_size=[512],z_size=256,"
+                                "dec_rnn_size=[256,256], Magenta's cat-drums_2bar_big has enc_rnn_size=[2048],"
+                                "z_size=512,dec_rnn_size=[2048,2048,2048]"),
+            std::string::npos)
+      << refused.output;
+  EXPECT_FALSE(fs::exists(out));
+  const std::string sizes = " --hparams enc_rnn_size=[512],z_size=256,dec_rnn_size=[256,256]";
+  const auto imported = test::run(bin + "import --checkpoint " + prefix + big + sizes + " --out " + out.string());
+  EXPECT_EQ(imported.status, 0) << imported.output;
+  const std::string back = (dir.path() / "back" / "model.ckpt-0").string();
+  const auto unsized = test::run(bin + "export --checkpoint " + out.string() + big + " --out " + back);
+  EXPECT_EQ(unsized.status, 2) << unsized.output;
+  EXPECT_NE(unsized.output.find("the model's layer sizes are enc_rnn_size=[512],z_size=256,dec_rnn_size=[256,256], "
+                                "the config's enc_rnn_size=[2048]"),
+            std::string::npos)
+      << unsized.output;
+  const auto exported = test::run(bin + "export --checkpoint " + out.string() + big + sizes + " --out " + back);
+  EXPECT_EQ(exported.status, 0) << exported.output;
+  EXPECT_NE(exported.output.find("config.hparams.parse('enc_rnn_size=[512],z_size=256,dec_rnn_size=[256,256]')"),
+            std::string::npos)
+      << exported.output;
+}
+
+// `magenta roll-encoder`: a token table that is linear in the drum roll is recovered exactly, so the
+// converted model, whose encoder reads the roll, encodes every window as the token model does; every
+// other weight is kept.
+TEST(MagentaCommands, RollEncoderRefitsATokenTableThatIsLinearInTheRoll) {
+  test::TempDir dir;
+  const fs::path shards = test::make_synthetic_shards(dir.path());
+  torch::manual_seed(5);
+  model::ModelConfig c = model::preset("cat-drums_2bar_small");
+  c.roll_input = false;
+  c.enc = 32;
+  c.z = 16;
+  c.dec = 32;
+  model::MusicVAE token(c);
+  const torch::Tensor ids = torch::arange(512, torch::kLong).unsqueeze(1);
+  const torch::Tensor roll =
+      torch::cat({ids.bitwise_right_shift(torch::arange(9, torch::kLong)).bitwise_and(1), (ids == 0).to(torch::kLong)},
+                 1)
+          .to(torch::kFloat);  // [512, 10]
+  {
+    torch::NoGradGuard no_grad;
+    for (const char* d : {"encoder.token_gates_fw", "encoder.token_gates_bw"}) {
+      torch::Tensor table = token->named_parameters()[d];  // [513, 4H]
+      table.narrow(0, 0, 512).copy_(roll.mm(torch::randn({10, table.size(1)})) + torch::randn({table.size(1)}));
+    }
+  }
+  model_file::save_model((dir.path() / "token.safetensors").string(), token, data::DataRepresentation{});
+  const fs::path out = dir.path() / "roll.safetensors";
+  const auto r =
+      test::run(std::string(MVAE_MAGENTA_BIN) + " roll-encoder --checkpoint " +
+                (dir.path() / "token.safetensors").string() + " --data " + shards.string() + " --out " + out.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  model_file::LoadedModel converted = model_file::load_model(out.string(), torch::kCPU);
+  EXPECT_TRUE(converted.config.roll_input);
+  torch::NoGradGuard no_grad;
+  token->eval();
+  const torch::Tensor windows = torch::randint(0, 512, {16, 32}, torch::kLong);
+  const torch::Tensor ours = converted.model->encode(converted.model->encoder_input(windows)).mu;
+  const torch::Tensor theirs = token->encode(token->encoder_input(windows)).mu;
+  EXPECT_LE(relative_difference(ours, theirs), 1e-4);
+  EXPECT_TRUE(
+      torch::equal(converted.model->named_parameters()["output.weight"], token->named_parameters()["output.weight"]));
+}
+
 // `magenta init`: a model file that, seen as Magenta's variables, is what Magenta's trainer starts
 // from: zero biases (the forget gates' +1 is LSTMBlockCell's), N(0, 0.001) posterior and
 // initial-state kernels, Glorot-uniform LSTM and output kernels; the seed decides the draw.
@@ -341,7 +556,8 @@ TEST(MagentaCommands, UnknownConfigsAndModelsMagentaCannotReadAreRefusedWithTheR
   const auto unknown = test::run(bin + " import --checkpoint " + prefix + " --config mel_2bar_small --out " +
                                  (dir.path() / "m.safetensors").string());
   EXPECT_EQ(unknown.status, 2) << unknown.output;
-  EXPECT_NE(unknown.output.find("supported: cat-drums_2bar_big, cat-drums_2bar_small, groovae_2bar_humanize"),
+  EXPECT_NE(unknown.output.find(
+                "supported: cat-drums_2bar_big, cat-drums_2bar_small, flat-drums_16bar, groovae_2bar_humanize"),
             std::string::npos)
       << unknown.output;
   const auto tar =

@@ -117,6 +117,76 @@ TEST(Tokenizer, QuantizesToNearestSixteenthHalvesUpWithGrooveOffsets) {
   EXPECT_EQ(w.velocities[3 * 9 + 0], 0);
 }
 
+// Magenta quantizes float seconds (pretty_midi's tick-to-time table times note_seq's steps per
+// second), so an onset exactly half-way between two steps lands where that float arithmetic sends
+// it. Groove's drummer7/session2/53_rock_135_beat_4-4.mid has a hi-hat at tick 1380 of 480 per
+// quarter at 444,444 us per quarter: step 11.5, which note_seq puts on step 11 (its seconds are a
+// hair short of the tie), not on 12. MagentaInterop.PreprocessWindowsAreMagentasOnTheWholeDataset
+// checks every file against note_seq itself.
+TEST(Tokenizer, AHalfWayOnsetGoesWhereNoteSeqsFloatRoundingSendsIt) {
+  auto hits = quarters(0, 2);
+  hits.push_back({1380, 42, 70});
+  midi::MidiFile f = performance(hits);
+  f.tempos = {{0, 444444}};
+  auto r = run(f);
+  ASSERT_EQ(r.windows.size(), 1u);
+  EXPECT_EQ(r.windows[0].tokens[11], 4) << "the closed hi-hat on the earlier step";
+  EXPECT_EQ(r.windows[0].tokens[12], 1) << "the kick's step, without the hi-hat";
+}
+
+// note_seq reads MIDI through pretty_midi, which drops a note whose note-off falls on its own tick
+// while nothing else sounds on its pitch, and a note-on never closed. Such a hit is not one here
+// either; with an earlier note of the pitch still sounding, the same-tick note-on is kept.
+TEST(Tokenizer, NotesAreThoseMagentasMidiReaderMakes) {
+  midi::MidiFile f = performance(quarters(0, 2));
+  const auto add = [&](int64_t tick, int pitch, int velocity) {
+    f.notes.push_back({tick, 9, uint8_t(pitch), uint8_t(velocity), 0});
+  };
+  add(1 * kStep, 38, 90);  // a snare whose note-off is at its own tick: dropped
+  add(1 * kStep, 38, 0);
+  add(2 * kStep, 42, 90);  // a hi-hat sounding when ...
+  add(3 * kStep, 42, 80);  // ... a second starts, and a note-off of that tick closes the first: the second is
+  add(3 * kStep, 42, 0);   //     kept open, until
+  add(5 * kStep, 42, 0);   //     this note-off
+  add(6 * kStep, 46, 90);  // an open hi-hat never closed: dropped
+  std::stable_sort(f.notes.begin(), f.notes.end(), [](auto& a, auto& b) { return a.tick < b.tick; });
+  auto r = run(f);
+  ASSERT_EQ(r.windows.size(), 1u);
+  const std::vector<uint16_t> t = r.windows[0].tokens;
+  EXPECT_EQ(t[1], 0) << "the zero-length snare";
+  EXPECT_EQ(t[2], 4);
+  EXPECT_EQ(t[3], 4) << "the hi-hat started on the tick of a note-off that closed another";
+  EXPECT_EQ(t[6], 0) << "the open hi-hat never closed";
+  EXPECT_EQ(r.stats.unclosed_notes, 2);
+  midi::MidiFile unclosed;  // note-ons only: the file yields nothing, and says why
+  for (int s = 0; s < 32; s += 4) unclosed.notes.push_back({s * kStep, 9, 36, 100, 0});
+  r = run(unclosed);
+  EXPECT_EQ(r.skip_reason, "no_drum_notes");
+  EXPECT_NE(r.skip_detail.find("8 note-ons on channel 10, none closed by a note-off"), std::string::npos)
+      << r.skip_detail;
+}
+
+// GrooveConverter's windows: from the first step, one after another, silences inside; a file whose
+// tempo changes gives none.
+TEST(Tokenizer, WholePieceWindowsAreGrooveConvertersWindows) {
+  auto hits = quarters(1, 1);  // bar 0 silent, a bar of kicks, bars 2-3 silent, a kick in bar 4
+  hits.push_back({int64_t(4 * 16 + 2) * kStep, 36, 100});
+  TokenizerOptions o;
+  o.whole_piece = true;
+  o.hop_bars = 2;
+  o.deduplicate = false;
+  auto r = tokenize_drums(performance(hits), PitchMap::general_midi(), o);
+  ASSERT_EQ(r.windows.size(), 2u) << "bars 0-1 and 2-3; bar 4 is half a window";
+  EXPECT_EQ(r.windows[0].tokens[16], 1);
+  EXPECT_EQ(r.windows[0].tokens[0], 0);
+  EXPECT_EQ(r.windows[1].start_bar, 2);
+  midi::MidiFile changing = performance(hits);
+  changing.tempos.push_back({int64_t(32) * kStep, 400000});
+  r = tokenize_drums(changing, PitchMap::general_midi(), o);
+  EXPECT_TRUE(r.windows.empty());
+  EXPECT_EQ(r.skip_reason, "time_changes");
+}
+
 TEST(Tokenizer, CollisionsKeepTheLoudestHit) {
   auto hits = quarters(0, 2);
   hits.push_back({int64_t(1) * kStep - 20, 38, 50});
@@ -228,8 +298,10 @@ TEST(Tokenizer, CoveringWindowsKeepRepeatsAndReachTheLastBar) {
 
 TEST(Tokenizer, DropsUnmappedPitchesAndOtherChannels) {
   auto f = performance(quarters(0, 2));
-  f.notes.push_back({9 * kStep, 0, 38, 100, 0});    // snare pitch, but on channel 1
+  f.notes.push_back({9 * kStep, 0, 38, 100, 0});  // snare pitch, but on channel 1
+  f.notes.push_back({9 * kStep + 10, 0, 38, 0, 0});
   f.notes.push_back({10 * kStep, 9, 100, 100, 0});  // channel 10, unmapped pitch
+  f.notes.push_back({10 * kStep + 10, 9, 100, 0, 0});
   std::stable_sort(f.notes.begin(), f.notes.end(), [](auto& a, auto& b) { return a.tick < b.tick; });
   auto r = run(f);
   ASSERT_EQ(r.windows.size(), 1u);

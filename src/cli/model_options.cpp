@@ -37,6 +37,8 @@ model::ModelConfig resolve_fields(const po::variables_map& vm, const std::string
       throw model::ConfigError("groove_loss", "must be everywhere or at-hits, got '" + where + "'");
     c.groove_loss_at_hits = where == "at-hits";
   }
+  if (vm.count("groove-feedback"))
+    c.groove_feedback_masked = model::parse_groove_feedback(vm["groove-feedback"].as<std::string>());
   if (vm.count("sampling-schedule"))
     c.sampling_schedule = model::parse_sampling_schedule(vm["sampling-schedule"].as<std::string>());
   if (vm.count("input-transform"))
@@ -68,6 +70,7 @@ po::options_description model_options_description() {
     ("preset", po::value<std::string>(), presets.c_str())
     ("output", po::value<std::string>(), "tokens (512 drum tokens) or groove (hits, velocities and offsets per drum class)")
     ("groove-loss", po::value<std::string>(), "groove: where velocity and offset errors count: at-hits (the drummer's hits; the groove presets' default) or everywhere (Magenta's GrooVAE)")
+    ("groove-feedback", po::value<std::string>(), "groove: what a free-running decoder step reads of the step before: masked (velocities and offsets where hit) or raw (the heads, as Magenta decodes)")
     ("input-transform", po::value<std::string>(), "groove: what the encoder sees: none, humanize (no velocities or timing) or tap (all hits on one class)")
     ("encoder-input", po::value<std::string>(), "tokens: what the encoder reads per step: roll (9 drum bits + 'no drums', as Magenta's cat-drums configs; needed to export to them) or token (one of 512 by lookup)")
     ("enc", po::value<int>(), "encoder LSTM units per direction")

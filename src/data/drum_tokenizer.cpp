@@ -4,11 +4,90 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "common/error.h"
 
 namespace mvae::data {
 namespace {
+
+// Seconds at a tick as Magenta has them: pretty_midi's tick-to-time table (what note_seq's MIDI
+// reader builds its NoteSequence from), in its float64 arithmetic, operation for operation, so that
+// a note exactly half-way between two steps rounds as Magenta's quantizer rounds it (the float error
+// of the seconds decides such ties). Only the first track's tempos count, as in pretty_midi.
+// This file is compiled with -ffp-contract=off: a fused multiply-add would round differently.
+class MagentaClock {
+ public:
+  explicit MagentaClock(const midi::MidiFile& file) : resolution_(file.ticks_per_quarter) {
+    segments_.push_back({0, 60.0 / (120.0 * resolution_), 0.0});
+    for (const midi::TempoEvent& t : file.tempos) {
+      if (t.track != 0) continue;
+      const double tick_scale = 60.0 / ((6e7 / t.micros_per_quarter) * resolution_);
+      if (t.tick == 0) {
+        segments_.assign(1, {0, tick_scale, 0.0});
+      } else if (tick_scale != segments_.back().tick_scale) {  // a repeated tempo is ignored
+        const Segment& last = segments_.back();
+        segments_.push_back({t.tick, tick_scale, seconds_in(last, t.tick)});
+      }
+    }
+  }
+  double seconds(int64_t tick) const { return seconds_in(segment_at(tick), tick); }
+  // The tempo note_seq records for `tick`: qpm = 60 / (tick scale * resolution).
+  double qpm(int64_t tick) const { return 60.0 / (segment_at(tick).tick_scale * resolution_); }
+
+ private:
+  struct Segment {
+    int64_t start_tick;
+    double tick_scale;     // seconds per tick
+    double start_seconds;  // the table's value at start_tick
+  };
+  static double seconds_in(const Segment& s, int64_t tick) {
+    return s.start_seconds + s.tick_scale * static_cast<double>(tick - s.start_tick);
+  }
+  const Segment& segment_at(int64_t tick) const {  // the last segment starting at or before tick
+    auto it = std::upper_bound(segments_.begin(), segments_.end(), tick,
+                               [](int64_t t, const Segment& s) { return t < s.start_tick; });
+    return *std::prev(it);
+  }
+  int resolution_;
+  std::vector<Segment> segments_;
+};
+
+// Which note-ons become notes when pretty_midi reads the file (note_seq reads MIDI through it), as
+// pretty_midi 0.2.9 pairs them, per track, channel and pitch: a note-off closes every open note-on
+// of an earlier tick; a note-on of the note-off's own tick stays open only when the same note-off
+// closed an earlier one, and is dropped otherwise; a note-on never closed is dropped. So a drum hit
+// written with its note-off at its own tick, and nothing sounding on its pitch, is not a hit for
+// Magenta, nor here.
+std::vector<bool> notes_pretty_midi_keeps(const midi::MidiFile& file) {
+  std::vector<bool> kept(file.notes.size(), false);
+  std::map<std::tuple<int, int, int>, std::vector<size_t>> open;  // (track, channel, pitch) -> note-on indices
+  for (size_t i = 0; i < file.notes.size(); ++i) {
+    const midi::NoteEvent& e = file.notes[i];
+    const auto key = std::make_tuple(e.track, int{e.channel}, int{e.pitch});
+    if (e.velocity > 0) {
+      open[key].push_back(i);
+      continue;
+    }
+    const auto it = open.find(key);
+    if (it == open.end()) continue;  // a note-off with nothing open
+    std::vector<size_t> same_tick;
+    bool closed_any = false;
+    for (const size_t on : it->second) {
+      if (file.notes[on].tick != e.tick) {
+        kept[on] = true;
+        closed_any = true;
+      } else {
+        same_tick.push_back(on);
+      }
+    }
+    if (closed_any && !same_tick.empty())
+      it->second = std::move(same_tick);
+    else
+      open.erase(it);
+  }
+  return kept;
+}
 
 // A stretch of the file with one tempo and one meter (Magenta splits on time changes).
 struct Piece {
@@ -17,6 +96,7 @@ struct Piece {
   uint32_t micros_per_quarter = 500000;  // the piece's tempo (120 quarters per minute until a tempo event)
 };
 
+// Tempos and meters of the first track only (pretty_midi's rule, so Magenta's), in tick order.
 std::vector<Piece> split_on_time_changes(const midi::MidiFile& file) {
   struct Change {
     int64_t tick;
@@ -25,8 +105,10 @@ std::vector<Piece> split_on_time_changes(const midi::MidiFile& file) {
     int num, den;
   };
   std::vector<Change> changes;
-  for (const auto& t : file.tempos) changes.push_back({t.tick, true, t.micros_per_quarter, 0, 0});
-  for (const auto& s : file.time_signatures) changes.push_back({s.tick, false, 0, s.numerator, s.denominator});
+  for (const auto& t : file.tempos)
+    if (t.track == 0) changes.push_back({t.tick, true, t.micros_per_quarter, 0, 0});
+  for (const auto& s : file.time_signatures)
+    if (s.track == 0) changes.push_back({s.tick, false, 0, s.numerator, s.denominator});
   std::stable_sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.tick < b.tick; });
 
   std::vector<Piece> pieces;
@@ -63,10 +145,16 @@ struct StepHits {
 };
 
 // Steps hold their hits; `steps` is sorted by step.
-std::vector<StepHits> quantize_piece(const midi::MidiFile& file, const Piece& piece, const PitchMap& map,
+std::vector<StepHits> quantize_piece(const midi::MidiFile& file, const std::vector<bool>& is_note,
+                                     const MagentaClock& clock, const Piece& piece, const PitchMap& map,
                                      const TokenizerOptions& options, TokenizeStats& stats) {
   std::map<int64_t, StepHits> by_step;
-  const int64_t tpq = file.ticks_per_quarter;
+  // note_seq's quantizer: seconds from the piece's start, step = int(seconds * steps/second + 0.5);
+  // GrooVAE's offset = 2 * (step * step length - seconds) / step length.
+  const double piece_start = clock.seconds(piece.start_tick);
+  const double qpm = clock.qpm(piece.start_tick);
+  const double steps_per_second = kStepsPerQuarter * qpm / 60.0;
+  const double step_seconds = 60.0 / qpm / kStepsPerQuarter;
   // The notes are sorted by tick (midi::parse_midi): only the piece's own are visited, so a file of
   // many tempo changes costs the notes once, not once per piece.
   const auto first = std::lower_bound(file.notes.begin(), file.notes.end(), piece.start_tick,
@@ -75,17 +163,19 @@ std::vector<StepHits> quantize_piece(const midi::MidiFile& file, const Piece& pi
     const midi::NoteEvent& note = *it;
     if (note.velocity == 0) continue;
     if (!options.any_channel && note.channel != midi::kDrumChannel) continue;
+    if (!is_note[static_cast<size_t>(it - file.notes.begin())]) {
+      ++stats.unclosed_notes;
+      continue;
+    }
     ++stats.drum_notes;
     const int drum_class = map.class_for(note.pitch);
     if (drum_class < 0) {
       ++stats.unmapped_notes;
       continue;
     }
-    // Nearest 16th, halves up: step = floor(4 * rel / tpq + 1/2), in exact integer arithmetic.
-    const int64_t rel = note.tick - piece.start_tick;
-    const int64_t step = (8 * rel + tpq) / (2 * tpq);
-    const double exact_step = 4.0 * static_cast<double>(rel) / static_cast<double>(tpq);
-    const float offset = static_cast<float>(2.0 * (static_cast<double>(step) - exact_step));
+    const double seconds = clock.seconds(note.tick) - piece_start;
+    const int64_t step = static_cast<int64_t>(seconds * steps_per_second + 0.5);
+    const float offset = static_cast<float>((step_seconds * static_cast<double>(step) - seconds) / step_seconds * 2);
     StepHits& hits = by_step[step];
     hits.step = step;
     hits.token = static_cast<uint16_t>(hits.token | (1u << drum_class));
@@ -140,6 +230,12 @@ std::vector<Track> extract_tracks(const std::vector<StepHits>& steps, int max_tr
   return tracks;
 }
 
+// GrooveConverter's one "track": the piece from its first step, padded to the bar after its last hit.
+std::vector<Track> whole_piece_track(const std::vector<StepHits>& steps) {
+  if (steps.empty()) return {};
+  return {{0, (steps.back().step / kStepsPerBar + 1) * kStepsPerBar}};
+}
+
 DrumWindow make_window(const std::vector<StepHits>& steps, int64_t first_step, int T) {
   DrumWindow w;
   w.tokens.assign(T, 0);
@@ -158,11 +254,43 @@ DrumWindow make_window(const std::vector<StepHits>& steps, int64_t first_step, i
   return w;
 }
 
+// Why a file gave no window: the first rule that left nothing, in the order a reader would check.
+void explain_no_window(const PitchMap& map, const TokenizerOptions& options, const std::string& bad_meter,
+                       TokenizeResult& result) {
+  const TokenizeStats& stats = result.stats;
+  const int64_t mapped = stats.drum_notes - stats.unmapped_notes;
+  if (stats.drum_notes == 0) {
+    result.skip_reason = "no_drum_notes";
+    const std::string where = options.any_channel ? "" : " on channel 10";
+    result.skip_detail =
+        stats.unclosed_notes == 0
+            ? "no note-on events" + where
+            : std::to_string(stats.unclosed_notes) + " note-ons" + where +
+                  ", none closed by a note-off after it (Magenta's MIDI reader, pretty_midi, drops a note never "
+                  "closed or closed at its own tick; so does this one)";
+  } else if (mapped == 0) {
+    result.skip_reason = "no_drum_notes";
+    result.skip_detail =
+        std::to_string(stats.drum_notes) + " drum notes, none with a pitch in the '" + map.name + "' map";
+  } else if (!bad_meter.empty() && stats.tracks == 0 && stats.tracks_too_short == 0) {
+    result.skip_reason = "meter";
+    result.skip_detail =
+        "time signature " + bad_meter + "; only meters of 16 sixteenth-steps per bar (4/4, 2/2) are used";
+  } else {
+    result.skip_reason = "too_short";
+    result.skip_detail =
+        options.whole_piece
+            ? "its hits end before bar " + std::to_string(options.bars) + " (a window starts at the first step)"
+            : "no drum track of at least " + std::to_string(options.bars) + " bars (a bar of silence ends a track)";
+  }
+}
+
 }  // namespace
 
 void TokenizeStats::add(const TokenizeStats& o) {
   drum_notes += o.drum_notes;
   unmapped_notes += o.unmapped_notes;
+  unclosed_notes += o.unclosed_notes;
   pieces += o.pieces;
   pieces_bad_meter += o.pieces_bad_meter;
   tracks += o.tracks;
@@ -188,11 +316,20 @@ TokenizeResult tokenize_drums(const midi::MidiFile& file, const PitchMap& map, c
 
   const int64_t limit = max_windows_of_file(T);
   const std::vector<Piece> pieces = split_on_time_changes(file);
+  const MagentaClock clock(file);
+  const std::vector<bool> is_note = notes_pretty_midi_keeps(file);
+  if (options.whole_piece && pieces.size() > 1) {  // note_seq's MultipleTempoError / MultipleTimeSignatureError
+    result.skip_reason = "time_changes";
+    result.skip_detail =
+        "the tempo or meter changes; a groove model reads files of one tempo and one meter, as "
+        "Magenta's GrooveConverter does";
+    return result;
+  }
   for (size_t p = 0; p < pieces.size(); ++p) {
     const Piece& piece = pieces[p];
     ++stats.pieces;
     const int64_t mapped_before = stats.drum_notes - stats.unmapped_notes;
-    std::vector<StepHits> steps = quantize_piece(file, piece, map, options, stats);
+    std::vector<StepHits> steps = quantize_piece(file, is_note, clock, piece, map, options, stats);
     // steps/bar = 4 * (4 / denominator) * numerator must be 16: 4/4, 2/2, 8/8 pass.
     if (piece.numerator * kStepsPerBar != kStepsPerBar * piece.denominator) {
       if (stats.drum_notes - stats.unmapped_notes > mapped_before) {
@@ -202,7 +339,9 @@ TokenizeResult tokenize_drums(const midi::MidiFile& file, const PitchMap& map, c
       continue;
     }
     std::set<std::vector<uint16_t>> seen;  // de-duplication per piece, as Magenta does
-    for (const Track& track : extract_tracks(steps, options.max_track_bars, stats)) {
+    const std::vector<Track> tracks =
+        options.whole_piece ? whole_piece_track(steps) : extract_tracks(steps, options.max_track_bars, stats);
+    for (const Track& track : tracks) {
       std::vector<int64_t> ends;
       for (int64_t end = T; end <= track.length; end += hop) ends.push_back(end);
       if (options.cover_track_end && !ends.empty() && ends.back() < track.length) ends.push_back(track.length);
@@ -237,26 +376,7 @@ TokenizeResult tokenize_drums(const midi::MidiFile& file, const PitchMap& map, c
     stats.windows_capped = n - cap;
     result.windows = std::move(kept);
   }
-
-  if (result.windows.empty()) {
-    const int64_t mapped = stats.drum_notes - stats.unmapped_notes;
-    if (stats.drum_notes == 0) {
-      result.skip_reason = "no_drum_notes";
-      result.skip_detail = options.any_channel ? "no note-on events" : "no note-on events on channel 10";
-    } else if (mapped == 0) {
-      result.skip_reason = "no_drum_notes";
-      result.skip_detail =
-          std::to_string(stats.drum_notes) + " drum notes, none with a pitch in the '" + map.name + "' map";
-    } else if (!bad_meter.empty() && stats.tracks == 0 && stats.tracks_too_short == 0) {
-      result.skip_reason = "meter";
-      result.skip_detail =
-          "time signature " + bad_meter + "; only meters of 16 sixteenth-steps per bar (4/4, 2/2) are used";
-    } else {
-      result.skip_reason = "too_short";
-      result.skip_detail =
-          "no drum track of at least " + std::to_string(options.bars) + " bars (a bar of silence ends a track)";
-    }
-  }
+  if (result.windows.empty()) explain_no_window(map, options, bad_meter, result);
   return result;
 }
 

@@ -19,6 +19,10 @@ struct TokenizerOptions {
   bool any_channel = false;          // also read drum pitches outside channel 10
   bool deduplicate = true;           // drop a window equal to an earlier one of its piece (Magenta's rule)
   bool cover_track_end = false;      // also a window ending at each track's last bar when the hop misses it
+  // GrooveConverter's windows (Magenta's GrooVAE) instead of drum tracks: the file must hold one tempo
+  // and one meter ("time_changes" otherwise); windows start at its first step and every hop after,
+  // as long as a whole window fits in the bars up to the last hit; silences do not end anything.
+  bool whole_piece = false;
   int window_steps() const { return bars * kStepsPerBar; }
 };
 
@@ -37,6 +41,7 @@ struct DrumWindow {
 struct TokenizeStats {
   int64_t drum_notes = 0;        // note-ons on the drum channel
   int64_t unmapped_notes = 0;    // drum note-ons whose pitch the map drops
+  int64_t unclosed_notes = 0;    // drum note-ons no note-off closes after their tick: no note for Magenta either
   int64_t pieces = 0;            // constant tempo and meter pieces
   int64_t pieces_bad_meter = 0;  // pieces whose meter is not 16 steps per bar
   int64_t tracks = 0;            // drum tracks kept
@@ -57,7 +62,8 @@ int64_t max_windows_of_file(int window_steps);
 struct TokenizeResult {
   std::vector<DrumWindow> windows;
   TokenizeStats stats;
-  // Set when the file yields no window: "no_drum_notes", "meter", "too_short" or "too_many_windows".
+  // Set when the file yields no window: "no_drum_notes", "meter", "too_short", "too_many_windows" or
+  // (whole_piece) "time_changes".
   std::string skip_reason;
   std::string skip_detail;
 };

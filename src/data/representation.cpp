@@ -15,6 +15,7 @@ std::string DataRepresentation::to_json() const {
   j["vocab_size"] = vocab_size;
   j["num_classes"] = num_classes;
   j["pitch_map"] = nlohmann::json::parse(pitch_map_json);
+  if (!inference_pitch_map_json.empty()) j["inference_pitch_map"] = nlohmann::json::parse(inference_pitch_map_json);
   j["default_qpm"] = default_qpm;
   return j.dump();
 }
@@ -30,6 +31,7 @@ DataRepresentation DataRepresentation::from_json(const std::string& text, const 
     r.vocab_size = j.at("vocab_size").get<int>();
     r.num_classes = j.at("num_classes").get<int>();
     r.pitch_map_json = j.at("pitch_map").dump();
+    if (j.contains("inference_pitch_map")) r.inference_pitch_map_json = j.at("inference_pitch_map").dump();
     r.default_qpm = j.value("default_qpm", 120.0);
   } catch (const std::exception& e) {
     throw InputError(source, "representation", std::string("malformed: ") + e.what());

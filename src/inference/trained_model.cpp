@@ -63,7 +63,18 @@ TrainedModel::TrainedModel(const std::string& checkpoint, run_folder::Checkpoint
   if (representation_.name != data::kRepresentationName)
     throw InputError(model_path_, "representation",
                      "is '" + representation_.name + "'; this program generates '" + data::kRepresentationName + "'");
-  pitch_map_ = data::PitchMap::from_json(representation_.pitch_map_json, model_path_);
+  pitch_map_ = data::PitchMap::from_json(representation_.midi_pitch_map_json(), model_path_);
+}
+
+data::TokenizerOptions TrainedModel::midi_rules() const {
+  data::TokenizerOptions rules;
+  rules.bars = representation_.bars;
+  if (!config().groove()) return rules;
+  rules.whole_piece = true;
+  rules.hop_bars = representation_.bars;
+  rules.deduplicate = false;
+  rules.any_channel = true;  // GrooveConverter reads every note of the sequence
+  return rules;
 }
 
 std::vector<Pattern> TrainedModel::windows_of(const std::string& midi_path, data::TokenizerOptions options,

@@ -50,12 +50,18 @@ class TrainedModel {
   const std::string& model_path() const { return model_path_; }
   model::MusicVAE& model() { return model_; }
 
-  // The windows of a MIDI file under the training data's rules (each with its tempo); throws
-  // InputError naming the rule that rejected the file when there is none. `options` changes the
-  // rules (bars always the model's); `every_pitch_one_class`: every note is a hit of class 0
-  // (taps, whatever their pitch).
-  std::vector<Pattern> windows_of(const std::string& midi_path, data::TokenizerOptions options = {},
+  // The windows of a MIDI file (each with its tempo) as Magenta's TrainedModel cuts them for this kind
+  // of model (midi_rules()); throws InputError naming the rule that rejected the file when there is
+  // none. `options` changes the rules (bars always the model's); `every_pitch_one_class`: every note is
+  // a hit of class 0 (taps, whatever their pitch).
+  std::vector<Pattern> windows_of(const std::string& midi_path) const { return windows_of(midi_path, midi_rules()); }
+  std::vector<Pattern> windows_of(const std::string& midi_path, data::TokenizerOptions options,
                                   bool every_pitch_one_class = false) const;
+  // How a user's MIDI is cut for this model, as Magenta's converter in TrainedModel cuts it: token
+  // models as DrumsConverter (drum tracks, a window every bar, duplicates dropped), groove models as
+  // GrooveConverter (the whole file from its first step, consecutive windows, every note on any
+  // channel).
+  data::TokenizerOptions midi_rules() const;
   // Patterns as the model takes them: tokens [N, T] or groove vectors [N, T, 27].
   torch::Tensor sequences_of(const std::vector<Pattern>& patterns) const;
   // q(z | x) means of patterns, or of sequences [N, T(, 27)], each through the model's input transform: [N, z].

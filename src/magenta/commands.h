@@ -15,7 +15,9 @@ struct MagentaOptions {
   bool force = false;     // export-js: replace an --out folder that holds files
   long global_step = -1;  // export: the step recorded (default: the model's own when known, else 0)
   uint64_t seed = 1;      // init: draws the weights
-  std::string hparams;    // init: layer sizes in Magenta's --hparams form (enc_rnn_size=[256],z_size=256,...)
+  std::string data;       // roll-encoder: the shards folder whose training windows weigh the tokens
+  std::string hparams;    // layer sizes in Magenta's --hparams form (enc_rnn_size=[256],z_size=256,...): init draws
+                          // them; import, export and export-js check the model has them ("": the config's)
 };
 
 // Each returns the program's exit status; errors are thrown (InputError, UsageError).
@@ -30,6 +32,10 @@ int list_command(const MagentaOptions& o);
 // (magenta_model.h, initialize_like_magenta): `train --init-from` it to train our way from
 // Magenta's starting point.
 int init_command(const MagentaOptions& o);
+// A model whose encoder looks tokens up, as a model whose encoder reads the drum roll, the roll's
+// weights fitted to the token table (roll_encoder.h): `train --init-from` it with --encoder-input roll
+// to fine-tune it into one Magenta runs.
+int roll_encoder_command(const MagentaOptions& o);
 
 // The verbs, in the order the help lists them: name, what it does, the function.
 struct Verb {

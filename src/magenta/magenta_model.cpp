@@ -33,6 +33,7 @@ const std::map<std::string, MagentaConfig>& magenta_configs() {
       {"groovae_2bar_humanize", {"groovae_2bar_humanize", true, false}},
       {"groovae_2bar_tap_fixed_velocity", {"groovae_2bar_tap_fixed_velocity", true, false}},
       {"hierdec-drums_16bar", {"hierdec-drums_16bar", false, true}},
+      {"flat-drums_16bar", {"flat-drums_16bar", false, true}},
   };
   return table;
 }
@@ -346,6 +347,7 @@ ModelConfig config_of(const std::string& name) {
   ModelConfig c = model::preset(magenta.preset);
   if (magenta.groove_magenta_loss) c.groove_loss_at_hits = false;
   c.roll_input = magenta.roll_input;
+  c.groove_feedback_masked = false;           // GrooveLstmDecoder feeds back the raw heads
   if (c.hierarchical()) c.sampling_rate = 0;  // hierdec-mel_16bar's recipe: teacher forcing
   return c;
 }
@@ -431,13 +433,25 @@ model::MusicVAE initialize_like_magenta(const std::string& name, uint64_t seed, 
   torch::manual_seed(seed);
   model::MusicVAE fresh(config);
   fresh->reset_like_magenta();
-  export_checkpoint(fresh, name, 0);  // refuses what Magenta's config cannot hold
+  export_checkpoint(fresh, name, 0, hparams);  // refuses what Magenta's config cannot hold
   fresh->eval();
   return fresh;
 }
 
-ModelConfig config_from_checkpoint(const TfVariables& variables, const std::string& name, const std::string& file) {
-  ModelConfig c = config_of(name);
+std::string magenta_sizes(const ModelConfig& c) {
+  const auto stack = [](int units, int layers) {
+    std::string s;
+    for (int i = 0; i < layers; ++i) s += (i ? "," : "") + std::to_string(units);
+    return "[" + s + "]";
+  };
+  return "enc_rnn_size=" + stack(c.enc, c.enc_layers) + ",z_size=" + std::to_string(c.z) +
+         ",dec_rnn_size=" + stack(c.dec, c.dec_layers);
+}
+
+ModelConfig config_from_checkpoint(const TfVariables& variables, const std::string& name, const std::string& file,
+                                   const std::string& hparams) {
+  const ModelConfig expected = with_magenta_sizes(config_of(name), hparams);
+  ModelConfig c = expected;
   const CheckpointView view(variables, file, name);
   c.enc = static_cast<int>(view.size(encoder_cell(0, 0) + "/bias", 0) / 4);
   c.enc_layers = 0;
@@ -447,6 +461,14 @@ ModelConfig config_from_checkpoint(const TfVariables& variables, const std::stri
   std::tie(c.dec, c.dec_layers) = stack_sizes(view, scopes.cells);
   if (c.hierarchical()) std::tie(c.cond, c.cond_layers) = stack_sizes(view, scopes.conductor_cells);
   c.validate();
+  // Magenta builds the graph from the config's hparams, not from the checkpoint: a checkpoint of
+  // other sizes is another config's, or needs the --hparams it was trained with on both sides.
+  if (magenta_sizes(c) != magenta_sizes(expected) || c.cond != expected.cond || c.cond_layers != expected.cond_layers)
+    throw InputError(file, "layer sizes",
+                     "the checkpoint's are " + magenta_sizes(c) + ", Magenta's " + name +
+                         (hparams.empty() ? "" : " with --hparams " + hparams) + " has " + magenta_sizes(expected) +
+                         ": name the config it was trained with, or pass the sizes it was trained with (--hparams " +
+                         magenta_sizes(c) + ")");
   return c;
 }
 
@@ -463,11 +485,10 @@ model::MusicVAE import_checkpoint(const TfVariables& variables, const ModelConfi
   return m;
 }
 
-TfVariables export_checkpoint(model::MusicVAE& m, const std::string& name, int64_t global_step) {
+TfVariables export_checkpoint(model::MusicVAE& m, const std::string& name, int64_t global_step,
+                              const std::string& hparams) {
   const ModelConfig& c = m->config();
-  const MagentaConfig& magenta = lookup(name);
-  ModelConfig target = model::preset(magenta.preset);
-  target.roll_input = magenta.roll_input;
+  const ModelConfig target = with_magenta_sizes(config_of(name), hparams);
   const auto refuse = [&](const std::string& why) {
     throw UsageError("cannot export as Magenta's " + name + ": " + why);
   };
@@ -478,15 +499,21 @@ TfVariables export_checkpoint(model::MusicVAE& m, const std::string& name, int64
   if (c.roll_input != target.roll_input)
     refuse(c.roll_input
                ? "the model's encoder reads the drum roll, the config's does not"
-               : "the model's encoder looks tokens up, Magenta's reads the drum roll (train it with a cat-drums "
-                 "preset, which sets roll_input)");
+               : "the model's encoder looks tokens up (trained with --encoder-input token), Magenta's reads the "
+                 "drum roll: only a model trained with --encoder-input roll, the cat-drums presets' default, can be "
+                 "exported to it");
   if (c.input_transform != target.input_transform)
     refuse("the model's input transform is " + to_string(c.input_transform) + ", the config's " +
            to_string(target.input_transform));
   if (c.bars != target.bars) refuse(std::to_string(c.bars) + " bars, the config has " + std::to_string(target.bars));
-  if (c.hierarchical() && c.cond != c.dec)
+  if (c.hierarchical() && (c.cond != c.dec || c.cond_layers != c.dec_layers))
     refuse("Magenta's conductor has the decoder's size (dec_rnn_size); this one has " + std::to_string(c.cond) +
-           " units, the decoder " + std::to_string(c.dec));
+           " units x " + std::to_string(c.cond_layers) + ", the decoder " + std::to_string(c.dec) + " x " +
+           std::to_string(c.dec_layers));
+  if (magenta_sizes(c) != magenta_sizes(target))  // TrainedModel builds the config's sizes, then restores
+    refuse("the model's layer sizes are " + magenta_sizes(c) + ", the config's " +
+           (hparams.empty() ? "" : "with --hparams " + hparams + " ") + magenta_sizes(target) + ": pass --hparams " +
+           magenta_sizes(c) + " here and the same hparams to Magenta");
   std::map<std::string, torch::Tensor> params = parameters_of(m);
   torch::NoGradGuard no_grad;
   TfVariables out;

@@ -23,13 +23,16 @@ namespace mvae::magenta {
 // hierdec-drums_16bar).
 std::vector<std::string> supported_configs();
 
-// Our model configuration for a checkpoint of Magenta config `name`: the layer sizes and counts
-// are read from the checkpoint's shapes (a model trained with other --hparams sizes imports as
-// it is), the rest is the config's own (free bits, beta, schedule, dropout, data). Throws
+// Our model configuration for a checkpoint of Magenta config `name` trained with `hparams` (layer
+// sizes, as with_magenta_sizes takes them; "" = the config's own): the sizes read from the
+// checkpoint's shapes must be those, since Magenta's graph is built from the config, not from the
+// checkpoint; the rest is the config's own (free bits, beta, schedule, dropout, data). Throws
 // UsageError for an unsupported name (listing the supported ones) and InputError naming the
-// variable and what was expected when the checkpoint is not a model of that config.
+// variable or the sizes and what was expected when the checkpoint is not a model of that config.
 model::ModelConfig config_from_checkpoint(const TfVariables& variables, const std::string& name,
-                                          const std::string& file);
+                                          const std::string& file, const std::string& hparams = "");
+// A model's layer sizes in Magenta's --hparams form: "enc_rnn_size=[512],z_size=256,dec_rnn_size=[256,256]".
+std::string magenta_sizes(const model::ModelConfig& config);
 
 // Magenta config `name` as our model (its preset with Magenta's settings: drum-roll input,
 // Magenta's groove loss, teacher forcing for the hierarchical config). Throws UsageError for an
@@ -54,7 +57,9 @@ model::MusicVAE import_checkpoint(const TfVariables& variables, const model::Mod
 // Magenta's variables for our model, as Magenta config `name` names them, plus global_step:
 // what tf.train.Saver restores into the graph TrainedModel builds. Throws UsageError when the
 // model cannot be that config (another decoder or output, an encoder that looks tokens up
-// instead of reading the drum roll, a conductor of another size than the decoder).
-TfVariables export_checkpoint(model::MusicVAE& model, const std::string& name, int64_t global_step);
+// instead of reading the drum roll, a conductor of another size than the decoder, layer sizes
+// other than the config's with `hparams`).
+TfVariables export_checkpoint(model::MusicVAE& model, const std::string& name, int64_t global_step,
+                              const std::string& hparams = "");
 
 }  // namespace mvae::magenta

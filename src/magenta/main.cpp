@@ -25,25 +25,30 @@ int main(int argc, char** argv) {
   po::options_description desc(
       "magenta VERB [options]: " + verb_names + "\n" + verb_lines +
       "Examples:\n"
-      "  magenta import --checkpoint cat-drums_2bar_small.lokl.ckpt --config cat-drums_2bar_small --out model.pt\n"
+      "  magenta import --checkpoint cat-drums_2bar_small.lokl.ckpt --config cat-drums_2bar_small --out "
+      "model.safetensors\n"
       "  magenta export --checkpoint runs/a --config cat-drums_2bar_small --out magenta/model.ckpt-1000\n"
       "  magenta export-js --checkpoint runs/a --config cat-drums_2bar_small --out web/drums/   (Magenta.js)\n"
       "  magenta list   --checkpoint run_dir/train\n"
-      "  magenta init   --config cat-drums_2bar_small --out magenta-init.pt   (then train --init-from it)\n"
+      "  magenta init   --config cat-drums_2bar_small --out magenta-init.safetensors   (then train --init-from it)\n"
       "  magenta init   --config hierdec-drums_16bar --hparams enc_rnn_size=[256],z_size=256,dec_rnn_size=[256,256] "
-      "--out i.pt\n"
+      "--out i.safetensors\n"
+      "  magenta roll-encoder --checkpoint models/groove_2bar_hikl/model.safetensors --data shards2 --out "
+      "roll-init.safetensors   (then "
+      "train --init-from it --encoder-input roll)\n"
       "Configs: " +
       configs + "\n\nOptions");
   // clang-format off
   desc.add_options()
     ("help,h", "show this help")
-    ("checkpoint,c", po::value(&o.checkpoint), "import, list: a TensorFlow checkpoint (prefix, .index file, or folder); export: run folder, checkpoint folder or model.pt")
+    ("checkpoint,c", po::value(&o.checkpoint), "import, list: a TensorFlow checkpoint (prefix, .index file, or folder); export, export-js, roll-encoder: a run folder, checkpoint folder or model file")
+    ("data", po::value(&o.data), "roll-encoder: the shards whose training windows weigh the tokens")
     ("config", po::value(&o.config), "Magenta's config name (CONFIG_MAP)")
-    ("out,o", po::value(&o.out), "import, init: the model file to write; export: the checkpoint prefix to write (folder/model.ckpt-STEP); export-js: the folder to write")
+    ("out,o", po::value(&o.out), "import, init, roll-encoder: the model file to write; export: the checkpoint prefix to write (folder/model.ckpt-STEP); export-js: the folder to write")
     ("global-step", po::value(&o.global_step), "export: the step the checkpoint records (default 0)")
     ("force", po::bool_switch(&o.force), "export-js: replace an --out folder that already holds files")
     ("seed", po::value(&o.seed)->default_value(o.seed), "init: the seed of the weights")
-    ("hparams", po::value(&o.hparams), "init: layer sizes as Magenta's trainer takes them (enc_rnn_size=[256],z_size=256,dec_rnn_size=[256,256]); default the config's");
+    ("hparams", po::value(&o.hparams), "layer sizes as Magenta's trainer takes them (enc_rnn_size=[256],z_size=256,dec_rnn_size=[256,256]), default the config's: init draws them; import, export and export-js require the model to have them");
   // clang-format on
   return mvae::run_program("magenta", [&] {
     po::variables_map vm;

@@ -27,6 +27,7 @@ constexpr double kMaxQpm = 60e6;
 struct TempoEvent {
   int64_t tick = 0;
   uint32_t micros_per_quarter = 500000;  // 120 quarters per minute
+  int track = 0;                         // the track chunk it came from (Magenta reads track 0's only)
   double qpm() const { return 60e6 / micros_per_quarter; }
 };
 
@@ -34,6 +35,7 @@ struct TimeSignatureEvent {
   int64_t tick = 0;
   int numerator = 4;
   int denominator = 4;  // the actual value, not the power of two stored in the file
+  int track = 0;
 };
 
 // What the drum pipeline needs of a file: events merged over all tracks, sorted by tick

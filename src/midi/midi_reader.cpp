@@ -96,12 +96,12 @@ void parse_track(Cursor& c, int track, MidiFile& out) {
         if (len != 3) c.fail(event_at, "tempo event with length " + std::to_string(len) + " (expected 3)");
         const uint32_t us = (uint32_t{body[0]} << 16) | (uint32_t{body[1]} << 8) | body[2];
         if (us == 0) c.fail(event_at, "tempo of 0 microseconds per quarter");
-        out.tempos.push_back({tick, us});
+        out.tempos.push_back({tick, us, track});
       } else if (type == 0x58) {
         if (len < 2) c.fail(event_at, "time signature event with length " + std::to_string(len) + " (expected 4)");
         if (body[1] > 6) c.fail(event_at, "time signature denominator 2^" + std::to_string(body[1]) + " out of range");
         if (body[0] == 0) c.fail(event_at, "time signature numerator 0");
-        out.time_signatures.push_back({tick, body[0], 1 << body[1]});
+        out.time_signatures.push_back({tick, body[0], 1 << body[1], track});
       }
       continue;
     }

@@ -138,6 +138,12 @@ OutputKind parse_output_kind(const std::string& text) {
   throw ConfigError("output", "must be tokens or groove, got '" + text + "'");
 }
 
+bool parse_groove_feedback(const std::string& text) {
+  if (text == "masked") return true;
+  if (text == "raw") return false;
+  throw ConfigError("groove_feedback", "must be masked or raw, got '" + text + "'");
+}
+
 InputTransform parse_input_transform(const std::string& text) {
   if (text == "none") return InputTransform::kNone;
   if (text == "humanize") return InputTransform::kHumanize;
@@ -255,6 +261,7 @@ std::string ModelConfig::to_json() const {
   j["input_transform"] = to_string(input_transform);
   j["roll_input"] = roll_input;
   j["groove_loss_at_hits"] = groove_loss_at_hits;
+  j["groove_feedback"] = groove_feedback_masked ? "masked" : "raw";
   j["free_bits"] = free_bits;
   j["max_beta"] = max_beta;
   j["beta_rate"] = beta_rate;
@@ -301,6 +308,7 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
     c.output = parse_output_kind(j.value("output", "tokens"));
     c.input_transform = parse_input_transform(j.value("input_transform", "none"));
     c.groove_loss_at_hits = j.value("groove_loss_at_hits", false);
+    c.groove_feedback_masked = parse_groove_feedback(j.value("groove_feedback", "masked"));  // absent before: masked
     c.roll_input = j.value("roll_input", false);  // absent in models saved before it existed: token lookup
     c.free_bits = j.at("free_bits");
     c.max_beta = j.at("max_beta");
@@ -330,6 +338,7 @@ std::string ModelConfig::summary() const {
   if (input_transform != InputTransform::kNone) s += ", input " + to_string(input_transform);
   if (roll_input) s += ", encoder reads the drum roll";
   if (groove() && groove_loss_at_hits) s += ", velocity/offset loss at hits";
+  if (groove() && !groove_feedback_masked) s += ", raw feedback (Magenta's)";
   if (sampling_rate > 0) {
     char schedule[80];
     std::snprintf(schedule, sizeof schedule, ", scheduled sampling %s %g", to_string(sampling_schedule).c_str(),

@@ -89,6 +89,11 @@ struct ModelConfig {
   // (Magenta's GrooVAE loss; the heads then learn p(hit) x E[velocity | hit]); true: only where the
   // target has a hit (the heads learn E[velocity | hit], the value a hit is written with).
   bool groove_loss_at_hits = false;
+  // Groove only: what a free-running decoder step reads of the step before. true: hits, and
+  // velocities and offsets where hit (zero elsewhere, as in the training data); false: hits and the
+  // raw velocity and offset heads (Magenta's GrooveLstmDecoder and Magenta.js: every model imported
+  // from or exported to Magenta decodes so). Teacher-forced training reads the data either way.
+  bool groove_feedback_masked = true;
   // Loss (Magenta's hparams).
   double free_bits = 48;   // bits of KL per example that are free
   double max_beta = 0.2;   // KL weight
@@ -124,6 +129,8 @@ std::string to_string(SamplingSchedule schedule);                   // "constant
 SamplingSchedule parse_sampling_schedule(const std::string& text);  // throws ConfigError("sampling_schedule")
 OutputKind parse_output_kind(const std::string& text);              // throws ConfigError("output")
 InputTransform parse_input_transform(const std::string& text);      // throws ConfigError("input_transform")
+bool parse_groove_feedback(
+    const std::string& text);  // "masked" -> true, "raw" -> false; ConfigError("groove_feedback")
 
 // Presets by name (the table in config.cpp: Magenta's drum configs, the paper's 16-bar drum
 // models, ours). Throws ConfigError (field "preset") listing them for an unknown name.

@@ -172,6 +172,7 @@ torch::Tensor MusicVAEImpl::sample_groove_step(const torch::Tensor& outputs, dou
     hits = torch::bernoulli(torch::sigmoid(logits / temperature));
   const torch::Tensor velocities = torch::sigmoid(outputs.narrow(-1, C, C).to(torch::kFloat));
   const torch::Tensor offsets = torch::tanh(outputs.narrow(-1, 2 * C, C).to(torch::kFloat));
+  if (!config_.groove_feedback_masked) return torch::cat({hits, velocities, offsets}, -1);  // Magenta's
   return torch::cat({hits, velocities * hits, offsets * hits}, -1);
 }
 

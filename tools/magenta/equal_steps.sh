@@ -56,7 +56,7 @@ magenta_run() {  # on core 0
   mkdir -p "$WORK/magenta-music_vae_train"
   "$PY" tools/magenta/events_to_metrics.py "$WORK/magenta-run/train" --every "$EVERY" \
     --out "$WORK/magenta-music_vae_train/metrics.jsonl"
-  build/bin/magenta import --checkpoint "$WORK/magenta-run/train" --config "$CONFIG" \
+  build/bin/magenta import --checkpoint "$WORK/magenta-run/train" --config "$CONFIG" --hparams "$SIZES" \
     --out "$WORK/magenta-music_vae_train/model.safetensors" 2>>"$WORK/magenta.log"
 }
 
