@@ -133,6 +133,37 @@ TEST(Groove, DecodingKeepsGivenHitsAndPutsVelocityAndTimingOnHitsOnly) {
   EXPECT_TRUE(((free == 0) | (free == 1)).all().item<bool>());
 }
 
+// groove_feedback: masked (ours) feeds back velocities and offsets only where a step hit; raw
+// (Magenta's GrooveLstmDecoder) feeds back the heads everywhere, so free-running decodes differ. The
+// setting is saved with the model, and a token model refuses it.
+TEST(Groove, FeedbackIsMaskedOrMagentasRawHeads) {
+  torch::manual_seed(14);
+  ModelConfig c = groove_config(DecoderKind::kFlat, InputTransform::kNone);
+  MusicVAE masked(c);
+  masked->eval();
+  c.groove_feedback_masked = false;
+  MusicVAE raw(c);
+  raw->eval();
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : masked->named_parameters()) raw->named_parameters()[p.key()].copy_(p.value());
+  }
+  const torch::Tensor z = torch::randn({8, c.z});
+  const torch::Tensor m = masked->sample(z, 1.0, true), r = raw->sample(z, 1.0, true);
+  const torch::Tensor silent = 1 - r.narrow(-1, 0, C);
+  EXPECT_GT((r.narrow(-1, C, C) * silent).abs().sum().item<double>(), 0.0) << "raw heads at silent steps";
+  EXPECT_EQ((m.narrow(-1, C, C) * (1 - m.narrow(-1, 0, C))).abs().sum().item<double>(), 0.0);
+  EXPECT_TRUE(torch::equal(
+      m.select(1, 0),
+      r.select(1, 0).mul(torch::cat({torch::ones({8, C}), r.select(1, 0).narrow(-1, 0, C).repeat({1, 2})}, -1))))
+      << "the first step reads the same start; only what is fed back differs";
+  EXPECT_FALSE(torch::equal(m, r));
+  EXPECT_FALSE(ModelConfig::from_json(c.to_json(), "test").groove_feedback_masked);
+  ModelConfig tokens = preset("tiny");
+  tokens.groove_feedback_masked = false;
+  EXPECT_THROW(tokens.validate(), ConfigError);
+}
+
 TEST(Groove, InputTransformsHideWhatTheTaskRestores) {
   torch::manual_seed(14);
   const torch::Tensor x = random_grooves(2, 32);

@@ -347,8 +347,8 @@ ModelConfig config_of(const std::string& name) {
   ModelConfig c = model::preset(magenta.preset);
   if (magenta.groove_magenta_loss) c.groove_loss_at_hits = false;
   c.roll_input = magenta.roll_input;
-  c.groove_feedback_masked = false;           // GrooveLstmDecoder feeds back the raw heads
-  if (c.hierarchical()) c.sampling_rate = 0;  // hierdec-mel_16bar's recipe: teacher forcing
+  if (c.groove()) c.groove_feedback_masked = false;  // GrooveLstmDecoder feeds back the raw heads
+  if (c.hierarchical()) c.sampling_rate = 0;         // hierdec-mel_16bar's recipe: teacher forcing
   return c;
 }
 

@@ -240,6 +240,8 @@ void ModelConfig::validate() const {
   if (roll_input && groove())
     throw ConfigError("roll_input", "is for the token output (groove models read their own vectors)");
   if (groove_loss_at_hits && !groove()) throw ConfigError("groove_loss", "needs the groove output");
+  if (!groove_feedback_masked && !groove())
+    throw ConfigError("groove_feedback", "needs the groove output (a token model feeds back its tokens)");
   if (!(dropout_keep > 0 && dropout_keep <= 1)) throw ConfigError("dropout_keep", "must be in (0, 1] (1 = no dropout)");
 }
 
