@@ -62,7 +62,7 @@ struct TrainOptions {
   double bucket_mb = 25;        // gradient all-reduce bucket size
   // Memory per rank for the decompressed training and validation windows, read once at their
   // first batch; batches are then memory copies (data::ShardSet::set_resident_budget). 0 reads
-  // each window from the shards (the loader before issue 24; about 7x slower: docs/benchmarks.md).
+  // each window from the shards (the older loader; about 7x slower: docs/benchmarks.md).
   double loader_memory_mb = 2048;
   bool overlap = true;                // start each bucket's all-reduce during backward
   double collective_timeout_s = 600;  // a collective (MPI or NCCL) unfinished after this long ends the job

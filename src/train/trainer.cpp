@@ -72,12 +72,13 @@ void broadcast_parameters(const std::vector<torch::Tensor>& params, comm::Commun
   }
 }
 
-// Since issue 22 the cat-drums presets read Magenta's drum roll; a model saved before reads tokens.
+// The cat-drums presets read Magenta's drum roll; a model saved before they did reads tokens.
 std::string roll_input_hint(const model::ModelConfig& saved, const model::ModelConfig& given) {
   if (saved.roll_input == given.roll_input) return "";
-  return saved.roll_input ? "; this model's encoder reads the drum roll: add {roll_input} roll"
-                          : "; this model's encoder looks tokens up (the cat-drums presets read the drum roll since "
-                            "issue 22): add {roll_input} token";
+  return saved.roll_input
+             ? "; this model's encoder reads the drum roll: add {roll_input} roll"
+             : "; this model's encoder looks tokens up (the cat-drums presets now read the drum roll): add "
+               "{roll_input} token";
 }
 
 // --init-from: copies every parameter of `from` into `to`, which must have the same parameters
